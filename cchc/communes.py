@@ -1,0 +1,52 @@
+"""The national register of communes (post-2025), from the vietnam-provinces package."""
+
+from __future__ import annotations
+
+import unicodedata
+from functools import lru_cache
+
+from vietnam_provinces import Province, ProvinceCode, Ward, WardCode
+
+
+def _norm(text: str) -> str:
+    return unicodedata.normalize("NFC", text).casefold().strip()
+
+
+def _bare(name: str) -> str:
+    """'Xã Phú Thái' -> 'phú thái'; the register carries the division type in the name."""
+    n = _norm(name)
+    for prefix in ("xã ", "phường ", "đặc khu ", "thành phố ", "tỉnh "):
+        if n.startswith(prefix):
+            return n[len(prefix) :]
+    return n
+
+
+@lru_cache(maxsize=1)
+def _by_name() -> dict[str, list[Ward]]:
+    index: dict[str, list[Ward]] = {}
+    for w in Ward.iter_all():
+        index.setdefault(_bare(w.name), []).append(w)
+    return index
+
+
+def all_wards() -> list[Ward]:
+    return list(Ward.iter_all())
+
+
+def province_name(ward: Ward) -> str:
+    return Province.from_code(ProvinceCode(ward.province_code)).name
+
+
+def check_commune(code: int, name: str, province: str) -> Ward:
+    """Raise ValueError with the likely fix when name/province do not match the code."""
+    candidates = _by_name().get(_bare(name), [])
+    hint = "; ".join(f"{w.code} in {province_name(w)}" for w in candidates) or "no commune has that name"
+    try:
+        ward = Ward.from_code(WardCode(code))
+    except ValueError:
+        raise ValueError(f"commune code {code} is not in the register (by name '{name}': {hint})") from None
+    if _bare(ward.name) != _bare(name):
+        raise ValueError(f"commune code {code} is {ward.name}, not '{name}' (by name: {hint})")
+    if _bare(province_name(ward)) != _bare(province):
+        raise ValueError(f"commune {code} ({ward.name}) is in {province_name(ward)}, not '{province}'")
+    return ward

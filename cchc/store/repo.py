@@ -1,0 +1,355 @@
+"""Store operations: keep plans in sync, record evidence once, judge occurrences set-based."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import pendulum
+from sqlalchemy import Row, and_, case, delete, func, insert, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from cchc.calendar import Occurrence, plan_occurrences
+from cchc.evaluate import Status, Tally, judge
+from cchc.spec import DutyKind, Plan
+from cchc.store.models import (
+    DutyEvidenceKind,
+    DutyRow,
+    EvidenceRow,
+    OccurrenceRow,
+    PlanRow,
+    WaiverRow,
+)
+
+
+class StoreError(ValueError):
+    """Bad input refused at the store boundary; nothing was written."""
+
+
+def spec_fingerprint(plan: Plan) -> tuple[str, str]:
+    payload = plan.model_dump_json()
+    return hashlib.sha256(payload.encode()).hexdigest(), payload
+
+
+def sync_plan(session: Session, plan: Plan, now: dt.datetime) -> bool:
+    """Insert or update a plan, its duties and its calendar. Evidence is never touched.
+
+    Returns True when anything changed. Occurrences that a changed spec no longer
+    has are removed; evidence stays keyed by (plan, duty) and counts again if the
+    duty comes back.
+    """
+    digest, payload = spec_fingerprint(plan)
+    row = session.get(PlanRow, plan.id)
+    if row is not None and row.spec_sha256 == digest:
+        return False
+    values = {
+        "title": plan.title,
+        "commune_code": plan.commune.code,
+        "commune_name": plan.commune.name,
+        "province": plan.commune.province,
+        "period_start": plan.period.start,
+        "period_end": plan.period.end,
+        "spec_sha256": digest,
+        "spec_json": payload,
+        "loaded_at": now,
+    }
+    if row is None:
+        session.add(PlanRow(id=plan.id, **values))
+        session.flush()
+    else:
+        for k, v in values.items():
+            setattr(row, k, v)
+
+    session.execute(delete(DutyRow).where(DutyRow.plan_id == plan.id))
+    session.execute(delete(DutyEvidenceKind).where(DutyEvidenceKind.plan_id == plan.id))
+    duty_rows: list[dict[str, object]] = []
+    kind_rows: list[dict[str, object]] = []
+    for d in plan.duties:
+        duty_rows.append(
+            {
+                "plan_id": plan.id,
+                "duty_id": d.id,
+                "kind": d.kind.value,
+                "title": d.title,
+                "lead": d.lead,
+                "active": True,
+            }
+        )
+        kinds = [k.value for k in d.requirement.evidence] if d.requirement else ["report_delivery"]
+        kind_rows.extend({"plan_id": plan.id, "duty_id": d.id, "kind": k} for k in kinds)
+    for r in plan.reports:
+        duty_rows.append(
+            {
+                "plan_id": plan.id,
+                "duty_id": r.id,
+                "kind": "report",
+                "title": r.title,
+                "lead": r.compiler,
+                "active": True,
+            }
+        )
+        kind_rows.append({"plan_id": plan.id, "duty_id": r.id, "kind": "report_delivery"})
+    session.execute(insert(DutyRow), duty_rows)
+    session.execute(insert(DutyEvidenceKind), kind_rows)
+    _sync_occurrences(session, plan)
+    return True
+
+
+def _occ_values(o: Occurrence) -> dict[str, object]:
+    return {
+        "kind": o.kind.value,
+        "lead": o.lead,
+        "starts": o.starts,
+        "due": o.due,
+        "closes": o.closes,
+        "due_soon_from": o.due_soon_from,
+        "start_day": o.start_day,
+        "last_day": o.last_day,
+        "close_day": o.close_day,
+        "required": o.required,
+        "needed": o.needed,
+    }
+
+
+def _sync_occurrences(session: Session, plan: Plan) -> None:
+    wanted = {(o.duty, o.period): o for o in plan_occurrences(plan)}
+    existing = {
+        (r.duty_id, r.period): r for r in session.scalars(select(OccurrenceRow).where(OccurrenceRow.plan_id == plan.id))
+    }
+    gone = [r.id for k, r in existing.items() if k not in wanted]
+    if gone:
+        session.execute(delete(OccurrenceRow).where(OccurrenceRow.id.in_(gone)))
+    new_rows = []
+    for k, o in wanted.items():
+        row = existing.get(k)
+        if row is None:
+            new_rows.append({"plan_id": plan.id, "duty_id": o.duty, "period": o.period, **_occ_values(o)})
+        else:
+            for col, v in _occ_values(o).items():
+                setattr(row, col, v)
+    if new_rows:
+        session.execute(insert(OccurrenceRow), new_rows)
+
+
+def known_plan_ids(session: Session) -> list[str]:
+    return list(session.scalars(select(PlanRow.id).order_by(PlanRow.id)))
+
+
+# --- evidence ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewEvidence:
+    plan_id: str
+    duty_id: str
+    kind: str
+    title: str
+    occurred_on: dt.date
+    source: str = "manual"
+    url: str | None = None
+    file_sha256: str | None = None
+    file_name: str | None = None
+    unit_id: str | None = None
+
+
+def normalize_url(url: str) -> str:
+    """Scheme and host are case-insensitive; a trailing slash or fragment is not a new post."""
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise StoreError(f"'{url}' is not an http/https link")
+    path = parts.path.rstrip("/") or "/"
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))
+
+
+def dedup_key(ev: NewEvidence) -> str:
+    if ev.url:
+        return "url:" + normalize_url(ev.url)
+    if ev.file_sha256:
+        return "sha256:" + ev.file_sha256
+    title = " ".join(ev.title.split()).casefold()
+    return f"title:{ev.kind}:{ev.occurred_on.isoformat()}:{title}"[:600]
+
+
+@dataclass(frozen=True)
+class Recorded:
+    id: int
+    duplicate: bool
+
+
+def add_evidence(session: Session, ev: NewEvidence, now: dt.datetime) -> Recorded:
+    """Record once: the same link or file for the same duty is a duplicate, reported as such."""
+    key = dedup_key(ev)
+    values = {
+        "plan_id": ev.plan_id,
+        "duty_id": ev.duty_id,
+        "kind": ev.kind,
+        "title": ev.title,
+        "url": ev.url,
+        "file_sha256": ev.file_sha256,
+        "file_name": ev.file_name,
+        "occurred_on": ev.occurred_on,
+        "unit_id": ev.unit_id,
+        "source": ev.source,
+        "recorded_at": now,
+        "dedup_key": key,
+    }
+    dialect = session.get_bind().dialect.name
+    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(EvidenceRow).values(**values)
+    new_id = session.execute(ins.on_conflict_do_nothing().returning(EvidenceRow.id)).scalar()
+    if new_id is not None:
+        return Recorded(id=int(new_id), duplicate=False)
+    existing = session.scalar(
+        select(EvidenceRow.id).where(
+            EvidenceRow.plan_id == ev.plan_id, EvidenceRow.duty_id == ev.duty_id, EvidenceRow.dedup_key == key
+        )
+    )
+    assert existing is not None
+    return Recorded(id=int(existing), duplicate=True)
+
+
+def waive(session: Session, plan_id: str, duty_id: str, period: str, reason: str, by: str, now: dt.datetime) -> bool:
+    if not reason.strip():
+        raise StoreError("a waiver needs a reason")
+    exists = session.scalar(
+        select(OccurrenceRow.id).where(
+            OccurrenceRow.plan_id == plan_id, OccurrenceRow.duty_id == duty_id, OccurrenceRow.period == period
+        )
+    )
+    if exists is None:
+        raise StoreError(f"{plan_id}/{duty_id} has no occurrence for period '{period}'")
+    dialect = session.get_bind().dialect.name
+    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(WaiverRow).values(
+        plan_id=plan_id, duty_id=duty_id, period=period, reason=reason, by=by, at=now
+    )
+    return session.execute(ins.on_conflict_do_nothing().returning(WaiverRow.id)).scalar() is not None
+
+
+# --- evaluation ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Judged:
+    occurrence: Occurrence
+    status: Status
+    count: int
+    late: int
+
+
+def _tally_query(plan_ids: Sequence[str] | None, at: dt.datetime):  # type: ignore[no-untyped-def]
+    """One grouped query: on-time and late evidence per occurrence, as of ``at``."""
+    at_day = pendulum.instance(at).in_timezone("Asia/Ho_Chi_Minh").date()
+    o = OccurrenceRow.__table__.alias("o")
+    e = EvidenceRow.__table__.alias("e")
+    k = DutyEvidenceKind.__table__.alias("k")
+    w = WaiverRow.__table__.alias("w")
+    join_on = and_(
+        e.c.plan_id == o.c.plan_id,
+        e.c.duty_id == o.c.duty_id,
+        e.c.occurred_on >= o.c.start_day,
+        e.c.occurred_on < o.c.close_day,
+        e.c.occurred_on <= at_day,
+        e.c.rejected_at.is_(None),
+        e.c.kind.in_(select(k.c.kind).where(k.c.plan_id == o.c.plan_id, k.c.duty_id == o.c.duty_id)),
+    )
+    on_time = func.coalesce(func.sum(case((e.c.occurred_on <= o.c.last_day, 1), else_=0)), 0)
+    late = func.coalesce(func.sum(case((e.c.occurred_on > o.c.last_day, 1), else_=0)), 0)
+    waived = (
+        select(literal(1))
+        .where(w.c.plan_id == o.c.plan_id, w.c.duty_id == o.c.duty_id, w.c.period == o.c.period)
+        .exists()
+    )
+    q = (
+        select(o, on_time.label("on_time"), late.label("late"), waived.label("waived"))
+        .select_from(o.outerjoin(e, join_on))
+        .group_by(*o.c)
+        .order_by(o.c.due, o.c.duty_id, o.c.period)
+    )
+    if plan_ids is not None:
+        q = q.where(o.c.plan_id.in_(list(plan_ids)))
+    return q
+
+
+def _row_occurrence(r: Row[tuple[object, ...]], tz: str) -> Occurrence:
+    m = r._mapping
+    return Occurrence(
+        plan=m["plan_id"],
+        duty=m["duty_id"],
+        kind=DutyKind(m["kind"]),
+        period=m["period"],
+        starts=pendulum.instance(m["starts"]).in_timezone(tz),
+        due=pendulum.instance(m["due"]).in_timezone(tz),
+        closes=pendulum.instance(m["closes"]).in_timezone(tz),
+        required=m["required"],
+        needed=m["needed"],
+        evidence_kinds=(),
+        lead=m["lead"],
+        due_soon_from=pendulum.instance(m["due_soon_from"]).in_timezone(tz),
+    )
+
+
+def evaluate(
+    session: Session,
+    at: dt.datetime,
+    plan_ids: Sequence[str] | None = None,
+    tz: str = "Asia/Ho_Chi_Minh",
+) -> list[Judged]:
+    """Status of every occurrence of the given plans (all plans when None) at ``at``."""
+    if at.tzinfo is None:
+        raise StoreError("evaluation needs an aware moment")
+    out = []
+    for r in session.execute(_tally_query(plan_ids, at)):
+        occ = _row_occurrence(r, tz)
+        m = r._mapping
+        tally = Tally(on_time=int(m["on_time"]), late=int(m["late"]), waived=bool(m["waived"]))
+        out.append(
+            Judged(occurrence=occ, status=judge(occ, tally, at), count=tally.on_time + tally.late, late=tally.late)
+        )
+    return out
+
+
+def record_statuses(session: Session, judged: Sequence[Judged], at: dt.datetime) -> list[tuple[Judged, str | None]]:
+    """Store each status; return those that changed with their previous status.
+
+    The conditional UPDATE makes concurrent runs agree: only one of them sees the change.
+    """
+    changed: list[tuple[Judged, str | None]] = []
+    for j in judged:
+        o = j.occurrence
+        prev = session.scalar(
+            select(OccurrenceRow.status).where(
+                OccurrenceRow.plan_id == o.plan, OccurrenceRow.duty_id == o.duty, OccurrenceRow.period == o.period
+            )
+        )
+        if prev == j.status.value:
+            continue
+        res = session.execute(
+            update(OccurrenceRow)
+            .where(
+                OccurrenceRow.plan_id == o.plan,
+                OccurrenceRow.duty_id == o.duty,
+                OccurrenceRow.period == o.period,
+                or_(OccurrenceRow.status.is_(None), OccurrenceRow.status != j.status.value),
+            )
+            .values(status=j.status.value, status_at=at)
+        )
+        if res.rowcount:  # type: ignore[attr-defined]
+            changed.append((j, prev))
+    return changed
+
+
+def evidence_for(session: Session, plan_id: str, duty_id: str | None = None) -> list[EvidenceRow]:
+    q = select(EvidenceRow).where(EvidenceRow.plan_id == plan_id)
+    if duty_id is not None:
+        q = q.where(EvidenceRow.duty_id == duty_id)
+    return list(session.scalars(q.order_by(EvidenceRow.occurred_on, EvidenceRow.id)))
+
+
+def spec_payload(session: Session, plan_id: str) -> dict[str, object] | None:
+    row = session.get(PlanRow, plan_id)
+    return json.loads(row.spec_json) if row else None
