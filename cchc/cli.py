@@ -202,6 +202,21 @@ def status(
         typer.echo(f"{r['period']:<10} hạn {r['due_date']}  {r['status']:<9} {req:<5} {r['duty']:<28} {r['lead']}")
 
 
+def _register_extensions() -> None:
+    """Commands of the other layers live in their own modules, each adding to ``app``."""
+    import importlib
+
+    for name in ("cchc.cli_mail", "cchc.cli_orchestrate"):
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+
+
+_register_extensions()
+
+
 def main() -> None:
     app()
 

@@ -233,3 +233,43 @@ def is_report(o: Occurrence) -> bool:
 
 
 __all__ = ["SpecError", "UserError"]
+
+
+@dataclass(frozen=True)
+class DutyEvaluation:
+    """One duty judged at one moment, with the statuses that changed since the last run."""
+
+    plan_judged: list[repo.Judged]
+    duty_judged: list[repo.Judged]
+    changes: list[tuple[repo.Judged, str | None]]
+
+
+def evaluate_duty(settings: Settings, plan: Plan, duty_id: str, at: dt.datetime, now: dt.datetime) -> DutyEvaluation:
+    """Judge the whole plan (for the coordinator's table) and record this duty's statuses.
+
+    Only occurrences that have started are recorded, so 'upcoming' never counts as a change.
+    Recording is a conditional update: two overlapping runs report each change once.
+    """
+    check_duty(plan, duty_id)
+    engine = engine_for(settings)
+    ensure_plan(engine, plan, now)
+    with session_scope(engine) as s:
+        judged = repo.evaluate(s, at, [plan.id], plan.timezone)
+        mine = [j for j in judged if j.occurrence.duty == duty_id]
+        changes = repo.record_statuses(s, [j for j in mine if j.occurrence.starts <= at], at)
+    return DutyEvaluation(plan_judged=judged, duty_judged=mine, changes=changes)
+
+
+def waive_occurrence(
+    settings: Settings, plan: Plan, duty_id: str, period: str, reason: str, by: str, now: dt.datetime
+) -> bool:
+    check_duty(plan, duty_id)
+    if not reason.strip():
+        raise UserError("a waiver needs a reason (--reason)")
+    engine = engine_for(settings)
+    ensure_plan(engine, plan, now)
+    try:
+        with session_scope(engine) as s:
+            return repo.waive(s, plan.id, duty_id, period, reason.strip(), by, now)
+    except repo.StoreError as e:
+        raise UserError(str(e)) from None

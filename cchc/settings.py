@@ -1,11 +1,12 @@
-"""The one place that reads the environment (prefix ``CCHC_``)."""
+"""The one place that reads the environment (prefix ``CCHC_``, plus Prefect's own server settings)."""
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,6 +19,10 @@ class Settings(BaseSettings):
     smtp_url: SecretStr | None = None
     mail_from: str = "CCHC <cchc@localhost>"
     secret_key: SecretStr | None = None
+    # Prefect's own variables, read here so that nothing else touches the environment.
+    prefect_api_url: str | None = Field(default=None, validation_alias=AliasChoices("PREFECT_API_URL"))
+    server_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("PREFECT_SERVER_API_HOST"))
+    server_port: int = Field(default=4200, validation_alias=AliasChoices("PREFECT_SERVER_API_PORT"))
 
     @property
     def db_url(self) -> str:
@@ -28,6 +33,16 @@ class Settings(BaseSettings):
     @property
     def files_dir(self) -> Path:
         return self.home / "files"
+
+    def child_env(self, extra: dict[str, str]) -> dict[str, str]:
+        """Environment for processes we start: ours, with absolute paths, plus ``extra``."""
+        env = dict(os.environ)
+        env["CCHC_HOME"] = str(self.home.resolve())
+        env["CCHC_PLAN_DIR"] = str(self.plan_dir.resolve())
+        if self.database_url:
+            env["CCHC_DATABASE_URL"] = self.database_url
+        env.update(extra)
+        return env
 
 
 @lru_cache(maxsize=1)

@@ -241,7 +241,7 @@ class Judged:
     late: int
 
 
-def _tally_query(plan_ids: Sequence[str] | None, at: dt.datetime):  # type: ignore[no-untyped-def]
+def _tally_query(plan_ids: Sequence[str] | None, at: dt.datetime, duty_ids: Sequence[str] | None = None):  # type: ignore[no-untyped-def]
     """One grouped query: on-time and late evidence per occurrence, as of ``at``."""
     at_day = pendulum.instance(at).in_timezone("Asia/Ho_Chi_Minh").date()
     o = OccurrenceRow.__table__.alias("o")
@@ -272,6 +272,8 @@ def _tally_query(plan_ids: Sequence[str] | None, at: dt.datetime):  # type: igno
     )
     if plan_ids is not None:
         q = q.where(o.c.plan_id.in_(list(plan_ids)))
+    if duty_ids is not None:
+        q = q.where(o.c.duty_id.in_(list(duty_ids)))
     return q
 
 
@@ -298,12 +300,13 @@ def evaluate(
     at: dt.datetime,
     plan_ids: Sequence[str] | None = None,
     tz: str = "Asia/Ho_Chi_Minh",
+    duty_ids: Sequence[str] | None = None,
 ) -> list[Judged]:
     """Status of every occurrence of the given plans (all plans when None) at ``at``."""
     if at.tzinfo is None:
         raise StoreError("evaluation needs an aware moment")
     out = []
-    for r in session.execute(_tally_query(plan_ids, at)):
+    for r in session.execute(_tally_query(plan_ids, at, duty_ids)):
         occ = _row_occurrence(r, tz)
         m = r._mapping
         tally = Tally(on_time=int(m["on_time"]), late=int(m["late"]), waived=bool(m["waived"]))

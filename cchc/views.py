@@ -1,0 +1,117 @@
+"""What coordinators see: the current occurrence of each duty, a table and a summary.
+
+Pure: built from judged occurrences; the flows publish the result as Prefect artifacts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Protocol, TypeVar
+
+from cchc.calendar import Occurrence
+from cchc.evaluate import Status
+from cchc.spec import Plan
+
+STATUS_VI = {
+    Status.upcoming: "chưa đến kỳ",
+    Status.open: "đang thực hiện",
+    Status.due_soon: "sắp đến hạn",
+    Status.met: "đạt",
+    Status.met_late: "đạt (muộn)",
+    Status.overdue: "quá hạn",
+    Status.missed: "không đạt",
+    Status.waived: "miễn",
+}
+
+
+class Seen(Protocol):
+    """A judged occurrence, whatever layer judged it."""
+
+    @property
+    def occurrence(self) -> Occurrence: ...
+    @property
+    def status(self) -> Status: ...
+    @property
+    def count(self) -> int: ...
+
+
+S = TypeVar("S", bound=Seen)
+
+
+def duty_title(plan: Plan, duty_id: str) -> str:
+    for d in plan.duties:
+        if d.id == duty_id:
+            return d.title
+    for r in plan.reports:
+        if r.id == duty_id:
+            return r.title
+    return duty_id
+
+
+def unit_name(plan: Plan, unit_id: str) -> str:
+    try:
+        return plan.unit(unit_id).name
+    except KeyError:
+        return unit_id
+
+
+def current(judged: Sequence[S], at: dt.datetime) -> list[S]:
+    """Per duty: the occurrence whose window holds ``at``, else the last started, else the next."""
+    by_duty: dict[str, list[S]] = {}
+    for j in judged:
+        by_duty.setdefault(j.occurrence.duty, []).append(j)
+    out = []
+    for items in by_duty.values():
+        items.sort(key=lambda j: j.occurrence.starts)
+        inside = [j for j in items if j.occurrence.starts <= at < j.occurrence.due]
+        started = [j for j in items if j.occurrence.starts <= at]
+        out.append(inside[0] if inside else started[-1] if started else items[0])
+    out.sort(key=lambda j: (j.occurrence.due, j.occurrence.duty))
+    return out
+
+
+def fmt_day(day: dt.date) -> str:
+    return f"{day.day:02d}/{day.month:02d}/{day.year}"
+
+
+def status_table(plan: Plan, judged: Sequence[Seen], at: dt.datetime) -> list[dict[str, str]]:
+    rows = []
+    for j in current(judged, at):
+        o = j.occurrence
+        need = f"{j.count}/{o.required}" if o.required is not None else str(j.count)
+        rows.append(
+            {
+                "Nhiệm vụ": duty_title(plan, o.duty),
+                "Mã": o.duty,
+                "Đơn vị chủ trì": unit_name(plan, o.lead),
+                "Kỳ": o.period,
+                "Hạn": fmt_day(o.last_day),
+                "Kết quả": need,
+                "Trạng thái": STATUS_VI[j.status],
+            }
+        )
+    return rows
+
+
+def overdue_markdown(plan: Plan, judged: Sequence[Seen], at: dt.datetime) -> str:
+    """Everything overdue or missed so far, grouped by lead unit."""
+    late = [j for j in judged if j.status in (Status.overdue, Status.missed) and j.occurrence.starts <= at]
+    when = fmt_day(at.date())
+    lines = [f"# {plan.commune_label.capitalize()}: việc quá hạn tính đến {when}", ""]
+    if not late:
+        lines.append("Không có nhiệm vụ nào quá hạn hoặc không đạt.")
+        return "\n".join(lines) + "\n"
+    by_unit: dict[str, list[Seen]] = {}
+    for j in late:
+        by_unit.setdefault(j.occurrence.lead, []).append(j)
+    for unit_id in sorted(by_unit, key=lambda u: unit_name(plan, u)):
+        lines.append(f"## {unit_name(plan, unit_id)}")
+        for j in sorted(by_unit[unit_id], key=lambda j: j.occurrence.due):
+            o = j.occurrence
+            need = f", {j.count}/{o.required}" if o.required is not None else ""
+            lines.append(
+                f"- {duty_title(plan, o.duty)} — kỳ {o.period}, hạn {fmt_day(o.last_day)}: **{STATUS_VI[j.status]}**{need}"
+            )
+        lines.append("")
+    return "\n".join(lines)

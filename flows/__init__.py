@@ -1,0 +1,1 @@
+"""Prefect flows: one module per duty kind, plus intake and serving."""

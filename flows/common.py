@@ -1,0 +1,46 @@
+"""The shape every duty flow shares: collect, evaluate, act, publish.
+
+A run judges the moment it was *scheduled* for (in the plan's time zone), never the
+wall clock, so a late or replayed run judges the period it was meant for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pendulum
+from prefect.runtime import flow_run
+
+from tasks import duty as t
+
+
+def run_moment(at: dt.datetime | None, tz: str) -> pendulum.DateTime:
+    if at is not None:
+        if at.tzinfo is None:
+            return pendulum.instance(at, tz=tz)  # a form in the UI gives a naive local time
+        return pendulum.instance(at).in_timezone(tz)
+    scheduled = flow_run.scheduled_start_time
+    return pendulum.instance(scheduled).in_timezone(tz)
+
+
+def run_duty(plan_id: str, duty_id: str, at: dt.datetime | None, reason: str) -> dict[str, Any]:
+    plan = t.load_plan(plan_id)
+    moment = run_moment(at, plan.timezone)
+    now = pendulum.now("UTC")
+    collected = t.collect_evidence(plan, duty_id, moment)
+    evaluation = t.evaluate(plan, duty_id, moment, now)
+    events = t.emit_status_events(plan, evaluation.changes)
+    notified = t.notify(plan, duty_id, moment, now)
+    t.publish_artifacts(plan, duty_id, evaluation, moment)
+    return {
+        "plan": plan_id,
+        "duty": duty_id,
+        "at": moment.isoformat(),
+        "reason": reason,
+        "collected": collected,
+        "statuses": {f"{j.occurrence.period}": j.status.value for j in evaluation.duty_judged},
+        "changes": [(j.occurrence.period, prev, j.status.value) for j, prev in evaluation.changes],
+        "events": events,
+        "notifications": notified,
+    }

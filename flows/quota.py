@@ -1,0 +1,24 @@
+"""A quota duty: at least N evidence items of the right kind dated inside each period."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from prefect import flow
+from pydantic import Field
+
+from flows.common import run_duty
+
+
+@flow(name="cchc-quota", flow_run_name="{plan_id}:{duty_id}", log_prints=True)
+async def quota_duty(
+    plan_id: Annotated[str, Field(description="Mã kế hoạch (tên tệp trong plan_specs/).")],
+    duty_id: Annotated[str, Field(description="Mã nhiệm vụ trong kế hoạch.")],
+    at: Annotated[
+        dt.datetime | None, Field(description="Đánh giá tại thời điểm này (mặc định: giờ đã lên lịch).")
+    ] = None,
+    reason: Annotated[str, Field(description="Lý do chạy (lịch, minh chứng mới, chạy lại).")] = "lịch",
+) -> dict[str, Any]:
+    """Nhiệm vụ định mức: thu thập minh chứng, đánh giá, nhắc việc, cập nhật bảng theo dõi."""
+    return run_duty(plan_id, duty_id, at, reason)

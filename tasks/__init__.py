@@ -1,0 +1,1 @@
+"""Prefect tasks: thin wrappers over the core where retries, caching and logging matter."""

@@ -1,0 +1,114 @@
+"""Tasks of a duty run. Each calls one core function; the logic is tested in the core."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact
+from prefect.events import emit_event
+
+from cchc import service, views
+from cchc.evaluate import Status
+from cchc.settings import get_settings
+from cchc.spec import DutyKind, Plan
+from cchc.store import repo
+
+EVENT_OF_STATUS = {
+    Status.met: "cchc.occurrence.met",
+    Status.met_late: "cchc.occurrence.met",
+    Status.overdue: "cchc.occurrence.overdue",
+    Status.missed: "cchc.occurrence.missed",
+}
+
+
+@task(name="đọc kế hoạch", retries=1)
+def load_plan(plan_id: str) -> Plan:
+    return service.resolve_plan(plan_id, get_settings())
+
+
+@task(name="thu thập minh chứng", retries=2, retry_delay_seconds=5)
+def collect_evidence(plan: Plan, duty_id: str, at: dt.datetime) -> int:
+    """Automatic sources feed the store here; returns how many new items were recorded."""
+    from cchc import collectors
+
+    return collectors.collect(get_settings(), plan, duty_id, at)
+
+
+@task(name="đánh giá")
+def evaluate(plan: Plan, duty_id: str, at: dt.datetime, now: dt.datetime) -> service.DutyEvaluation:
+    return service.evaluate_duty(get_settings(), plan, duty_id, at, now)
+
+
+@task(name="gửi thông báo", retries=2, retry_delay_seconds=30)
+def notify(plan: Plan, duty_id: str, at: dt.datetime, now: dt.datetime) -> dict[str, Any]:
+    """Reminders and escalations for this duty, exactly once each (see notifications)."""
+    from cchc import notify_seam
+
+    return notify_seam.notify(get_settings(), plan, duty_id, at, now)
+
+
+@task(name="phát sự kiện trạng thái")
+def emit_status_events(plan: Plan, changes: list[tuple[repo.Judged, str | None]]) -> int:
+    sent = 0
+    for j, previous in changes:
+        name = EVENT_OF_STATUS.get(j.status)
+        if name is None:
+            continue
+        o = j.occurrence
+        emit_event(
+            event=name,
+            resource={
+                "prefect.resource.id": f"cchc.occurrence.{o.plan}.{o.duty}.{o.period}",
+                "prefect.resource.name": f"{views.duty_title(plan, o.duty)} — {o.period}",
+            },
+            related=[
+                {"prefect.resource.id": f"cchc.duty.{o.plan}.{o.duty}", "prefect.resource.role": "duty"},
+                {"prefect.resource.id": f"cchc.plan.{o.plan}", "prefect.resource.role": "plan"},
+                {"prefect.resource.id": f"cchc.unit.{o.plan}.{o.lead}", "prefect.resource.role": "lead"},
+            ],
+            payload={
+                "plan": o.plan,
+                "duty": o.duty,
+                "period": o.period,
+                "status": j.status.value,
+                "previous": previous or "",
+                "count": j.count,
+                "required": o.required,
+                "due": service.iso(service.due_display(o)),
+                "lead": o.lead,
+            },
+        )
+        sent += 1
+    return sent
+
+
+def _key(*parts: str) -> str:
+    return "-".join(p.lower() for p in parts).replace("_", "-")
+
+
+@task(name="cập nhật bảng theo dõi")
+def publish_artifacts(plan: Plan, duty_id: str, evaluation: service.DutyEvaluation, at: dt.datetime) -> None:
+    create_table_artifact(
+        key=_key("plan", plan.id, "status"),
+        table=views.status_table(plan, evaluation.plan_judged, at),
+        description=f"{plan.title}: kỳ hiện tại của mọi nhiệm vụ, tính đến {views.fmt_day(at.date())}",
+    )
+    create_markdown_artifact(
+        key=_key("plan", plan.id, "overdue"),
+        markdown=views.overdue_markdown(plan, evaluation.plan_judged, at),
+        description=f"{plan.commune_label}: việc quá hạn theo đơn vị",
+    )
+    duty = next((d for d in plan.duties if d.id == duty_id), None)
+    if duty is None or duty.kind is not DutyKind.quota:
+        return
+    for j in views.current(evaluation.duty_judged, at):
+        o = j.occurrence
+        if o.required:
+            create_progress_artifact(
+                progress=min(100.0, 100.0 * j.count / o.required),
+                key=_key("quota", plan.id, duty_id, o.period),
+                description=f"{duty.title} — kỳ {o.period}: {j.count}/{o.required} minh chứng",
+            )
+    get_run_logger().info("artifacts published for %s/%s", plan.id, duty_id)

@@ -1,0 +1,67 @@
+"""The same store on a real PostgreSQL server (scripts/dev test starts one)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Iterator
+
+import pendulum
+import pytest
+from sqlalchemy import create_engine, text
+
+from cchc.evaluate import Status
+from cchc.loader import parse_plan
+from cchc.store import repo
+from cchc.store.db import current_revision, dispose_all, get_engine, head_revision, session_scope
+from tests.conftest import FIXTURES
+
+pytestmark = pytest.mark.postgres
+DEMO = parse_plan((FIXTURES / "demo.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    base = os.environ.get("CCHC_TEST_POSTGRES_URL")  # test-only variable, set by scripts/dev
+    if not base:
+        if os.environ.get("CI"):
+            pytest.fail("CCHC_TEST_POSTGRES_URL is not set in CI: scripts/dev test must start PostgreSQL")
+        pytest.skip("no PostgreSQL: run through scripts/dev test")
+    name = f"cchc_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.rsplit("/", 1)[0] + "/" + name
+    yield url
+    dispose_all()
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_the_store_migrates_records_and_judges_on_postgresql(pg_url: str) -> None:
+    engine = get_engine(pg_url)
+    assert current_revision(engine) == head_revision()
+    now = pendulum.datetime(2025, 10, 28, 9, tz="Asia/Ho_Chi_Minh")
+    with session_scope(engine) as s:
+        repo.sync_plan(s, DEMO, now)
+        a = repo.add_evidence(
+            s, repo.NewEvidence("demo", "posts", "post", "Bài 1", dt.date(2025, 10, 2), url="https://a.example/1"), now
+        )
+        b = repo.add_evidence(
+            s, repo.NewEvidence("demo", "posts", "post", "Bài 1", dt.date(2025, 10, 2), url="https://a.example/1/"), now
+        )
+        repo.add_evidence(
+            s, repo.NewEvidence("demo", "posts", "post", "Bài 2", dt.date(2025, 10, 9), url="https://a.example/2"), now
+        )
+        repo.add_evidence(
+            s, repo.NewEvidence("demo", "posts", "post", "Bài 3", dt.date(2025, 10, 27), url="https://a.example/3"), now
+        )
+    assert b.duplicate and b.id == a.id
+    with session_scope(engine) as s:
+        got = {(j.occurrence.duty, j.occurrence.period): j for j in repo.evaluate(s, now, ["demo"])}
+    assert got[("posts", "2025-10")].status is Status.met and got[("posts", "2025-10")].count == 3
+    assert got[("posts", "2025-09")].status is Status.missed
+    assert got[("bao-cao-quy", "2025-Q3")].status is Status.overdue
+    assert got[("posts", "2025-10")].occurrence.due == pendulum.datetime(2025, 11, 1, tz="Asia/Ho_Chi_Minh")

@@ -1,0 +1,121 @@
+"""The spec loader: good files load whole, bad files say file, line, field and fix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from cchc.loader import SpecError, json_schema, load_plan, parse_plan
+from cchc.spec import Plan
+from tests.conftest import FIXTURES, PLAN_DIR, PLAN_IDS
+
+DEMO = (FIXTURES / "demo.yaml").read_text(encoding="utf-8")
+
+
+def _errors(text: str, name: str = "plan_specs/x.yaml") -> list[str]:
+    with pytest.raises(SpecError) as info:
+        parse_plan(text, name)
+    return [str(i) for i in info.value.issues]
+
+
+@pytest.mark.parametrize("plan_id", PLAN_IDS)
+def test_each_real_plan_loads_and_validates(plan_id: str) -> None:
+    plan = load_plan(PLAN_DIR / f"{plan_id}.yaml")
+    assert plan.id == plan_id
+    assert plan.duties and plan.reports
+    # Every unit that must act can be reached by email.
+    for d in plan.duties:
+        assert plan.unit(d.lead).emails, f"{plan_id}: lead unit {d.lead} of {d.id} has no email"
+
+
+def test_the_fixture_plan_loads() -> None:
+    plan = parse_plan(DEMO, "demo.yaml")
+    assert [d.id for d in plan.duties] == ["posts", "contest"]
+
+
+def test_a_misspelt_enum_value_names_line_field_and_the_likely_fix() -> None:
+    bad = DEMO.replace("    cadence: month\n", "    cadence: quater\n", 1)
+    lines = bad.splitlines()
+    line_no = next(i + 1 for i, ln in enumerate(lines) if "quater" in ln)
+    assert _errors(bad) == [
+        f"plan_specs/x.yaml:{line_no}: duties[0].cadence: unknown value 'quater' (did you mean 'quarter'?)"
+    ]
+
+
+def test_an_unknown_key_is_an_error_not_silently_dropped() -> None:
+    bad = DEMO.replace("    kind: quota\n", "    kind: quota\n    cadense: month\n", 1)
+    errs = _errors(bad)
+    assert len(errs) == 1
+    assert "duties[0].cadense: unknown key 'cadense' (did you mean 'cadence'?)" in errs[0]
+
+
+def test_an_unknown_lead_unit_suggests_the_close_one() -> None:
+    bad = DEMO.replace("    lead: vhxh\n", "    lead: vhx\n", 1)
+    (err,) = _errors(bad)
+    assert "unknown unit 'vhx' (did you mean 'vhxh'?)" in err
+
+
+def test_a_missing_field_is_named() -> None:
+    bad = DEMO.replace("title: Kế hoạch thử\n", "", 1)
+    (err,) = _errors(bad)
+    assert err.endswith("title: required field is missing; add it")
+
+
+def test_a_commune_code_that_does_not_match_the_register_points_to_the_right_code() -> None:
+    bad = DEMO.replace("code: 1969", "code: 10750")
+    (err,) = _errors(bad)
+    assert "commune code 10750 is Xã Phú Thái, not 'Phủ Thông'" in err
+    assert "1969 in Tỉnh Thái Nguyên" in err
+
+
+def test_a_duplicate_key_is_refused_with_both_lines() -> None:
+    bad = DEMO.replace("title: Kế hoạch thử\n", "title: Kế hoạch thử\ntitle: Khác\n", 1)
+    (err,) = _errors(bad)
+    assert "key 'title' appears twice (first on line 2)" in err
+    assert err.startswith("plan_specs/x.yaml:3:")
+
+
+def test_yaml_syntax_errors_name_the_line() -> None:
+    (err,) = _errors("id: x\ntitle: [unclosed\n")
+    assert err.startswith("plan_specs/x.yaml:") and "YAML syntax" in err
+
+
+def test_a_once_duty_without_window_is_refused() -> None:
+    bad = DEMO.replace('    cadence: quarter\n    only: ["2025-Q3"]\n', "    cadence: once\n", 1)
+    (err,) = _errors(bad)
+    assert "cadence 'once' needs a window" in err
+
+
+def test_only_keys_must_match_the_cadence() -> None:
+    bad = DEMO.replace('only: ["2025-Q3"]', 'only: ["2025-09"]', 1)
+    (err,) = _errors(bad)
+    assert "'2025-09' is not a quarter period key" in err
+
+
+def test_file_name_must_match_the_plan_id(tmp_path: Path) -> None:
+    p = tmp_path / "other.yaml"
+    p.write_text(DEMO, encoding="utf-8")
+    with pytest.raises(SpecError, match="plan id 'demo' must match the file name 'other'"):
+        load_plan(p)
+
+
+def test_loaded_plans_are_immutable() -> None:
+    plan = parse_plan(DEMO)
+    with pytest.raises(ValidationError):
+        plan.title = "x"  # type: ignore[misc]
+
+
+def test_exported_json_schema_is_in_sync() -> None:
+    on_disk = (PLAN_DIR / "plan.schema.json").read_text(encoding="utf-8")
+    assert on_disk == json_schema(), "run: cchc schema --out plan_specs/plan.schema.json"
+    schema = json.loads(on_disk)
+    assert schema["additionalProperties"] is False
+    assert set(schema["required"]) >= {"id", "title", "commune", "period", "units", "duties"}
+
+
+def test_model_round_trips_through_json() -> None:
+    plan = parse_plan(DEMO)
+    assert Plan.model_validate_json(plan.model_dump_json()) == plan
