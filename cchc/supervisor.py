@@ -7,6 +7,7 @@ pause schedules on shutdown. State lives under CCHC_HOME.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -113,6 +114,9 @@ class Supervisor:
     def stop(self) -> None:
         """Runner first (so it deregisters cleanly), then the server; whole process groups."""
         self.stopping = True
+        # A second Ctrl-C or SIGTERM must not cut the shutdown short and orphan the server.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for c in reversed(self.children):
             _stop_group(c.proc)
             c.log.close()
@@ -155,7 +159,5 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
     except ProcessLookupError:
         pass
     # Anything the child left in its group (flow-run subprocesses) goes too.
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

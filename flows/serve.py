@@ -34,7 +34,7 @@ def load_flow(entrypoint: str) -> Flow[Any, Any]:
 
 
 def to_runner(spec: DeploymentSpec) -> RunnerDeployment:
-    return load_flow(spec.entrypoint).to_deployment(
+    deployment = load_flow(spec.entrypoint).to_deployment(
         name=spec.name,
         description=spec.description,
         parameters=spec.parameters,
@@ -42,6 +42,8 @@ def to_runner(spec: DeploymentSpec) -> RunnerDeployment:
         schedules=[RRule(s["rrule"], timezone=s["timezone"]) for s in spec.schedules],
         triggers=[DeploymentEventTrigger(**{k: v for k, v in t.items() if k != "type"}) for t in spec.triggers],
     )
+    assert isinstance(deployment, RunnerDeployment)  # sync call outside an event loop
+    return deployment
 
 
 async def prune(keep: Sequence[RunnerDeployment]) -> list[str]:

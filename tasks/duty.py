@@ -41,7 +41,7 @@ def evaluate(plan: Plan, duty_id: str, at: dt.datetime, now: dt.datetime) -> ser
     return service.evaluate_duty(get_settings(), plan, duty_id, at, now)
 
 
-@task(name="gửi thông báo", retries=2, retry_delay_seconds=30)
+@task(name="gửi thông báo", retries=1, retry_delay_seconds=10)
 def notify(plan: Plan, duty_id: str, at: dt.datetime, now: dt.datetime) -> dict[str, Any]:
     """Reminders and escalations for this duty, exactly once each (see notifications)."""
     from cchc import notify_seam

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,9 @@ import pytest
 
 from cchc.settings import Settings, get_settings
 from cchc.store.db import dispose_all
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAN_DIR = ROOT / "plan_specs"
@@ -27,3 +31,28 @@ def cchc_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
     yield get_settings()
     dispose_all()
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One Prefect test server for the whole session (it takes seconds to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture
+def demo_env(cchc_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """A plan folder holding only the small demo plan (Phủ Thông, Aug–Dec 2025)."""
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    (plans / "demo.yaml").write_text((FIXTURES / "demo.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.setenv("CCHC_PLAN_DIR", str(plans))
+    get_settings.cache_clear()
+    yield get_settings()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

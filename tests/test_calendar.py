@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pendulum
 from hypothesis import given, settings
@@ -127,7 +128,7 @@ def test_occurrences_tile_the_plan_period_without_gaps_or_overlaps(start: dt.dat
     plan = parse_plan(text)
     occ = [o for o in plan_occurrences(plan) if o.duty == "posts"]
     assert occ[0].start_day == start and occ[-1].last_day == end
-    for a, b in zip(occ, occ[1:], strict=False):
+    for a, b in itertools.pairwise(occ):
         assert a.last_day + dt.timedelta(days=1) == b.start_day
     for o in occ:
         assert o.starts < o.due <= o.closes and o.starts <= o.due_soon_from < o.due

@@ -1,0 +1,116 @@
+"""Deployments derived from the specs, and prefect.yaml kept in sync with them."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from prefect import Flow
+from prefect.client.schemas.schedules import RRuleSchedule
+from typer.testing import CliRunner
+
+from cchc.cli import app
+from cchc.deployments import all_deployments, plan_deployments
+from cchc.loader import load_plan, parse_plan
+from cchc.settings import Settings
+from flows.serve import load_flow, to_runner
+from tests.conftest import FIXTURES, PLAN_DIR, PLAN_IDS, ROOT
+
+PLANS = [load_plan(PLAN_DIR / f"{p}.yaml") for p in PLAN_IDS]
+
+
+def test_prefect_yaml_is_up_to_date(cchc_env: Settings) -> None:
+    result = CliRunner().invoke(app, ["deployments", "--check", str(ROOT / "prefect.yaml")])
+    assert result.exit_code == 0, result.output
+
+
+def test_check_fails_on_a_stale_file(cchc_env: Settings, tmp_path: Path) -> None:
+    stale = tmp_path / "prefect.yaml"
+    stale.write_text(
+        (ROOT / "prefect.yaml").read_text(encoding="utf-8").replace("quota_duty", "quota_dutyx", 1), encoding="utf-8"
+    )
+    result = CliRunner().invoke(app, ["deployments", "--check", str(stale)])
+    assert result.exit_code == 1 and "out of date" in result.output
+
+
+def test_every_entrypoint_exists_and_its_parameters_match_the_flow_signature() -> None:
+    doc = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
+    for d in doc["deployments"]:
+        path, func = d["entrypoint"].split(":")
+        assert (ROOT / path).is_file(), path
+        flow = load_flow(d["entrypoint"])
+        assert isinstance(flow, Flow) and flow.fn.__name__ == func
+        sig = inspect.signature(flow.fn)
+        assert set(d["parameters"]) <= set(sig.parameters), d["name"]
+        if d["parameters"]:  # duty deployments must be runnable from their schedule as they are
+            required = {n for n, p in sig.parameters.items() if p.default is inspect.Parameter.empty}
+            assert required <= set(d["parameters"]), d["name"]
+        assert d["work_pool"]["name"] == "cchc"
+
+
+def test_one_deployment_per_duty_and_report_with_vietnamese_names_and_local_schedules() -> None:
+    specs = all_deployments(PLANS)
+    per_plan = [s for s in specs if s.parameters]
+    assert len(per_plan) == sum(len(p.duties) + len(p.reports) for p in PLANS)
+    assert len({s.name for s in specs}) == len(specs)
+    for s in per_plan:
+        assert not re.search(r"[/%&<>]", s.name)
+        assert {t.split(":")[0] for t in s.tags} >= {"plan", "lead", "kind"}
+        for sch in s.schedules:
+            assert sch["timezone"] == "Asia/Ho_Chi_Minh"
+            RRuleSchedule(rrule=sch["rrule"], timezone=sch["timezone"])  # Prefect accepts it
+        for t in s.triggers:
+            for v in t["parameters"].values():
+                if "{{" in v:
+                    assert "default(" in v, "a template reading a missing key must have a default"
+    names = {s.name for s in per_plan}
+    assert "Phú Thái" in " ".join(names) and "Ninh Giang" in " ".join(names)
+
+
+def test_report_deployments_run_ahead_of_the_due_date() -> None:
+    phu_thai = next(p for p in PLANS if p.id == "phu-thai-2025h2")
+    reports = [s for s in plan_deployments(phu_thai) if "report_duty" in s.entrypoint]
+    assert reports
+    rrule = reports[0].schedules[0]["rrule"]
+    # 5 working days before 5 Sep 2025 (1-2 Sep are holidays): 27 Aug.
+    assert "20250828T070000" in rrule or "20250827T070000" in rrule
+
+
+def test_adding_a_plan_adds_its_deployments_and_removing_it_removes_them() -> None:
+    demo = parse_plan((FIXTURES / "demo.yaml").read_text(encoding="utf-8"))
+    before = {s.name for s in all_deployments(PLANS)}
+    after = {s.name for s in all_deployments([*PLANS, demo])}
+    assert after - before == {s.name for s in plan_deployments(demo)}
+    assert {s.name for s in all_deployments(PLANS[1:])} == before - {s.name for s in plan_deployments(PLANS[0])}
+
+
+def test_runner_deployments_carry_schedules_and_the_evidence_trigger() -> None:
+    demo = parse_plan((FIXTURES / "demo.yaml").read_text(encoding="utf-8"))
+    spec = next(s for s in plan_deployments(demo) if s.parameters["duty_id"] == "posts")
+    runner = to_runner(spec)
+    assert runner.parameters == {"plan_id": "demo", "duty_id": "posts"}
+    assert runner.schedules and runner.schedules[0].schedule.timezone == "Asia/Ho_Chi_Minh"  # type: ignore[union-attr]
+    trig = runner.triggers[0]
+    assert trig.expect == {"cchc.evidence.recorded"}  # type: ignore[union-attr]
+    assert "cchc" in (runner.tags or [])
+
+
+@pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.anyio
+async def test_prune_deletes_deployments_no_spec_produces(cchc_env: Settings) -> None:
+    from prefect.client.orchestration import get_client
+
+    from flows.serve import prune
+
+    demo = parse_plan((FIXTURES / "demo.yaml").read_text(encoding="utf-8"))
+    runners = [to_runner(s) for s in plan_deployments(demo)]
+    for r in runners:
+        await r.apply()
+    removed = await prune(runners[1:])
+    assert removed == [runners[0].name]
+    async with get_client() as client:
+        names = {d.name for d in await client.read_deployments()}
+    assert runners[0].name not in names and runners[1].name in names
