@@ -46,12 +46,7 @@ def post_evidence_event(plan: Plan, duty_id: str, rec: repo.Recorded) -> None:
 service.on_evidence_recorded(post_evidence_event)
 
 
-@app.command()
-def up(
-    host: Annotated[str | None, typer.Option(help="Default: PREFECT_SERVER_API_HOST or 127.0.0.1.")] = None,
-    port: Annotated[int | None, typer.Option(help="Default: PREFECT_SERVER_API_PORT or 4200.")] = None,
-) -> None:
-    """Start a Prefect server with its UI and serve every plan's deployments until stopped."""
+def _plans_or_fail() -> list[Plan]:
     settings = get_settings()
     try:
         plans = service.all_plans(settings)
@@ -59,6 +54,17 @@ def up(
         fail(str(e))
     if not plans:
         fail(f"no plan specs in {settings.plan_dir}")
+    return plans
+
+
+@app.command()
+def up(
+    host: Annotated[str | None, typer.Option(help="Default: PREFECT_SERVER_API_HOST or 127.0.0.1.")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: PREFECT_SERVER_API_PORT or 4200.")] = None,
+) -> None:
+    """Start a Prefect server with its UI and serve every plan's deployments until stopped."""
+    settings = get_settings()
+    _plans_or_fail()
     sup = Supervisor(settings, host or settings.server_host, port or settings.server_port, echo=typer.echo)
     raise typer.Exit(sup.run_forever())
 
@@ -70,11 +76,7 @@ def deployments(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The deployments derived from plan_specs/ (one per duty and report)."""
-    settings = get_settings()
-    try:
-        plans = service.all_plans(settings)
-    except SpecError as e:
-        fail(str(e))
+    plans = _plans_or_fail()
     text = prefect_yaml(plans)
     if write is not None:
         write.write_text(text, encoding="utf-8")

@@ -23,6 +23,7 @@ from cchc.settings import Settings
 from cchc.spec import DutyKind, EvidenceKind, Plan
 from cchc.store import repo
 from cchc.store.db import get_engine, session_scope
+from cchc.views import duty_title
 
 
 class UserError(Exception):
@@ -200,18 +201,8 @@ def occurrence_json(plan: Plan, o: Occurrence) -> dict[str, Any]:
         "closes": iso(o.closes),
         "required": o.required,
         "lead": o.lead,
-        "title": _title(plan, o.duty),
+        "title": duty_title(plan, o.duty),
     }
-
-
-def _title(plan: Plan, duty_id: str) -> str:
-    for d in plan.duties:
-        if d.id == duty_id:
-            return d.title
-    for r in plan.reports:
-        if r.id == duty_id:
-            return r.title
-    return duty_id
 
 
 def calendar_json(plan: Plan, start: dt.date | None, end: dt.date | None) -> list[dict[str, Any]]:

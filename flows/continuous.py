@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Any
 
 from prefect import flow
-from pydantic import Field
 
 from flows.common import run_duty
 
 
 @flow(name="cchc-continuous", flow_run_name="{plan_id}:{duty_id}", log_prints=True)
 async def continuous_duty(
-    plan_id: Annotated[str, Field(description="Mã kế hoạch (tên tệp trong plan_specs/).")],
-    duty_id: Annotated[str, Field(description="Mã nhiệm vụ trong kế hoạch.")],
-    at: Annotated[
-        dt.datetime | None, Field(description="Đánh giá tại thời điểm này (mặc định: giờ đã lên lịch).")
-    ] = None,
-    reason: Annotated[str, Field(description="Lý do chạy (lịch, minh chứng mới, chạy lại).")] = "lịch",
+    plan_id: str, duty_id: str, at: dt.datetime | None = None, reason: str = "lịch"
 ) -> dict[str, Any]:
-    """Nhiệm vụ thường xuyên: thu thập minh chứng, đánh giá, nhắc việc, cập nhật bảng theo dõi."""
+    """Nhiệm vụ thường xuyên: thu thập minh chứng, đánh giá, nhắc việc, cập nhật bảng theo dõi.
+
+    Args:
+        plan_id: Mã kế hoạch (tên tệp trong plan_specs/), ví dụ phu-thai-2025h2.
+        duty_id: Mã nhiệm vụ trong kế hoạch.
+        at: Đánh giá tại thời điểm này; để trống thì dùng giờ đã lên lịch của lần chạy.
+        reason: Lý do chạy (lịch, minh chứng mới, chạy lại).
+    """
     return run_duty(plan_id, duty_id, at, reason)

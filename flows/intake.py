@@ -21,15 +21,25 @@ from flows.events import emit_evidence_recorded
 
 @flow(name="cchc-ghi-nhan-minh-chung", flow_run_name="minh chứng {plan_id}:{duty_id}")
 async def record_evidence(
-    plan_id: Annotated[str, Field(description="Mã kế hoạch, ví dụ phu-thai-2025h2.")],
-    duty_id: Annotated[str, Field(description="Mã nhiệm vụ (xem mô tả deployment của nhiệm vụ).")],
-    kind: Annotated[EvidenceKind, Field(description="Loại minh chứng: bài đăng, phát thanh, văn bản, ảnh, sự kiện...")],
-    title: Annotated[str, Field(description="Tiêu đề minh chứng, ví dụ tên bài viết.", min_length=1)],
-    date: Annotated[dt.date, Field(description="Ngày diễn ra / ngày đăng (không sau hôm nay).")],
-    url: Annotated[str | None, Field(description="Đường dẫn http/https (nếu có).")] = None,
-    unit: Annotated[str | None, Field(description="Mã đơn vị gửi (nếu có).")] = None,
+    plan_id: str,
+    duty_id: str,
+    kind: EvidenceKind,
+    title: Annotated[str, Field(min_length=1)],
+    date: dt.date,
+    url: str | None = None,
+    unit: str | None = None,
 ) -> dict[str, Any]:
-    """Ghi nhận minh chứng cho một nhiệm vụ; minh chứng trùng (cùng đường dẫn) không tính hai lần."""
+    """Ghi nhận minh chứng cho một nhiệm vụ; minh chứng trùng (cùng đường dẫn) không tính hai lần.
+
+    Args:
+        plan_id: Mã kế hoạch, ví dụ phu-thai-2025h2.
+        duty_id: Mã nhiệm vụ (xem mô tả deployment của nhiệm vụ).
+        kind: Loại minh chứng: post (bài đăng), broadcast (phát thanh), document (văn bản), photo (ảnh), event (sự kiện), survey (khảo sát), report_delivery (gửi báo cáo).
+        title: Tiêu đề minh chứng, ví dụ tên bài viết.
+        date: Ngày diễn ra / ngày đăng (không sau hôm nay).
+        url: Đường dẫn http/https (nếu có).
+        unit: Mã đơn vị gửi (nếu có).
+    """
     settings = get_settings()
     plan = service.resolve_plan(plan_id, settings)
     rec = service.record_evidence(
@@ -48,13 +58,21 @@ async def record_evidence(
 
 @flow(name="cchc-mien-nhiem-vu", flow_run_name="miễn {plan_id}:{duty_id}:{period}")
 async def waive_occurrence(
-    plan_id: Annotated[str, Field(description="Mã kế hoạch.")],
-    duty_id: Annotated[str, Field(description="Mã nhiệm vụ.")],
-    period: Annotated[str, Field(description="Kỳ cần miễn, ví dụ 2025-10, 2025-Q3, 2025-H2, 2025.")],
-    reason: Annotated[str, Field(description="Lý do miễn (bắt buộc).", min_length=1)],
-    by: Annotated[str, Field(description="Người quyết định miễn.")] = "điều phối viên",
+    plan_id: str,
+    duty_id: str,
+    period: str,
+    reason: Annotated[str, Field(min_length=1)],
+    by: str = "điều phối viên",
 ) -> dict[str, Any]:
-    """Miễn một kỳ của nhiệm vụ: kỳ đó được tính là 'miễn' và dừng nhắc việc."""
+    """Miễn một kỳ của nhiệm vụ: kỳ đó được tính là 'miễn' và dừng nhắc việc.
+
+    Args:
+        plan_id: Mã kế hoạch.
+        duty_id: Mã nhiệm vụ.
+        period: Kỳ cần miễn, ví dụ 2025-10, 2025-Q3, 2025-H2, 2025.
+        reason: Lý do miễn (bắt buộc).
+        by: Người quyết định miễn.
+    """
     settings = get_settings()
     plan = service.resolve_plan(plan_id, settings)
     created = service.waive_occurrence(settings, plan, duty_id, period, reason, by, pendulum.now("UTC"))

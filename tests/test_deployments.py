@@ -114,3 +114,13 @@ async def test_prune_deletes_deployments_no_spec_produces(cchc_env: Settings) ->
     async with get_client() as client:
         names = {d.name for d in await client.read_deployments()}
     assert runners[0].name not in names and runners[1].name in names
+
+
+def test_every_flow_parameter_has_a_vietnamese_description_for_the_ui_form() -> None:
+    from prefect.utilities.callables import parameter_schema
+
+    for spec in all_deployments(PLANS):
+        flow = load_flow(spec.entrypoint)
+        props = parameter_schema(flow.fn).model_dump()["properties"]
+        for name, prop in props.items():
+            assert prop.get("description"), f"{spec.entrypoint}: parameter {name} has no description"

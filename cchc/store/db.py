@@ -60,26 +60,25 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def head_revision() -> str:
+def head_revision() -> frozenset[str]:
+    """The heads of the migration graph: each feature's tables are a branch off the base."""
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
-    head = script.get_current_head()
-    assert head is not None
-    return head
+    return frozenset(script.get_heads())
 
 
-def current_revision(engine: Engine) -> str | None:
+def current_revision(engine: Engine) -> frozenset[str]:
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return frozenset(MigrationContext.configure(conn).get_current_heads())
 
 
 def migrate(engine: Engine) -> None:
-    """Create a fresh database or bring an older one forward to the head revision."""
+    """Create a fresh database or bring an older one forward to every head."""
     if current_revision(engine) == head_revision():
         return
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, "heads")
 
 
 def get_engine(url: str) -> Engine:
