@@ -27,14 +27,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cchc.calendar import plan_occurrences  # noqa: E402
-from cchc.communes import all_wards, province_name  # noqa: E402
+from cchc.communes import all_wards, province_name, short_name  # noqa: E402
 from cchc.loader import load_plan  # noqa: E402
 from cchc.spec import Commune, Plan  # noqa: E402
 from cchc.store import repo  # noqa: E402
 from cchc.store.db import get_engine, session_scope  # noqa: E402
 from cchc.store.models import EvidenceRow  # noqa: E402
 
-PLAN_IDS = ["phu-thai-2025h2", "lai-khe-2025h2", "phu-thong-2025", "ninh-giang-2025h2", "chi-minh-2026"]
 
 RAW_SQL = """
 SELECT o.plan_id, o.duty_id, o.period,
@@ -60,15 +59,14 @@ GROUP BY o.id
 
 
 def synthetic_plans(n: int, rng: random.Random) -> list[Plan]:
-    templates = [load_plan(ROOT / "plan_specs" / f"{p}.yaml") for p in PLAN_IDS]
+    templates = [load_plan(p) for p in sorted((ROOT / "plan_specs").glob("*.yaml"))]
     wards = all_wards()
     rng.shuffle(wards)
     plans = []
     for i in range(n):
         base = templates[i % len(templates)]
         w = wards[i % len(wards)]
-        bare = w.name.split(" ", 1)[1] if " " in w.name else w.name
-        commune = Commune(name=bare, province=province_name(w), code=int(w.code))
+        commune = Commune(name=short_name(w), province=province_name(w), code=int(w.code))
         plans.append(base.model_copy(update={"id": f"{base.id}-{w.code}", "commune": commune}))
     return plans
 
@@ -156,7 +154,7 @@ def main() -> None:
 
     at_utc = at.in_timezone("UTC")
     sqlite = url.startswith("sqlite")
-    params = {"at": at_utc.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else at_utc, "at_day": at.date()}
+    params = {"at": at_utc.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else at_utc, "at_day": at.date().isoformat()}
 
     def raw() -> list[tuple[object, ...]]:
         with engine.connect() as c:

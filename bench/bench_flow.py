@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -48,7 +49,7 @@ def main() -> None:
     at = pendulum.datetime(2025, 10, 21, 7, tz="Asia/Ho_Chi_Minh")
 
     @flow(name="bench-sync-quota")
-    def sync_quota(plan_id: str, duty_id: str, at: pendulum.DateTime) -> object:
+    def sync_quota(plan_id: str, duty_id: str, at: Any) -> object:
         return run_duty(plan_id, duty_id, at, "bench")
 
     def direct() -> None:

@@ -30,14 +30,14 @@ class Occurrence:
     duty: str
     kind: DutyKind
     period: str
-    starts: DateTime
-    due: DateTime  # exclusive
-    closes: DateTime  # exclusive; after this the occurrence is missed if not met
+    starts: dt.datetime  # aware, in the plan's time zone
+    due: dt.datetime  # exclusive
+    closes: dt.datetime  # exclusive; after this the occurrence is missed if not met
     required: int | None  # shown to people; None where no count applies
     needed: int  # evidence items that satisfy it
     evidence_kinds: tuple[str, ...]
     lead: str
-    due_soon_from: DateTime
+    due_soon_from: dt.datetime
 
     @property
     def start_day(self) -> dt.date:
@@ -46,7 +46,7 @@ class Occurrence:
     @property
     def last_day(self) -> dt.date:
         """The last calendar day that is still on time."""
-        return self.due.subtract(days=1).date()
+        return (self.due - dt.timedelta(days=1)).date()
 
     @property
     def close_day(self) -> dt.date:

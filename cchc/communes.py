@@ -9,7 +9,8 @@ from vietnam_provinces import Province, ProvinceCode, Ward, WardCode
 
 
 def _norm(text: str) -> str:
-    return unicodedata.normalize("NFC", text).casefold().strip()
+    # The register has stray double spaces ("Phường  Thành Nhất").
+    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
 
 
 def _bare(name: str) -> str:
@@ -27,6 +28,15 @@ def _by_name() -> dict[str, list[Ward]]:
     for w in Ward.iter_all():
         index.setdefault(_bare(w.name), []).append(w)
     return index
+
+
+def short_name(ward: Ward) -> str:
+    """'Xã Phú Thái' -> 'Phú Thái', as plan specs write it."""
+    words = ward.name.split()
+    for prefix in (["Xã"], ["Phường"], ["Đặc", "khu"]):
+        if words[: len(prefix)] == prefix:
+            return " ".join(words[len(prefix) :])
+    return " ".join(words)
 
 
 def all_wards() -> list[Ward]:

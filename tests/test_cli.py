@@ -46,7 +46,8 @@ def test_validate_reports_file_line_field_and_exits_non_zero(cchc_env: Settings,
     )
     code, out = run("validate", str(bad), str(FIXTURES / "demo.yaml"))
     assert code == 1
-    assert f"{bad}:17: duties[0].cadence: unknown value 'monthly' (did you mean 'month'?)" in out
+    line = next(i + 1 for i, ln in enumerate(bad.read_text(encoding="utf-8").splitlines()) if "monthly" in ln)
+    assert f"{bad}:{line}: duties[0].cadence: unknown value 'monthly' (did you mean 'month'?)" in out
     assert "demo.yaml: ok: demo" in out
 
 

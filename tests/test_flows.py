@@ -103,3 +103,31 @@ async def test_the_same_run_twice_or_two_at_once_leave_the_same_records(demo_env
     changes = a["changes"] + b["changes"]
     assert sorted(p for p, _, _ in changes) == sorted({p for p, _, _ in changes})
     assert ("2025-11", None, "open") in [tuple(c) for c in changes]
+
+
+async def test_status_changes_are_announced_as_events(demo_env: Settings) -> None:
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    at = pendulum.datetime(2025, 9, 2, 7, tz=TZ)  # August closed with no posts: missed
+    result = await quota_duty(plan_id="demo", duty_id="posts", at=at)
+    assert ("2025-08", None, "missed") in [tuple(c) for c in result["changes"]]
+    assert result["events"] >= 1
+    api = PREFECT_API_URL.value()
+
+    def missed_events() -> list[dict[str, Any]]:
+        body = {"filter": {"event": {"name": ["cchc.occurrence.missed"]}, "resource": {"id": ["cchc.occurrence.demo.posts.2025-08"]}}}
+        r = httpx.post(f"{api}/events/filter", json=body, timeout=10)
+        r.raise_for_status()
+        return list(r.json()["events"])
+
+    deadline = asyncio.get_running_loop().time() + 20
+    events: list[dict[str, Any]] = []
+    while not events and asyncio.get_running_loop().time() < deadline:
+        events = missed_events()
+        await asyncio.sleep(0.5)
+    assert events, "cchc.occurrence.missed reached the Prefect API"
+    payload = events[0]["payload"]
+    assert payload["status"] == "missed" and payload["period"] == "2025-08" and payload["required"] == 3
+    related = {r["prefect.resource.id"] for r in events[0]["related"]}
+    assert {"cchc.duty.demo.posts", "cchc.plan.demo"} <= related

@@ -7,7 +7,9 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
 
 import pendulum
 from sqlalchemy import Row, and_, case, delete, func, insert, literal, or_, select, update
@@ -267,7 +269,7 @@ def _tally_query(plan_ids: Sequence[str] | None, at: dt.datetime, duty_ids: Sequ
     q = (
         select(o, on_time.label("on_time"), late.label("late"), waived.label("waived"))
         .select_from(o.outerjoin(e, join_on))
-        .group_by(*o.c)
+        .group_by(o.c.id)  # the other columns depend on the key (SQLite and PostgreSQL accept this)
         .order_by(o.c.due, o.c.duty_id, o.c.period)
     )
     if plan_ids is not None:
@@ -279,20 +281,31 @@ def _tally_query(plan_ids: Sequence[str] | None, at: dt.datetime, duty_ids: Sequ
 
 def _row_occurrence(r: Row[tuple[object, ...]], tz: str) -> Occurrence:
     m = r._mapping
+    zone = _zone(tz)
+
+    def local(v: dt.datetime) -> dt.datetime:
+        # SQLite hands back naive UTC; plain datetimes keep this loop fast (pendulum is ~10x slower).
+        return (v if v.tzinfo else v.replace(tzinfo=dt.UTC)).astimezone(zone)
+
     return Occurrence(
         plan=m["plan_id"],
         duty=m["duty_id"],
         kind=DutyKind(m["kind"]),
         period=m["period"],
-        starts=pendulum.instance(m["starts"]).in_timezone(tz),
-        due=pendulum.instance(m["due"]).in_timezone(tz),
-        closes=pendulum.instance(m["closes"]).in_timezone(tz),
+        starts=local(m["starts"]),
+        due=local(m["due"]),
+        closes=local(m["closes"]),
         required=m["required"],
         needed=m["needed"],
         evidence_kinds=(),
         lead=m["lead"],
-        due_soon_from=pendulum.instance(m["due_soon_from"]).in_timezone(tz),
+        due_soon_from=local(m["due_soon_from"]),
     )
+
+
+@lru_cache(maxsize=8)
+def _zone(tz: str) -> ZoneInfo:
+    return ZoneInfo(tz)
 
 
 def evaluate(
