@@ -34,7 +34,6 @@ from cchc.store import repo  # noqa: E402
 from cchc.store.db import get_engine, session_scope  # noqa: E402
 from cchc.store.models import EvidenceRow  # noqa: E402
 
-
 RAW_SQL = """
 SELECT o.plan_id, o.duty_id, o.period,
   CASE

@@ -116,7 +116,12 @@ async def test_status_changes_are_announced_as_events(demo_env: Settings) -> Non
     api = PREFECT_API_URL.value()
 
     def missed_events() -> list[dict[str, Any]]:
-        body = {"filter": {"event": {"name": ["cchc.occurrence.missed"]}, "resource": {"id": ["cchc.occurrence.demo.posts.2025-08"]}}}
+        body = {
+            "filter": {
+                "event": {"name": ["cchc.occurrence.missed"]},
+                "resource": {"id": ["cchc.occurrence.demo.posts.2025-08"]},
+            }
+        }
         r = httpx.post(f"{api}/events/filter", json=body, timeout=10)
         r.raise_for_status()
         return list(r.json()["events"])
