@@ -1,0 +1,53 @@
+"""The coordinator's view: the current period of each duty, and what is late by unit."""
+
+from __future__ import annotations
+
+import pendulum
+
+from cchc.calendar import plan_occurrences
+from cchc.evaluate import Status, Tally, judge
+from cchc.loader import parse_plan
+from cchc.store.repo import Judged
+from cchc.views import current, overdue_markdown, status_table
+from tests.conftest import FIXTURES
+
+DEMO = parse_plan((FIXTURES / "demo.yaml").read_text(encoding="utf-8"))
+AT = pendulum.datetime(2025, 10, 28, 9, tz="Asia/Ho_Chi_Minh")
+
+
+def _judged(counts: dict[tuple[str, str], int]) -> list[Judged]:
+    out = []
+    for o in plan_occurrences(DEMO):
+        n = counts.get((o.duty, o.period), 0)
+        out.append(Judged(o, judge(o, Tally(on_time=n), AT), n, 0))
+    return out
+
+
+def test_current_picks_the_period_that_holds_the_moment_else_the_last_started() -> None:
+    chosen = {(j.occurrence.duty, j.occurrence.period) for j in current(_judged({}), AT)}
+    assert chosen == {("posts", "2025-10"), ("bao-cao-quy", "2025-Q4"), ("contest", "2025-Q3")}
+
+
+def test_status_table_shows_count_against_required_in_vietnamese() -> None:
+    rows = status_table(DEMO, _judged({("posts", "2025-10"): 2}), AT)
+    posts = next(r for r in rows if r["Mã"] == "posts")
+    assert posts == {
+        "Nhiệm vụ": "Đăng tin",
+        "Mã": "posts",
+        "Đơn vị chủ trì": "Phòng Văn hóa - Xã hội",
+        "Kỳ": "2025-10",
+        "Hạn": "31/10/2025",
+        "Kết quả": "2/3",
+        "Trạng thái": "sắp đến hạn",
+    }
+
+
+def test_overdue_summary_groups_by_unit_and_says_when_nothing_is_late() -> None:
+    md = overdue_markdown(DEMO, _judged({}), AT)
+    assert "## Phòng Văn hóa - Xã hội" in md
+    assert "Đăng tin — kỳ 2025-08, hạn 31/08/2025: **không đạt**, 0/3" in md
+    assert "Hội thi — kỳ 2025-Q3, hạn 30/09/2025: **quá hạn**" in md
+    early = pendulum.datetime(2025, 8, 2, 9, tz="Asia/Ho_Chi_Minh")
+    judged = [Judged(j.occurrence, judge(j.occurrence, Tally(), early), 0, 0) for j in _judged({})]
+    assert "Không có nhiệm vụ nào quá hạn" in overdue_markdown(DEMO, judged, early)
+    assert all(j.status is not Status.missed for j in judged)
