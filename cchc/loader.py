@@ -119,9 +119,12 @@ def _inner_type(annotation: Any) -> Any:
 
 
 def _enum_values(loc: Loc) -> list[str]:
-    parent = _model_at(loc[:-1])
-    key = next((p for p in reversed(loc) if isinstance(p, str)), None)
-    if parent is None or key is None or key not in parent.model_fields:
+    idx = max((i for i, p in enumerate(loc) if isinstance(p, str)), default=None)
+    if idx is None:
+        return []
+    key = str(loc[idx])
+    parent = _model_at(loc[:idx])
+    if parent is None or key not in parent.model_fields:
         return []
     inner = _inner_type(parent.model_fields[key].annotation)
     if isinstance(inner, type) and issubclass(inner, Enum):

@@ -68,7 +68,7 @@ def test_a_commune_code_that_does_not_match_the_register_points_to_the_right_cod
     bad = DEMO.replace("code: 1969", "code: 10750")
     (err,) = _errors(bad)
     assert "commune code 10750 is Xã Phú Thái, not 'Phủ Thông'" in err
-    assert "1969 in Tỉnh Thái Nguyên" in err
+    assert "1969 in Thái Nguyên" in err
 
 
 def test_a_duplicate_key_is_refused_with_both_lines() -> None:
@@ -119,3 +119,9 @@ def test_exported_json_schema_is_in_sync() -> None:
 def test_model_round_trips_through_json() -> None:
     plan = parse_plan(DEMO)
     assert Plan.model_validate_json(plan.model_dump_json()) == plan
+
+
+def test_an_unknown_list_item_value_lists_what_is_allowed() -> None:
+    bad = DEMO.replace("    kind: quota\n", "    kind: quota\n    channels: [website, event]\n", 1)
+    (err,) = _errors(bad)
+    assert "duties[0].channels[1]: unknown value 'event' (allowed: website, radio, social" in err
