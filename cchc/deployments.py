@@ -88,11 +88,12 @@ def duty_schedules(plan: Plan, duty: Duty | Report) -> list[dict[str, Any]]:
         return []
     first = min(o.start_day for o in occ)
     last = max(o.close_day for o in occ) + dt.timedelta(days=TAIL_DAYS)
-    if isinstance(duty, Report):
+    if isinstance(duty, Report) or duty.kind is DutyKind.report:
         # Draft ahead of the due date, check the day before it, then the first working day after.
+        ahead = duty.draft_working_days if isinstance(duty, Report) else 5
         moments: set[dt.date] = set()
         for o in occ:
-            moments.add(working_days_before(o.last_day, duty.draft_working_days))
+            moments.add(working_days_before(o.last_day, ahead))
             moments.add(working_days_before(o.last_day, 1))
             moments.add(working_days_after(o.last_day, 1))
         dates = sorted(moments)

@@ -33,17 +33,27 @@ def load_flow(entrypoint: str) -> Flow[Any, Any]:
     return obj
 
 
+def _kwargs(spec: DeploymentSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "description": spec.description,
+        "parameters": spec.parameters,
+        "tags": [*spec.tags, MANAGED_TAG] if MANAGED_TAG not in spec.tags else spec.tags,
+        "schedules": [RRule(s["rrule"], timezone=s["timezone"]) for s in spec.schedules],
+        "triggers": [DeploymentEventTrigger(**{k: v for k, v in t.items() if k != "type"}) for t in spec.triggers],
+    }
+
+
 def to_runner(spec: DeploymentSpec) -> RunnerDeployment:
-    deployment = load_flow(spec.entrypoint).to_deployment(
-        name=spec.name,
-        description=spec.description,
-        parameters=spec.parameters,
-        tags=[*spec.tags, MANAGED_TAG] if MANAGED_TAG not in spec.tags else spec.tags,
-        schedules=[RRule(s["rrule"], timezone=s["timezone"]) for s in spec.schedules],
-        triggers=[DeploymentEventTrigger(**{k: v for k, v in t.items() if k != "type"}) for t in spec.triggers],
-    )
-    assert isinstance(deployment, RunnerDeployment)  # sync call outside an event loop
+    """Outside an event loop (serve runs here)."""
+    deployment = load_flow(spec.entrypoint).to_deployment(**_kwargs(spec))
+    assert isinstance(deployment, RunnerDeployment)
     return deployment
+
+
+async def ato_runner(spec: DeploymentSpec) -> RunnerDeployment:
+    """Inside an event loop."""
+    return await load_flow(spec.entrypoint).ato_deployment(**_kwargs(spec))
 
 
 async def prune(keep: Sequence[RunnerDeployment]) -> list[str]:

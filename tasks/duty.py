@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact
@@ -39,14 +38,6 @@ def collect_evidence(plan: Plan, duty_id: str, at: dt.datetime) -> int:
 @task(name="đánh giá")
 def evaluate(plan: Plan, duty_id: str, at: dt.datetime, now: dt.datetime) -> service.DutyEvaluation:
     return service.evaluate_duty(get_settings(), plan, duty_id, at, now)
-
-
-@task(name="gửi thông báo", retries=1, retry_delay_seconds=10)
-def notify(plan: Plan, duty_id: str, at: dt.datetime, now: dt.datetime) -> dict[str, Any]:
-    """Reminders and escalations for this duty, exactly once each (see notifications)."""
-    from cchc import notify_seam
-
-    return notify_seam.notify(get_settings(), plan, duty_id, at, now)
 
 
 @task(name="phát sự kiện trạng thái")

@@ -72,8 +72,8 @@ def test_one_deployment_per_duty_and_report_with_vietnamese_names_and_local_sche
 
 def test_report_deployments_run_ahead_of_the_due_date() -> None:
     phu_thai = next(p for p in PLANS if p.id == "phu-thai-2025h2")
-    reports = [s for s in plan_deployments(phu_thai) if "report_duty" in s.entrypoint]
-    assert reports
+    reports = [s for s in plan_deployments(phu_thai) if s.parameters["duty_id"] == "bao-cao-quy"]
+    assert reports and "report_duty" in reports[0].entrypoint
     rrule = reports[0].schedules[0]["rrule"]
     # 5 working days before 5 Sep 2025 (1-2 Sep are holidays): 27 Aug.
     assert "20250828T070000" in rrule or "20250827T070000" in rrule
@@ -103,10 +103,10 @@ def test_runner_deployments_carry_schedules_and_the_evidence_trigger() -> None:
 async def test_prune_deletes_deployments_no_spec_produces(cchc_env: Settings) -> None:
     from prefect.client.orchestration import get_client
 
-    from flows.serve import prune
+    from flows.serve import ato_runner, prune
 
     demo = parse_plan((FIXTURES / "demo.yaml").read_text(encoding="utf-8"))
-    runners = [to_runner(s) for s in plan_deployments(demo)]
+    runners = [await ato_runner(s) for s in plan_deployments(demo)]
     for r in runners:
         await r.apply()
     removed = await prune(runners[1:])
