@@ -14,14 +14,15 @@ from typing import Any
 
 import yaml
 
-from cchc.calendar import plan_occurrences
+from cchc.calendar import Occurrence, plan_occurrences
+from cchc.escalation import SEND_HOUR, ladder_for, step_moment
 from cchc.spec import Duty, DutyKind, Plan, Report
-from cchc.workdays import first_working_day_from, working_days_after, working_days_before
+from cchc.workdays import first_working_day_from, working_days_before
 
 WORK_POOL = "cchc"
 TZ = "Asia/Ho_Chi_Minh"
 TAIL_DAYS = 20  # keep judging after a plan ends: closing notices and escalations land then
-RUN_HOUR = 7
+RUN_HOUR = SEND_HOUR  # runs land when ladder steps fall due, so a reminder goes out on its day
 EVIDENCE_EVENT = "cchc.evidence.recorded"
 
 FLOW_OF_KIND = {
@@ -82,6 +83,22 @@ def _rrule(start: dt.date, until: dt.date, rule: str) -> dict[str, Any]:
     return {"rrule": f"DTSTART:{_stamp(start)}\nRRULE:{rule};UNTIL={_stamp(until, 23)}", "timezone": TZ}
 
 
+def ladder_days(plan: Plan, occ: Sequence[Occurrence]) -> set[dt.date]:
+    """Every day a ladder step of these occurrences falls due."""
+    days: set[dt.date] = set()
+    for o in occ:
+        for step in ladder_for(plan, o.duty).ladder:
+            moment = step_moment(step, o, plan.timezone)
+            if moment is not None:
+                days.add(moment.date())
+    return days
+
+
+def _rdates(days: set[dt.date]) -> dict[str, Any]:
+    dates = sorted(days)
+    return {"rrule": f"DTSTART:{_stamp(dates[0])}\nRDATE:{','.join(_stamp(d) for d in dates)}", "timezone": TZ}
+
+
 def duty_schedules(plan: Plan, duty: Duty | Report) -> list[dict[str, Any]]:
     occ = [o for o in plan_occurrences(plan) if o.duty == duty.id]
     if not occ:
@@ -89,22 +106,24 @@ def duty_schedules(plan: Plan, duty: Duty | Report) -> list[dict[str, Any]]:
     first = min(o.start_day for o in occ)
     last = max(o.close_day for o in occ) + dt.timedelta(days=TAIL_DAYS)
     if isinstance(duty, Report) or duty.kind is DutyKind.report:
-        # Draft ahead of the due date, check the day before it, then the first working day after.
+        # Draft ahead of the due date, then every day a ladder step falls due.
         ahead = duty.draft_working_days if isinstance(duty, Report) else 5
-        moments: set[dt.date] = set()
-        for o in occ:
-            moments.add(working_days_before(o.last_day, ahead))
-            moments.add(working_days_before(o.last_day, 1))
-            moments.add(working_days_after(o.last_day, 1))
-        dates = sorted(moments)
-        rdates = ",".join(_stamp(d) for d in dates)
-        return [{"rrule": f"DTSTART:{_stamp(dates[0])}\nRDATE:{rdates}", "timezone": TZ}]
+        moments = {working_days_before(o.last_day, ahead) for o in occ} | ladder_days(plan, occ)
+        return [_rdates(moments)]
     if duty.kind is DutyKind.continuous:
-        return [_rrule(first, last, "FREQ=WEEKLY;BYDAY=MO")]
-    if duty.kind is DutyKind.deadline:
-        return [_rrule(first, last, "FREQ=DAILY")]
-    # Quota: daily, so progress is visible and the month's close is judged the morning after.
+        # Weekly for the coordinator's table, plus the days its reminders and notices are due.
+        weekly = _rrule(first, last, "FREQ=WEEKLY;BYDAY=MO")
+        steps = ladder_days(plan, occ)
+        return [weekly, _rdates(steps)] if steps else [weekly]
+    # Deadlines and quotas: daily, so progress is visible and a close is judged the morning after.
     return [_rrule(first, last, "FREQ=DAILY")]
+
+
+def mail_schedule(plan: Plan) -> list[dict[str, Any]]:
+    """Working hours, hourly: the Monday digest at 08:00, and retries of queued mail within the hour."""
+    last = plan.period.end + dt.timedelta(days=TAIL_DAYS + 31)
+    hours = ",".join(str(h) for h in range(SEND_HOUR, 18))
+    return [_rrule(plan.period.start, last, f"FREQ=HOURLY;BYDAY=MO,TU,WE,TH,FR;BYHOUR={hours};BYMINUTE=5")]
 
 
 def evidence_trigger(plan: Plan, duty_id: str) -> dict[str, Any]:
@@ -159,6 +178,19 @@ def plan_deployments(plan: Plan) -> list[DeploymentSpec]:
                 triggers=[evidence_trigger(plan, d.id)],
             )
         )
+    specs.append(
+        DeploymentSpec(
+            name=_clean(f"{plan.commune.name} · Thư nhắc việc và tổng hợp tuần · {plan.id}"),
+            entrypoint="flows/mail.py:plan_mail",
+            description=(
+                f"{plan.title}: gửi thư trong hàng đợi (kể cả thư cần gửi lại), tổng hợp tình hình hằng tuần "
+                "cho cơ quan thường trực vào sáng thứ Hai, và mọi bước nhắc việc đến hạn của cả kế hoạch."
+            ),
+            parameters={"plan_id": plan.id},
+            tags=[f"plan:{plan.id}", "kind:mail", f"xã {plan.commune.name}"],
+            schedules=mail_schedule(plan),
+        )
+    )
     return specs
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,8 +17,12 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path("var"), description="Local data folder: database, stored files, mail.")
     database_url: str | None = Field(default=None, description="Any SQLAlchemy URL; default SQLite under home.")
     plan_dir: Path = Field(default=Path("plan_specs"), description="Where plan specs are read from.")
-    smtp_url: SecretStr | None = None
-    mail_from: str = "CCHC <cchc@localhost>"
+    smtp_url: SecretStr | None = Field(
+        default=None,
+        description="smtp://user:pass@host:587 (STARTTLS), smtps://host:465, or smtp+insecure://127.0.0.1:1025; unset: .eml files.",
+    )
+    smtp_timeout: float = Field(default=30.0, gt=0, description="Seconds allowed for each SMTP step.")
+    mail_from: str = Field(default="CCHC <cchc@localhost>", description="The From header of every message.")
     secret_key: SecretStr | None = None
     # Prefect's own variables, read here so that nothing else touches the environment.
     prefect_api_url: str | None = Field(default=None, validation_alias=AliasChoices("PREFECT_API_URL"))
@@ -33,6 +38,20 @@ class Settings(BaseSettings):
     @property
     def files_dir(self) -> Path:
         return self.home / "files"
+
+    @property
+    def mail_dir(self) -> Path:
+        """Where messages go as .eml files when no SMTP server is configured."""
+        return self.home / "mail" / "outbox"
+
+    @property
+    def inbox_dir(self) -> Path:
+        """Where `cchc mail serve` keeps what it receives."""
+        return self.home / "mail" / "inbox"
+
+    @property
+    def mail_from_address(self) -> str:
+        return parseaddr(self.mail_from)[1] or "cchc@localhost"
 
     def child_env(self, extra: dict[str, str]) -> dict[str, str]:
         """Environment for processes we start: ours, with absolute paths, plus ``extra``."""

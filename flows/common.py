@@ -31,6 +31,7 @@ def run_duty(plan_id: str, duty_id: str, at: dt.datetime | None, reason: str) ->
     collected = t.collect_evidence(plan, duty_id, moment)
     evaluation = t.evaluate(plan, duty_id, moment, now)
     events = t.emit_status_events(plan, evaluation.changes)
+    mail = t.notify(plan, [duty_id], moment, now)
     t.publish_artifacts(plan, duty_id, evaluation, moment)
     return {
         "plan": plan_id,
@@ -41,4 +42,5 @@ def run_duty(plan_id: str, duty_id: str, at: dt.datetime | None, reason: str) ->
         "statuses": {f"{j.occurrence.period}": j.status.value for j in evaluation.duty_judged},
         "changes": [(j.occurrence.period, prev, j.status.value) for j, prev in evaluation.changes],
         "events": events,
+        "mail": mail,
     }

@@ -103,3 +103,22 @@ def publish_artifacts(plan: Plan, duty_id: str, evaluation: service.DutyEvaluati
                 description=f"{duty.title} — kỳ {o.period}: {j.count}/{o.required} minh chứng",
             )
     get_run_logger().info("artifacts published for %s/%s", plan.id, duty_id)
+
+
+@task(name="nhắc việc qua thư", retries=2, retry_delay_seconds=30)
+def notify(plan: Plan, duty_ids: list[str] | None, at: dt.datetime, now: dt.datetime) -> dict[str, int]:
+    """The same pass as `cchc tick`: queue due ladder steps, send this plan's queue (exactly once per key)."""
+    from notifications.tick import run_tick
+
+    result = run_tick(get_settings(), plan, at, now, duty_ids)
+    logger = get_run_logger()
+    for problem in result.problems:
+        logger.warning(problem)
+    for line in result.failed:
+        logger.error("thư không gửi được: %s → %s (%s)", line.key, line.to, line.detail)
+    return {
+        "sent": len(result.sent),
+        "skipped": len(result.skipped),
+        "retrying": len(result.retrying),
+        "failed": len(result.failed),
+    }

@@ -53,8 +53,10 @@ def test_every_entrypoint_exists_and_its_parameters_match_the_flow_signature() -
 
 def test_one_deployment_per_duty_and_report_with_vietnamese_names_and_local_schedules() -> None:
     specs = all_deployments(PLANS)
-    per_plan = [s for s in specs if s.parameters]
+    per_plan = [s for s in specs if "duty_id" in s.parameters]
     assert len(per_plan) == sum(len(p.duties) + len(p.reports) for p in PLANS)
+    mail = [s for s in specs if s.entrypoint == "flows/mail.py:plan_mail"]
+    assert sorted(s.parameters["plan_id"] for s in mail) == sorted(p.id for p in PLANS)
     assert len({s.name for s in specs}) == len(specs)
     for s in per_plan:
         assert not re.search(r"[/%&<>]", s.name)
@@ -66,17 +68,31 @@ def test_one_deployment_per_duty_and_report_with_vietnamese_names_and_local_sche
             for v in t["parameters"].values():
                 if "{{" in v:
                     assert "default(" in v, "a template reading a missing key must have a default"
+    for s in mail:
+        (sch,) = s.schedules
+        RRuleSchedule(rrule=sch["rrule"], timezone=sch["timezone"])
     names = {s.name for s in per_plan}
     assert "Phú Thái" in " ".join(names) and "Ninh Giang" in " ".join(names)
 
 
 def test_report_deployments_run_ahead_of_the_due_date() -> None:
     phu_thai = next(p for p in PLANS if p.id == "phu-thai-2025h2")
-    reports = [s for s in plan_deployments(phu_thai) if s.parameters["duty_id"] == "bao-cao-quy"]
+    reports = [s for s in plan_deployments(phu_thai) if s.parameters.get("duty_id") == "bao-cao-quy"]
     assert reports and "report_duty" in reports[0].entrypoint
     rrule = reports[0].schedules[0]["rrule"]
-    # 5 working days before 5 Sep 2025 (1-2 Sep are holidays): 27 Aug.
-    assert "20250828T070000" in rrule or "20250827T070000" in rrule
+    # Runs on the ladder's days at 08:00, when each step falls due (1-2 Sep are holidays):
+    # reminders 27 Aug and 4 Sep, overdue 8 Sep, escalation 15 Sep.
+    for day in ("20250827", "20250904", "20250908", "20250915"):
+        assert f"{day}T080000" in rrule, day
+
+
+def test_continuous_duties_also_run_on_their_ladder_days() -> None:
+    for plan in PLANS:
+        for d in plan.duties:
+            if d.kind.value != "continuous":
+                continue
+            spec = next(s for s in plan_deployments(plan) if s.parameters.get("duty_id") == d.id)
+            assert spec.schedules[0]["rrule"].count("FREQ=WEEKLY") == 1
 
 
 def test_adding_a_plan_adds_its_deployments_and_removing_it_removes_them() -> None:
@@ -89,7 +105,7 @@ def test_adding_a_plan_adds_its_deployments_and_removing_it_removes_them() -> No
 
 def test_runner_deployments_carry_schedules_and_the_evidence_trigger() -> None:
     demo = parse_plan((FIXTURES / "demo.yaml").read_text(encoding="utf-8"))
-    spec = next(s for s in plan_deployments(demo) if s.parameters["duty_id"] == "posts")
+    spec = next(s for s in plan_deployments(demo) if s.parameters.get("duty_id") == "posts")
     runner = to_runner(spec)
     assert runner.parameters == {"plan_id": "demo", "duty_id": "posts"}
     assert runner.schedules and runner.schedules[0].schedule.timezone == "Asia/Ho_Chi_Minh"  # type: ignore[union-attr]

@@ -14,7 +14,7 @@ import cchc.store.models
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
-branch_labels = None
+branch_labels = ${repr(branch_labels)}
 depends_on = None
 
 

@@ -1,0 +1,215 @@
+"""The outbox: every message is a row before it is a send, keyed so it exists once.
+
+Rows move queued -> sending (claimed) -> sent | failed, or are written as skipped.
+Nothing is deleted. No transaction is held while talking to the SMTP server:
+rows are claimed in one short transaction and settled in another.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Engine, and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from cchc.store.db import session_scope
+from cchc.store.models import OutboxRow
+
+QUEUED, SENDING, SENT, FAILED, SKIPPED = "queued", "sending", "sent", "failed", "skipped"
+STATUSES = (QUEUED, SENDING, SENT, FAILED, SKIPPED)
+# Backoff after the n-th temporary failure; the last value repeats.
+BACKOFF = (
+    dt.timedelta(minutes=1),
+    dt.timedelta(minutes=5),
+    dt.timedelta(minutes=30),
+    dt.timedelta(hours=2),
+    dt.timedelta(hours=6),
+)
+# RFC 5321 asks to keep trying for days; after this a message is given up and reported.
+GIVE_UP_AFTER = dt.timedelta(days=4)
+# A claim older than this belongs to a run that died; the row is sent again with the same Message-ID.
+LEASE = dt.timedelta(minutes=10)
+
+
+@dataclass
+class NewMessage:
+    key: str
+    plan_id: str
+    step: str
+    recipient: str  # comma-separated addresses of one unit (or one person)
+    subject: str
+    body_text: str
+    body_html: str
+    message_id: str
+    due_at: dt.datetime
+    duty_id: str | None = None
+    period: str | None = None
+    unit_id: str | None = None
+    cc: Sequence[str] = field(default_factory=tuple)
+    status: str = QUEUED
+    last_error: str | None = None
+
+
+def _insert(session: Session):  # type: ignore[no-untyped-def]
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def enqueue(session: Session, messages: Sequence[NewMessage], now: dt.datetime) -> list[str]:
+    """Insert rows that do not exist yet; returns the keys that were new."""
+    if not messages:
+        return []
+    rows = [
+        {
+            "key": m.key,
+            "plan_id": m.plan_id,
+            "duty_id": m.duty_id,
+            "period": m.period,
+            "step": m.step,
+            "unit_id": m.unit_id,
+            "recipient": m.recipient,
+            "cc": ", ".join(m.cc),
+            "subject": m.subject,
+            "body_text": m.body_text,
+            "body_html": m.body_html,
+            "message_id": m.message_id,
+            "status": m.status,
+            "attempts": 0,
+            "last_error": m.last_error,
+            "due_at": m.due_at,
+            "created_at": now,
+            "next_attempt_at": now,
+        }
+        for m in messages
+    ]
+    stmt = (
+        _insert(session)(OutboxRow).values(rows).on_conflict_do_nothing(index_elements=["key"]).returning(OutboxRow.key)
+    )
+    return [k for (k,) in session.execute(stmt)]
+
+
+def existing_keys(session: Session, keys: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for i in range(0, len(keys), 500):
+        chunk = list(keys[i : i + 500])
+        found.update(k for (k,) in session.execute(select(OutboxRow.key).where(OutboxRow.key.in_(chunk))))
+    return found
+
+
+def claim(engine: Engine, now: dt.datetime, limit: int = 500, plan_id: str | None = None) -> list[OutboxRow]:
+    """Take up to ``limit`` sendable rows for this worker, in one short transaction.
+
+    PostgreSQL skips rows another worker holds; SQLite serialises writers with BEGIN IMMEDIATE.
+    The update is conditional, so two workers can never both claim a row.
+    """
+    ready = or_(
+        and_(OutboxRow.status == QUEUED, OutboxRow.next_attempt_at <= now),
+        and_(OutboxRow.status == SENDING, OutboxRow.claimed_at < now - LEASE),
+    )
+    with session_scope(engine) as s:
+        q = select(OutboxRow.id).where(ready)
+        if plan_id is not None:
+            q = q.where(OutboxRow.plan_id == plan_id)
+        q = q.order_by(OutboxRow.id).limit(limit)
+        if s.get_bind().dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        ids = list(s.scalars(q))
+        if not ids:
+            return []
+        # RETURNING tells exactly which rows this worker won, even if another claimed at the same instant.
+        won = list(
+            s.scalars(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(ids), ready)
+                .values(status=SENDING, claimed_at=now, attempts=OutboxRow.attempts + 1)
+                .returning(OutboxRow.id)
+            )
+        )
+        rows = list(s.scalars(select(OutboxRow).where(OutboxRow.id.in_(won)).order_by(OutboxRow.id)))
+        s.expunge_all()
+        return rows
+
+
+def mark_sent(session: Session, row_id: int, reply: str, now: dt.datetime, refused: str | None = None) -> None:
+    session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id == row_id, OutboxRow.status == SENDING)
+        .values(status=SENT, server_reply=reply[:2000], sent_at=now, last_error=refused, claimed_at=None)
+    )
+
+
+def mark_failed(session: Session, row_id: int, reason: str) -> None:
+    session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id == row_id, OutboxRow.status == SENDING)
+        .values(status=FAILED, last_error=reason[:2000], claimed_at=None)
+    )
+
+
+def mark_retry(session: Session, row: OutboxRow, reason: str, now: dt.datetime) -> bool:
+    """Back to the queue with backoff; returns False (and fails the row) once it is too old."""
+    if now - row.created_at > GIVE_UP_AFTER:
+        mark_failed(session, row.id, f"gave up after {row.attempts} attempts: {reason}")
+        return False
+    delay = BACKOFF[min(max(row.attempts, 1), len(BACKOFF)) - 1]
+    session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id == row.id, OutboxRow.status == SENDING)
+        .values(status=QUEUED, last_error=reason[:2000], next_attempt_at=now + delay, claimed_at=None)
+    )
+    return True
+
+
+def release(session: Session, row_id: int, reason: str) -> None:
+    """Give a claimed row back untouched (the configuration is wrong, not the message)."""
+    session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id == row_id, OutboxRow.status == SENDING)
+        .values(status=QUEUED, last_error=reason[:2000], claimed_at=None, attempts=OutboxRow.attempts - 1)
+    )
+
+
+def cancel(session: Session, plan_id: str, keep: set[str], duty_ids: Sequence[str] | None, reason: str) -> list[str]:
+    """Queued ladder rows whose step is no longer due (met, waived, superseded) become skipped.
+
+    ``keep`` holds "duty:period:step" of every step still due; notices and digests have no duty.
+    """
+    q = select(OutboxRow.id, OutboxRow.key, OutboxRow.duty_id, OutboxRow.period, OutboxRow.step).where(
+        OutboxRow.plan_id == plan_id, OutboxRow.status == QUEUED, OutboxRow.duty_id.is_not(None)
+    )
+    if duty_ids is not None:
+        q = q.where(OutboxRow.duty_id.in_(list(duty_ids)))
+    gone = [r for r in session.execute(q).all() if f"{r.duty_id}:{r.period}:{r.step}" not in keep]
+    if gone:
+        session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_([r.id for r in gone]), OutboxRow.status == QUEUED)
+            .values(status=SKIPPED, last_error=reason)
+        )
+    return [r.key for r in gone]
+
+
+def rows(
+    session: Session, plan_id: str | None = None, status: str | None = None, keys: Sequence[str] | None = None
+) -> list[OutboxRow]:
+    q = select(OutboxRow)
+    if plan_id is not None:
+        q = q.where(OutboxRow.plan_id == plan_id)
+    if status is not None:
+        q = q.where(OutboxRow.status == status)
+    if keys is not None:
+        q = q.where(OutboxRow.key.in_(list(keys)))
+    return list(session.scalars(q.order_by(OutboxRow.id)))
+
+
+def retry_now(session: Session, now: dt.datetime, plan_id: str | None = None) -> int:
+    """`cchc mail flush`: everything queued is due at once, whatever its backoff said."""
+    q = update(OutboxRow).where(OutboxRow.status == QUEUED, OutboxRow.next_attempt_at > now)
+    if plan_id is not None:
+        q = q.where(OutboxRow.plan_id == plan_id)
+    result = cast(CursorResult[Any], session.execute(q.values(next_attempt_at=now)))
+    return result.rowcount or 0

@@ -1,0 +1,477 @@
+"""One pass as the schedule runs it: judge, turn due ladder steps into outbox rows, send what is queued.
+
+`cchc tick`, `cchc mail flush` and the duty flows on Prefect all call this module, so the
+three paths cannot behave differently. Everything takes the moment it acts at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import datetime as dt
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from email.utils import formataddr, parseaddr
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import aiosmtplib
+from sqlalchemy import Engine
+
+from cchc import escalation, service, views
+from cchc.calendar import Occurrence
+from cchc.escalation import Intent
+from cchc.settings import Settings
+from cchc.spec import Plan, UnitRole
+from cchc.store import repo
+from cchc.store.db import session_scope
+from cchc.store.models import OutboxRow
+from notifications import compose
+from notifications import outbox as ob
+from notifications.smtp import EmlTransport, MailConfigError, Outcome, SmtpTransport, Transport, parse_smtp_url
+
+T = TypeVar("T")
+
+
+@dataclass
+class Line:
+    key: str
+    to: str
+    subject: str
+    detail: str = ""
+
+    def as_json(self) -> dict[str, str]:
+        return {"key": self.key, "to": self.to, "subject": self.subject, "detail": self.detail}
+
+
+@dataclass
+class TickResult:
+    plan: str | None
+    at: dt.datetime | None
+    transport: str = ""
+    queued: list[Line] = field(default_factory=list)
+    skipped: list[Line] = field(default_factory=list)
+    sent: list[Line] = field(default_factory=list)
+    retrying: list[Line] = field(default_factory=list)
+    failed: list[Line] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def merge(self, other: TickResult) -> None:
+        for name in ("queued", "skipped", "sent", "retrying", "failed", "problems"):
+            getattr(self, name).extend(getattr(other, name))
+        self.transport = other.transport or self.transport
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "plan": self.plan,
+            "at": self.at.isoformat() if self.at else None,
+            "transport": self.transport,
+            **{
+                k: [line.as_json() for line in getattr(self, k)]
+                for k in ("queued", "skipped", "sent", "retrying", "failed")
+            },
+            "problems": self.problems,
+        }
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine from sync code, also when this thread already runs a loop (a Prefect task)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+# --- building rows -------------------------------------------------------------------------------
+
+
+def _sender_domain(settings: Settings) -> str:
+    addr = parseaddr(settings.mail_from)[1]
+    return addr.rsplit("@", 1)[1] if "@" in addr else "localhost"
+
+
+def _emails(plan: Plan, unit_ids: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for u in unit_ids:
+        try:
+            out.extend(e for e in plan.unit(u).emails if e not in out)
+        except KeyError:
+            continue
+    return out
+
+
+def ladder_key(intent: Intent, unit_id: str) -> str:
+    return f"{intent.occurrence_key}:{intent.step}:{unit_id}"
+
+
+def _no_email_notices(settings: Settings, plan: Plan, unit_ids: Sequence[str], due: dt.datetime) -> list[ob.NewMessage]:
+    out = []
+    for unit_id in unit_ids:
+        name = views.unit_name(plan, unit_id)
+        text = (
+            f"Đơn vị {name} (mã '{unit_id}') chưa có địa chỉ thư điện tử trong kế hoạch {plan.id}, "
+            "nên không nhận được thư nhắc việc. Đề nghị bổ sung địa chỉ vào mục 'emails' của đơn vị "
+            f"trong tệp plan_specs/{plan.id}.yaml."
+        )
+        out.extend(
+            _notice(settings, plan, f"{plan.id}:notice:no-email:{unit_id}", f"{name} chưa có địa chỉ thư", text, due)
+        )
+    return out
+
+
+def _notice(settings: Settings, plan: Plan, key: str, title: str, text: str, due: dt.datetime) -> list[ob.NewMessage]:
+    """A message to the coordinator; no message at all if the coordinator has no address either."""
+    coordinators = [u for u in plan.units_with_role(UnitRole.coordinator) if u.emails]
+    out = []
+    for u in coordinators:
+        r = compose.render_notice(plan, u.name, title, text)
+        out.append(
+            ob.NewMessage(
+                key=f"{key}:{u.id}",
+                plan_id=plan.id,
+                step="notice",
+                unit_id=u.id,
+                recipient=", ".join(u.emails),
+                subject=r.subject,
+                body_text=r.text,
+                body_html=r.html,
+                message_id=compose.new_message_id(_sender_domain(settings)),
+                due_at=due,
+            )
+        )
+    return out
+
+
+def ladder_messages(
+    settings: Settings,
+    plan: Plan,
+    due: Sequence[Intent],
+    occ_of: dict[tuple[str, str], Occurrence],
+    at: dt.datetime,
+    known: set[str],
+) -> tuple[list[ob.NewMessage], list[str]]:
+    """Rows for intents not yet in the outbox, and the units that have no address."""
+    domain = _sender_domain(settings)
+    out: list[ob.NewMessage] = []
+    missing: list[str] = []
+    for intent in due:
+        occ = occ_of[(intent.duty, intent.period)]
+        cc = _emails(plan, intent.cc)
+        missing.extend(u for u in intent.cc if not _emails(plan, [u]) and u not in missing)
+        for i, unit_id in enumerate(intent.to):
+            key = ladder_key(intent, unit_id)
+            if key in known:
+                continue
+            addresses = _emails(plan, [unit_id])
+            r = compose.render_intent(plan, intent, occ, unit_id, at)
+            status, error = (
+                (ob.SKIPPED, "stale: its moment passed before the system saw it") if intent.stale else (ob.QUEUED, None)
+            )
+            if not addresses:
+                status, error = ob.FAILED, f"unit '{unit_id}' has no email address in plan {plan.id}"
+                if unit_id not in missing:
+                    missing.append(unit_id)
+            out.append(
+                ob.NewMessage(
+                    key=key,
+                    plan_id=plan.id,
+                    duty_id=intent.duty,
+                    period=intent.period,
+                    step=intent.step,
+                    unit_id=unit_id,
+                    recipient=", ".join(addresses),
+                    cc=cc if i == 0 else (),  # copies once per step, not once per addressee
+                    subject=r.subject,
+                    body_text=r.text,
+                    body_html=r.html,
+                    message_id=compose.new_message_id(domain),
+                    due_at=intent.moment,
+                    status=status,
+                    last_error=error,
+                )
+            )
+    return out, missing
+
+
+def digest_moment(at: dt.datetime, tz: str) -> tuple[str, dt.datetime]:
+    local = at.astimezone(ZoneInfo(tz))
+    monday = local.date() - dt.timedelta(days=local.weekday())
+    iso = monday.isocalendar()
+    return f"{iso.year}-W{iso.week:02d}", dt.datetime(
+        monday.year, monday.month, monday.day, escalation.SEND_HOUR, tzinfo=ZoneInfo(tz)
+    )
+
+
+def digest_messages(
+    settings: Settings, plan: Plan, judged: Sequence[repo.Judged], at: dt.datetime, known: set[str]
+) -> list[ob.NewMessage]:
+    """The coordinator's weekly table, once a week from Monday 08:00, while the plan runs."""
+    week, moment = digest_moment(at, plan.timezone)
+    if at < moment or not (
+        plan.period.start <= moment.date() + dt.timedelta(days=6) and moment.date() <= plan.period.end
+    ):
+        return []
+    stale = at - moment > dt.timedelta(days=escalation.ladder_for(plan, "").stale_after_days)
+    rows = [
+        {
+            "title": views.duty_title(plan, j.occurrence.duty),
+            "lead": views.unit_name(plan, j.occurrence.lead),
+            "period": compose.period_label(j.occurrence.period),
+            "due": views.fmt_day(j.occurrence.last_day),
+            "status": views.STATUS_VI[j.status],
+            "count": j.count,
+            "required": j.occurrence.required,
+        }
+        for j in views.current(judged, at)
+    ]
+    out = []
+    for u in plan.units_with_role(UnitRole.coordinator):
+        key = f"{plan.id}:digest:{week}:{u.id}"
+        if key in known or not u.emails:
+            continue
+        r = compose.render_digest(plan, u.name, rows, at)
+        out.append(
+            ob.NewMessage(
+                key=key,
+                plan_id=plan.id,
+                step="digest",
+                period=week,
+                unit_id=u.id,
+                recipient=", ".join(u.emails),
+                subject=r.subject,
+                body_text=r.text,
+                body_html=r.html,
+                message_id=compose.new_message_id(_sender_domain(settings)),
+                due_at=moment,
+                status=ob.SKIPPED if stale else ob.QUEUED,
+                last_error="stale: the week's digest moment passed before the system saw it" if stale else None,
+            )
+        )
+    return out
+
+
+def plan_pass(
+    settings: Settings,
+    engine: Engine,
+    plan: Plan,
+    judged: Sequence[repo.Judged],
+    at: dt.datetime,
+    now: dt.datetime,
+    duty_ids: Sequence[str] | None = None,
+    digest: bool = True,
+) -> TickResult:
+    """Judged occurrences -> outbox rows (new ones only), and queued rows no longer due -> skipped."""
+    result = TickResult(plan=plan.id, at=at)
+    chosen = [j for j in judged if duty_ids is None or j.occurrence.duty in duty_ids]
+    due = escalation.intents(plan, [(j.occurrence, j.status, j.count) for j in chosen], at)
+    occ_of = {(j.occurrence.duty, j.occurrence.period): j.occurrence for j in chosen}
+    candidate_keys = [ladder_key(i, u) for i in due for u in i.to]
+    with session_scope(engine) as s:
+        known = ob.existing_keys(s, candidate_keys)
+    messages, missing = ladder_messages(settings, plan, due, occ_of, at, known)
+    if digest and duty_ids is None:
+        with session_scope(engine) as s:
+            week, _ = digest_moment(at, plan.timezone)
+            known_digest = ob.existing_keys(
+                s, [f"{plan.id}:digest:{week}:{u.id}" for u in plan.units_with_role(UnitRole.coordinator)]
+            )
+        messages += digest_messages(settings, plan, judged, at, known_digest)
+    if missing:
+        messages += _no_email_notices(settings, plan, missing, at)
+        result.problems += [
+            f"unit '{u}' of plan {plan.id} has no email address; the coordinator is told" for u in missing
+        ]
+    keep = {f"{i.duty}:{i.period}:{i.step}" for i in due if not i.stale}
+    with session_scope(engine) as s:
+        new = set(ob.enqueue(s, messages, now))
+        cancelled = ob.cancel(
+            s, plan.id, keep, duty_ids, "no longer due: the occurrence is met, waived or past this step"
+        )
+    for m in messages:
+        if m.key not in new:
+            continue  # another run queued it first
+        line = Line(m.key, m.recipient, m.subject, m.last_error or "")
+        {ob.QUEUED: result.queued, ob.SKIPPED: result.skipped, ob.FAILED: result.failed}[m.status].append(line)
+    result.skipped += [Line(k, "", "", "no longer due") for k in cancelled]
+    return result
+
+
+# --- sending -------------------------------------------------------------------------------------
+
+
+def make_transport(settings: Settings) -> Transport:
+    if settings.smtp_url is None or not settings.smtp_url.get_secret_value().strip():
+        return EmlTransport(settings.mail_dir)
+    return SmtpTransport(parse_smtp_url(settings.smtp_url.get_secret_value(), settings.smtp_timeout))
+
+
+def build_email(settings: Settings, row: OutboxRow, plan: Plan | None, now: dt.datetime) -> tuple[Any, list[str]]:
+    to = [a.strip() for a in row.recipient.split(",") if a.strip()]
+    cc = [a.strip() for a in row.cc.split(",") if a.strip()]
+    name = views.unit_name(plan, row.unit_id) if plan is not None and row.unit_id else ""
+    msg = compose.to_email(
+        sender=settings.mail_from,
+        recipient=", ".join(formataddr((compose.one_line(name), a)) if name else a for a in to),
+        cc=cc,
+        subject=row.subject,
+        text=row.body_text,
+        html=row.body_html,
+        message_id=row.message_id,
+        date=now,
+    )
+    return msg, to + [c for c in cc if c not in to]
+
+
+PlanLookup = Callable[[str], Plan | None]
+
+
+def _failure_notice(
+    settings: Settings, plan: Plan | None, row: OutboxRow, why: str, now: dt.datetime
+) -> list[ob.NewMessage]:
+    if plan is None or row.step in ("notice",):
+        return []  # never a notice about a notice: that would loop
+    text = (
+        f'Thư "{row.subject}" gửi {row.recipient} không gửi được: {why}. '
+        "Đề nghị kiểm tra địa chỉ thư điện tử của đơn vị trong kế hoạch rồi báo lại cho đơn vị."
+    )
+    return _notice(settings, plan, f"{row.plan_id}:notice:failed:{row.key}", "thư không gửi được", text, now)
+
+
+async def adeliver(
+    settings: Settings,
+    engine: Engine,
+    now: dt.datetime,
+    plans: PlanLookup,
+    plan_id: str | None = None,
+    transport: Transport | None = None,
+    batch: int = 200,
+) -> TickResult:
+    """Send every row that is due, one connection for the whole pass; settle each row at once."""
+    result = TickResult(plan=plan_id, at=None)
+    try:
+        transport = transport or make_transport(settings)
+    except MailConfigError as e:
+        result.problems.append(str(e))
+        return result
+    result.transport = transport.where
+    opened = False
+    try:
+        for _ in range(1000):  # bounded: notices created below are sent in a later round
+            rows = ob.claim(engine, now, batch, plan_id)
+            if not rows:
+                break
+            if not opened:
+                try:
+                    await transport.open()
+                    opened = True
+                except MailConfigError as e:
+                    with session_scope(engine) as s:
+                        for row in rows:
+                            ob.release(s, row.id, str(e))
+                    result.problems.append(str(e))
+                    break
+                except (OSError, aiosmtplib.SMTPException) as e:
+                    outcome = Outcome("temporary", f"cannot connect to {transport.where}: {e}")
+                    for row in rows:
+                        _settle(settings, engine, row, outcome, plans(row.plan_id), now, result)
+                    break
+            for row in rows:
+                plan = plans(row.plan_id)
+                msg, recipients = build_email(settings, row, plan, now)
+                try:
+                    outcome = await transport.send(msg, settings.mail_from_address, recipients)
+                except MailConfigError as e:
+                    with session_scope(engine) as s:
+                        ob.release(s, row.id, str(e))
+                    result.problems.append(str(e))
+                    continue
+                _settle(settings, engine, row, outcome, plan, now, result)
+    finally:
+        if opened:
+            await transport.close()
+    return result
+
+
+def _settle(
+    settings: Settings,
+    engine: Engine,
+    row: OutboxRow,
+    outcome: Outcome,
+    plan: Plan | None,
+    now: dt.datetime,
+    result: TickResult,
+) -> None:
+    line = Line(row.key, row.recipient, row.subject, outcome.reply)
+    notices: list[ob.NewMessage] = []
+    with session_scope(engine) as s:
+        if outcome.kind == "sent":
+            refused = "; ".join(f"{a}: {why}" for a, why in outcome.refused.items()) or None
+            ob.mark_sent(s, row.id, outcome.reply, now, refused=f"refused: {refused}" if refused else None)
+            result.sent.append(line)
+            if refused:
+                line.detail = f"refused: {refused}"
+                notices = _failure_notice(settings, plan, row, f"máy chủ từ chối {refused}", now)
+        elif outcome.kind == "temporary":
+            if ob.mark_retry(s, row, outcome.reply, now):
+                result.retrying.append(line)
+            else:
+                result.failed.append(line)
+                notices = _failure_notice(settings, plan, row, f"thử lại nhiều lần vẫn lỗi ({outcome.reply})", now)
+        else:
+            why = "; ".join(f"{a}: {r}" for a, r in outcome.refused.items()) or outcome.reply
+            ob.mark_failed(s, row.id, why)
+            line.detail = why
+            result.failed.append(line)
+            notices = _failure_notice(settings, plan, row, f"máy chủ từ chối ({why})", now)
+        if notices:
+            ob.enqueue(s, notices, now)
+
+
+# --- the pass ------------------------------------------------------------------------------------
+
+
+def plan_lookup(settings: Settings, first: Plan | None = None) -> PlanLookup:
+    cache: dict[str, Plan | None] = {first.id: first} if first else {}
+
+    def get(plan_id: str) -> Plan | None:
+        if plan_id not in cache:
+            try:
+                cache[plan_id] = service.resolve_plan(plan_id, settings)
+            except (service.UserError, service.SpecError):
+                cache[plan_id] = None
+        return cache[plan_id]
+
+    return get
+
+
+async def arun_tick(
+    settings: Settings,
+    plan: Plan,
+    at: dt.datetime,
+    now: dt.datetime,
+    duty_ids: Sequence[str] | None = None,
+    transport: Transport | None = None,
+) -> TickResult:
+    """Evaluate at ``at``, enqueue what is due, send this plan's queue. Safe to repeat and to overlap."""
+    engine = service.engine_for(settings)
+    judged = service.judge_plan(settings, plan, at, now)
+    result = plan_pass(settings, engine, plan, judged, at, now, duty_ids)
+    sent = await adeliver(settings, engine, now, plan_lookup(settings, plan), plan.id, transport)
+    result.merge(sent)
+    return result
+
+
+def run_tick(
+    settings: Settings, plan: Plan, at: dt.datetime, now: dt.datetime, duty_ids: Sequence[str] | None = None
+) -> TickResult:
+    return run_sync(arun_tick(settings, plan, at, now, duty_ids))
+
+
+def flush(settings: Settings, now: dt.datetime, plan_id: str | None = None) -> TickResult:
+    """`cchc mail flush`: everything queued, backoff or not, goes out now."""
+    engine = service.engine_for(settings)
+    with session_scope(engine) as s:
+        ob.retry_now(s, now, plan_id)
+    return run_sync(adeliver(settings, engine, now, plan_lookup(settings), plan_id))
