@@ -138,7 +138,8 @@ def mark_sent(session: Session, row_id: int, reply: str, now: dt.datetime, refus
     session.execute(
         update(OutboxRow)
         .where(OutboxRow.id == row_id, OutboxRow.status == SENDING)
-        .values(status=SENT, server_reply=reply[:2000], sent_at=now, last_error=refused, claimed_at=None)
+        # An earlier attempt's error stays on the row unless some recipients were refused now.
+        .values(status=SENT, server_reply=reply[:2000], sent_at=now, claimed_at=None, **({"last_error": refused} if refused else {}))
     )
 
 

@@ -304,7 +304,8 @@ def plan_pass(
 def make_transport(settings: Settings) -> Transport:
     if settings.smtp_url is None or not settings.smtp_url.get_secret_value().strip():
         return EmlTransport(settings.mail_dir)
-    return SmtpTransport(parse_smtp_url(settings.smtp_url.get_secret_value(), settings.smtp_timeout))
+    ca = str(settings.smtp_ca_file) if settings.smtp_ca_file else None
+    return SmtpTransport(parse_smtp_url(settings.smtp_url.get_secret_value(), settings.smtp_timeout, ca))
 
 
 def build_email(settings: Settings, row: OutboxRow, plan: Plan | None, now: dt.datetime) -> tuple[Any, list[str]]:
