@@ -222,4 +222,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m cchc.cli`: run the imported module's app, which the extensions registered on.
+    from cchc.cli import main as _main
+
+    _main()

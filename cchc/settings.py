@@ -21,7 +21,9 @@ class Settings(BaseSettings):
         default=None,
         description="smtp://user:pass@host:587 (STARTTLS), smtps://host:465, or smtp+insecure://127.0.0.1:1025; unset: .eml files.",
     )
-    smtp_ca_file: Path | None = Field(default=None, description="CA bundle (PEM) to verify the SMTP server against, instead of the system CAs.")
+    smtp_ca_file: Path | None = Field(
+        default=None, description="CA bundle (PEM) to verify the SMTP server against, instead of the system CAs."
+    )
     smtp_timeout: float = Field(default=30.0, gt=0, description="Seconds allowed for each SMTP step.")
     mail_from: str = Field(default="CCHC <cchc@localhost>", description="The From header of every message.")
     secret_key: SecretStr | None = None

@@ -139,7 +139,13 @@ def mark_sent(session: Session, row_id: int, reply: str, now: dt.datetime, refus
         update(OutboxRow)
         .where(OutboxRow.id == row_id, OutboxRow.status == SENDING)
         # An earlier attempt's error stays on the row unless some recipients were refused now.
-        .values(status=SENT, server_reply=reply[:2000], sent_at=now, claimed_at=None, **({"last_error": refused} if refused else {}))
+        .values(
+            status=SENT,
+            server_reply=reply[:2000],
+            sent_at=now,
+            claimed_at=None,
+            **({"last_error": refused} if refused else {}),
+        )
     )
 
 

@@ -170,7 +170,8 @@ def ladder_messages(
                 (ob.SKIPPED, "stale: its moment passed before the system saw it") if intent.stale else (ob.QUEUED, None)
             )
             if not addresses:
-                status, error = ob.FAILED, f"unit '{unit_id}' has no email address in plan {plan.id}"
+                if not intent.stale:
+                    status, error = ob.FAILED, f"unit '{unit_id}' has no email address in plan {plan.id}"
                 if unit_id not in missing:
                     missing.append(unit_id)
             out.append(

@@ -136,3 +136,34 @@ async def test_status_changes_are_announced_as_events(demo_env: Settings) -> Non
     assert payload["status"] == "missed" and payload["period"] == "2025-08" and payload["required"] == 3
     related = {r["prefect.resource.id"] for r in events[0]["related"]}
     assert {"cchc.duty.demo.posts", "cchc.plan.demo"} <= related
+
+
+async def test_duty_flows_and_the_mail_flow_send_the_same_reminders_once(
+    demo_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cchc.settings import get_settings
+    from flows.mail import plan_mail
+    from tests.mailserver import MailServer
+
+    server = MailServer().start()
+    try:
+        monkeypatch.setenv("CCHC_SMTP_URL", server.url)
+        get_settings.cache_clear()
+        _add_posts(get_settings(), [3, 13])
+        at = pendulum.datetime(2025, 10, 21, 9, tz=TZ)  # 2 of 3 posts after the 20th
+        result = await quota_duty(plan_id="demo", duty_id="posts", at=at)
+        assert result["mail"]["sent"] == 1
+        again = await quota_duty(plan_id="demo", duty_id="posts", at=at)
+        assert again["mail"]["sent"] == 0
+        monday = pendulum.datetime(2025, 10, 20, 8, 5, tz=TZ)
+        digest = await plan_mail(plan_id="demo", at=monday)
+        # The week's digest, and (once) the missing address of the leader found on the way.
+        assert digest["mail"]["sent"] == 2, [r.subject for r in server.received]
+        subjects = sorted(r.subject for r in server.received)
+        assert subjects == [
+            "[CCHC xã Phủ Thông] Nhắc tiến độ: Đăng tin (tháng 10/2025) — hạn 31/10/2025",
+            "[CCHC xã Phủ Thông] Thông báo: Chủ tịch UBND xã chưa có địa chỉ thư",
+            "[CCHC xã Phủ Thông] Tình hình tuần 43/2025",
+        ]
+    finally:
+        server.stop()

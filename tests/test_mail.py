@@ -73,7 +73,7 @@ def test_a_reminder_is_sent_once_across_repeated_and_concurrent_ticks(mail_env: 
     def tick() -> None:
         try:
             results.append(run_tick(mail_env, p, at(2025, 9, 4), NOW, ["bao-cao-quy"]))
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:
             errors.append(e)
 
     threads = [threading.Thread(target=tick) for _ in range(3)]
@@ -114,7 +114,9 @@ def test_a_temporary_failure_is_retried_with_backoff_then_delivered(mail_env: Se
     assert len(server.received) == 1 and server.received[0].message_id == row.message_id
 
 
-def test_a_permanent_failure_is_recorded_and_reported_to_the_coordinator_once(mail_env: Settings, server: MailServer) -> None:
+def test_a_permanent_failure_is_recorded_and_reported_to_the_coordinator_once(
+    mail_env: Settings, server: MailServer
+) -> None:
     server.handler.refuse["ttvhttt@phu-thai.example"] = "550 5.1.1 Không có hộp thư này"
     p = plan("phu-thai-2025h2")
     # 21 Aug 2025: monthly quotas of the Trung tâm Văn hóa are short after the 20th.
@@ -122,7 +124,9 @@ def test_a_permanent_failure_is_recorded_and_reported_to_the_coordinator_once(ma
     (failed,) = result.failed
     assert "550" in failed.detail
     (row,) = rows(mail_env, status=ob.FAILED)
-    assert row.key == "phu-thai-2025h2:cong-ttdt-tin-bai:2025-08:progress:ttvhttt" and "550 5.1.1" in (row.last_error or "")
+    assert row.key == "phu-thai-2025h2:cong-ttdt-tin-bai:2025-08:progress:ttvhttt" and "550 5.1.1" in (
+        row.last_error or ""
+    )
     notices = server.handler.by_subject("Thông báo")
     assert len(notices) == 1 and notices[0].rcpt == ["vhxh@phu-thai.example"]
     assert "ttvhttt@phu-thai.example" in notices[0].text() and "550" in notices[0].text()
@@ -180,9 +184,7 @@ def test_starting_six_months_late_sends_no_stale_reminders(mail_env: Settings, s
 
 def _two_address_plan(tmp_path: Path) -> Plan:
     text = (FIXTURES / "demo.yaml").read_text(encoding="utf-8")
-    text = text.replace(
-        "emails: [vhxh@phu-thong.example]", "emails: [vhxh@phu-thong.example, cu@phu-thong.example]"
-    )
+    text = text.replace("emails: [vhxh@phu-thong.example]", "emails: [vhxh@phu-thong.example, cu@phu-thong.example]")
     return parse_plan(text, str(tmp_path / "demo.yaml"))
 
 
@@ -221,7 +223,9 @@ def test_a_unit_without_email_is_a_configuration_error_the_coordinator_hears_of(
 # --- replays of real plans ---------------------------------------------------------------------
 
 
-def _replay(settings: Settings, p: Plan, duty: str, start: dt.date, end: dt.date) -> dict[str, list[tuple[str, dt.date]]]:
+def _replay(
+    settings: Settings, p: Plan, duty: str, start: dt.date, end: dt.date
+) -> dict[str, list[tuple[str, dt.date]]]:
     """Tick every morning like the schedule; which steps of which period went out on which day."""
     seen: dict[str, list[tuple[str, dt.date]]] = {}
     day = start
@@ -290,7 +294,9 @@ def test_a_met_occurrence_stops_its_ladder_at_once(mail_env: Settings, server: M
     assert len(server.received) == 1
 
 
-def test_a_queued_reminder_is_not_sent_once_the_work_is_done(cchc_env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_queued_reminder_is_not_sent_once_the_work_is_done(
+    cchc_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     down = MailServer()
     monkeypatch.setenv("CCHC_SMTP_URL", down.url)
     get_settings.cache_clear()

@@ -65,3 +65,46 @@ def test_the_store_migrates_records_and_judges_on_postgresql(pg_url: str) -> Non
     assert got[("posts", "2025-09")].status is Status.missed
     assert got[("bao-cao-quy", "2025-Q3")].status is Status.overdue
     assert got[("posts", "2025-10")].occurrence.due == pendulum.datetime(2025, 11, 1, tz="Asia/Ho_Chi_Minh")
+
+
+def test_outbox_rows_are_unique_and_claimed_by_one_worker_each_on_postgresql(pg_url: str) -> None:
+    import threading
+
+    from notifications import outbox as ob
+
+    engine = get_engine(pg_url)
+    now = pendulum.datetime(2025, 10, 28, 9, tz="UTC")
+
+    def message(i: int) -> ob.NewMessage:
+        return ob.NewMessage(
+            key=f"demo:posts:2025-10:progress:u{i}",
+            plan_id="demo",
+            step="progress",
+            recipient=f"u{i}@phu-thong.example",
+            subject="Nhắc tiến độ",
+            body_text="x",
+            body_html="<p>x</p>",
+            message_id=f"<{i}@cchc.example>",
+            due_at=now,
+        )
+
+    with session_scope(engine) as s:
+        assert len(ob.enqueue(s, [message(i) for i in range(300)], now)) == 300
+    with session_scope(engine) as s:
+        assert ob.enqueue(s, [message(i) for i in range(310)], now) == [
+            f"demo:posts:2025-10:progress:u{i}" for i in range(300, 310)
+        ]
+
+    claimed: list[list[int]] = [[], [], []]
+
+    def worker(n: int) -> None:
+        while rows := ob.claim(engine, now, limit=25):
+            claimed[n].extend(r.id for r in rows)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    every = [i for c in claimed for i in c]
+    assert len(every) == len(set(every)) == 310

@@ -31,7 +31,7 @@ def test_smtp_urls_are_parsed_and_unsafe_ones_refused() -> None:
     assert parse_smtp_url("smtps://mail.example.vn").port == 465
     assert parse_smtp_url("smtp+insecure://127.0.0.1").port == 1025
     assert parse_smtp_url("smtp+insecure://[::1]:2525").port == 2525
-    with pytest.raises(MailConfigError, match="refused for 'mail.example.vn'"):
+    with pytest.raises(MailConfigError, match=r"refused for 'mail\.example\.vn'"):
         parse_smtp_url("smtp+insecure://mail.example.vn:25")
     with pytest.raises(MailConfigError, match="scheme 'http' is not supported"):
         parse_smtp_url("http://mail.example.vn")
