@@ -313,3 +313,22 @@ def test_a_queued_reminder_is_not_sent_once_the_work_is_done(
         assert row.status == ob.SKIPPED and "no longer due" in (row.last_error or "")
     finally:
         down.stop()
+
+
+def test_a_run_that_died_mid_send_is_taken_over_with_the_same_message_id(
+    mail_env: Settings, server: MailServer
+) -> None:
+    p = plan("phu-thai-2025h2")
+    down = TickResult(plan=p.id, at=None)
+    # Queue the reminder, then claim it the way a run does just before it crashes.
+    engine = service.engine_for(mail_env)
+    judged = service.judge_plan(mail_env, p, at(2025, 8, 27), NOW)
+    from notifications.tick import plan_pass
+
+    down.merge(plan_pass(mail_env, engine, p, judged, at(2025, 8, 27), NOW, ["bao-cao-quy"]))
+    (claimed,) = ob.claim(engine, NOW)
+    assert run_tick(mail_env, p, at(2025, 8, 27, 9), NOW.add(minutes=5), ["bao-cao-quy"]).sent == []  # lease held
+    result = run_tick(mail_env, p, at(2025, 8, 27, 10), NOW.add(minutes=11), ["bao-cao-quy"])
+    assert [line.key for line in result.sent] == [claimed.key]
+    (received,) = server.received
+    assert received.message_id == claimed.message_id
