@@ -332,3 +332,26 @@ def test_a_run_that_died_mid_send_is_taken_over_with_the_same_message_id(
     assert [line.key for line in result.sent] == [claimed.key]
     (received,) = server.received
     assert received.message_id == claimed.message_id
+
+
+def test_a_server_that_never_answers_times_out_and_the_message_waits(
+    cchc_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections (the kernel does) but never sends a greeting
+    try:
+        monkeypatch.setenv("CCHC_SMTP_URL", f"smtp+insecure://127.0.0.1:{silent.getsockname()[1]}")
+        monkeypatch.setenv("CCHC_SMTP_TIMEOUT", "1")
+        get_settings.cache_clear()
+        settings = get_settings()
+        started = pendulum.now()
+        result = run_tick(settings, plan("phu-thai-2025h2"), at(2025, 8, 27), NOW, ["bao-cao-quy"])
+        assert (pendulum.now() - started).total_seconds() < 15
+        assert result.sent == [] and len(result.retrying) == 1
+        (row,) = rows(settings)
+        assert row.status == ob.QUEUED and "timed out" in (row.last_error or "").lower()
+    finally:
+        silent.close()
