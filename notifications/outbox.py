@@ -213,6 +213,12 @@ def rows(
     return list(session.scalars(q.order_by(OutboxRow.id)))
 
 
+def latest(session: Session, plan_id: str, limit: int) -> list[OutboxRow]:
+    """The newest rows first."""
+    q = select(OutboxRow).where(OutboxRow.plan_id == plan_id).order_by(OutboxRow.id.desc()).limit(limit)
+    return list(session.scalars(q))
+
+
 def retry_now(session: Session, now: dt.datetime, plan_id: str | None = None) -> int:
     """`cchc mail flush`: everything queued is due at once, whatever its backoff said."""
     q = update(OutboxRow).where(OutboxRow.status == QUEUED, OutboxRow.next_attempt_at > now)

@@ -9,10 +9,12 @@ from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 from prefect.events import emit_event
 
 from cchc import service, views
+from cchc.calendar import to_local
 from cchc.evaluate import Status
-from cchc.settings import get_settings
+from cchc.settings import Settings, get_settings
 from cchc.spec import DutyKind, Plan
 from cchc.store import repo
+from cchc.store.db import session_scope
 
 EVENT_OF_STATUS = {
     Status.met: "cchc.occurrence.met",
@@ -110,7 +112,14 @@ def notify(plan: Plan, duty_ids: list[str] | None, at: dt.datetime, now: dt.date
     """The same pass as `cchc tick`: queue due ladder steps, send this plan's queue (exactly once per key)."""
     from notifications.tick import run_tick
 
-    result = run_tick(get_settings(), plan, at, now, duty_ids)
+    settings = get_settings()
+    result = run_tick(settings, plan, at, now, duty_ids)
+    if result.sent or result.failed or result.skipped:
+        create_table_artifact(
+            key=_key("plan", plan.id, "mail"),
+            table=_mail_table(settings, plan),
+            description=f"{plan.commune_label}: thư nhắc việc gần đây (hàng đợi gửi thư)",
+        )
     logger = get_run_logger()
     for problem in result.problems:
         logger.warning(problem)
@@ -122,3 +131,28 @@ def notify(plan: Plan, duty_ids: list[str] | None, at: dt.datetime, now: dt.date
         "retrying": len(result.retrying),
         "failed": len(result.failed),
     }
+
+
+MAIL_STATUS_VI = {"queued": "chờ gửi", "sending": "đang gửi", "sent": "đã gửi", "failed": "lỗi", "skipped": "bỏ qua"}
+
+
+def _mail_table(settings: Settings, plan: Plan, limit: int = 100) -> list[dict[str, str]]:
+    """The plan's latest outbox rows, for the coordinator in the UI."""
+    from notifications import outbox
+
+    engine = service.engine_for(settings)
+    with session_scope(engine) as s:
+        latest = outbox.latest(s, plan.id, limit)
+    return [
+        {
+            "Thời điểm": views.fmt_day(to_local(r.due_at, plan.timezone).date()),
+            "Bước": r.step,
+            "Nhiệm vụ": views.duty_title(plan, r.duty_id) if r.duty_id else "",
+            "Kỳ": r.period or "",
+            "Người nhận": r.recipient or "-",
+            "Tiêu đề": r.subject,
+            "Trạng thái": MAIL_STATUS_VI.get(r.status, r.status),
+            "Ghi chú": r.last_error or "",
+        }
+        for r in latest
+    ]

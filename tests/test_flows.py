@@ -11,6 +11,7 @@ import pendulum
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.sorting import ArtifactSort
 from prefect.flow_engine import run_flow_async
 from prefect.states import Scheduled
 from sqlalchemy import select
@@ -159,6 +160,15 @@ async def test_duty_flows_and_the_mail_flow_send_the_same_reminders_once(
         digest = await plan_mail(plan_id="demo", at=monday)
         # The week's digest, and (once) the missing address of the leader found on the way.
         assert digest["mail"]["sent"] == 2, [r.subject for r in server.received]
+        async with get_client() as client:
+            arts = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["plan-demo-mail"])),
+                sort=ArtifactSort.CREATED_DESC,  # the harness is shared: earlier tests wrote this key too
+            )
+        assert arts, "the coordinator sees the plan's mail in the UI"
+        data = arts[0].data
+        table = json.loads(data) if isinstance(data, str) else data
+        assert {row["Trạng thái"] for row in table} >= {"đã gửi"}
         subjects = sorted(r.subject for r in server.received)
         assert subjects == [
             "[CCHC xã Phủ Thông] Nhắc tiến độ: Đăng tin (tháng 10/2025) — hạn 31/10/2025",
