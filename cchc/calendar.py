@@ -266,3 +266,25 @@ def to_local(moment: dt.datetime, tz: str) -> DateTime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{moment.isoformat()} has no time zone; give an offset such as +07:00")
     return pendulum.instance(moment).in_timezone(tz)
+
+
+def report_data_window(report: Report, period: str) -> tuple[dt.date, dt.date]:
+    """The days whose records a report of ``period`` covers (national practice).
+
+    From the day after the cut-off in the last month of the previous period to the cut-off
+    (the 14th by default) in the last month of this one. When the plan's own due date comes
+    before that cut-off, the data stop on the day the draft is made. Without a cut-off day
+    the window is the calendar period itself.
+    """
+    first, last = period_bounds(period)
+    if report.cutoff_day is None:
+        start: dt.date = first
+        end: dt.date = last
+    else:
+        prev_last_month = first.subtract(months=1)
+        start = prev_last_month.replace(day=min(report.cutoff_day, prev_last_month.days_in_month)).add(days=1)
+        end = last.replace(day=min(report.cutoff_day, last.days_in_month))
+    due = _due_day(report.due, first, last)
+    if due < end:
+        end = working_days_before(due, report.draft_working_days)
+    return start, end

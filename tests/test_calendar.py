@@ -151,3 +151,21 @@ def test_due_rule_in_february_of_a_leap_year() -> None:
 def test_due_rule_next_month_crosses_the_year_boundary() -> None:
     f, last = period_bounds("2025-Q4")
     assert _due_day(DueRule(in_month="next", day=5), f, last) == dt.date(2026, 1, 5)
+
+
+def test_report_data_windows_follow_the_national_cut_off_unless_the_plan_is_due_earlier() -> None:
+    import datetime as _dt
+
+    from cchc.calendar import report_data_window
+    from cchc.loader import load_plan
+    from tests.conftest import PLAN_DIR
+
+    phu_thai = load_plan(PLAN_DIR / "phu-thai-2025h2.yaml")
+    quarterly = next(r for r in phu_thai.reports if r.id == "bao-cao-quy")
+    # Due 5 Sep, before the 14th: the data stop when the draft is made (5 working days before, 1-2 Sep off).
+    assert report_data_window(quarterly, "2025-Q3") == (_dt.date(2025, 6, 15), _dt.date(2025, 8, 27))
+    later = quarterly.model_copy(update={"due": None})  # due at the period's end: the 14th cut-off holds
+    assert report_data_window(later, "2025-Q3") == (_dt.date(2025, 6, 15), _dt.date(2025, 9, 14))
+    assert report_data_window(later, "2025-Q1") == (_dt.date(2024, 12, 15), _dt.date(2025, 3, 14))
+    whole = later.model_copy(update={"cutoff_day": None})
+    assert report_data_window(whole, "2025-Q3") == (_dt.date(2025, 7, 1), _dt.date(2025, 9, 30))
