@@ -51,7 +51,7 @@ def _report(result: TickResult, as_json: bool) -> None:
             )
     for p in result.problems:
         typer.echo(f"warning: {p}", err=True)
-    if any(p.startswith("CCHC_SMTP_URL") or "refused the login" in p or "TLS" in p for p in result.problems):
+    if result.config_error:
         raise typer.Exit(1)
 
 

@@ -22,7 +22,7 @@ from cchc import escalation, service, views
 from cchc.calendar import Occurrence
 from cchc.escalation import Intent
 from cchc.settings import Settings
-from cchc.spec import Plan, UnitRole
+from cchc.spec import Plan, Unit, UnitRole
 from cchc.store import repo
 from cchc.store.db import session_scope
 from cchc.store.models import OutboxRow
@@ -55,11 +55,13 @@ class TickResult:
     retrying: list[Line] = field(default_factory=list)
     failed: list[Line] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    config_error: str | None = None  # the mail settings are wrong: nothing could be sent
 
     def merge(self, other: TickResult) -> None:
         for name in ("queued", "skipped", "sent", "retrying", "failed", "problems"):
             getattr(self, name).extend(getattr(other, name))
         self.transport = other.transport or self.transport
+        self.config_error = other.config_error or self.config_error
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -121,27 +123,32 @@ def _no_email_notices(settings: Settings, plan: Plan, unit_ids: Sequence[str], d
     return out
 
 
+def _to_unit(
+    settings: Settings, unit: Unit, key: str, step: str, r: compose.Rendered, plan: Plan, due: dt.datetime, **extra: Any
+) -> ob.NewMessage:
+    """A row addressed to every address of one unit."""
+    return ob.NewMessage(
+        key=key,
+        plan_id=plan.id,
+        step=step,
+        unit_id=unit.id,
+        recipient=", ".join(unit.emails),
+        subject=r.subject,
+        body_text=r.text,
+        body_html=r.html,
+        message_id=compose.new_message_id(_sender_domain(settings)),
+        due_at=due,
+        **extra,
+    )
+
+
 def _notice(settings: Settings, plan: Plan, key: str, title: str, text: str, due: dt.datetime) -> list[ob.NewMessage]:
     """A message to the coordinator; no message at all if the coordinator has no address either."""
-    coordinators = [u for u in plan.units_with_role(UnitRole.coordinator) if u.emails]
-    out = []
-    for u in coordinators:
-        r = compose.render_notice(plan, u.name, title, text)
-        out.append(
-            ob.NewMessage(
-                key=f"{key}:{u.id}",
-                plan_id=plan.id,
-                step="notice",
-                unit_id=u.id,
-                recipient=", ".join(u.emails),
-                subject=r.subject,
-                body_text=r.text,
-                body_html=r.html,
-                message_id=compose.new_message_id(_sender_domain(settings)),
-                due_at=due,
-            )
-        )
-    return out
+    return [
+        _to_unit(settings, u, f"{key}:{u.id}", "notice", compose.render_notice(plan, u.name, title, text), plan, due)
+        for u in plan.units_with_role(UnitRole.coordinator)
+        if u.emails
+    ]
 
 
 def ladder_messages(
@@ -234,18 +241,15 @@ def digest_messages(
             continue
         r = compose.render_digest(plan, u.name, rows, at)
         out.append(
-            ob.NewMessage(
-                key=key,
-                plan_id=plan.id,
-                step="digest",
+            _to_unit(
+                settings,
+                u,
+                key,
+                "digest",
+                r,
+                plan,
+                moment,
                 period=week,
-                unit_id=u.id,
-                recipient=", ".join(u.emails),
-                subject=r.subject,
-                body_text=r.text,
-                body_html=r.html,
-                message_id=compose.new_message_id(_sender_domain(settings)),
-                due_at=moment,
                 status=ob.SKIPPED if stale else ob.QUEUED,
                 last_error="stale: the week's digest moment passed before the system saw it" if stale else None,
             )
@@ -356,6 +360,7 @@ async def adeliver(
         transport = transport or make_transport(settings)
     except MailConfigError as e:
         result.problems.append(str(e))
+        result.config_error = str(e)
         return result
     result.transport = transport.where
     opened = False
@@ -373,6 +378,7 @@ async def adeliver(
                         for row in rows:
                             ob.release(s, row.id, str(e))
                     result.problems.append(str(e))
+                    result.config_error = str(e)
                     break
                 except (OSError, aiosmtplib.SMTPException) as e:
                     outcome = Outcome("temporary", f"cannot connect to {transport.where}: {e}")
@@ -388,6 +394,7 @@ async def adeliver(
                     with session_scope(engine) as s:
                         ob.release(s, row.id, str(e))
                     result.problems.append(str(e))
+                    result.config_error = str(e)
                     continue
                 _settle(settings, engine, row, outcome, plan, now, result)
     finally:

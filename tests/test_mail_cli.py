@@ -4,37 +4,22 @@ from __future__ import annotations
 
 import email
 import email.policy
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from cchc.cli import app
 from cchc.settings import Settings, get_settings
 from notifications.catcher import free_port
 from tests.conftest import ROOT
 from tests.mailserver import running
+from tests.test_cli import run, run_json
 
-runner = CliRunner()
 CCHC = Path(sys.executable).with_name("cchc")
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.output
-
-
-def run_json(*args: str) -> Any:
-    code, out = run(*args)
-    assert code == 0, out
-    return json.loads(out)
 
 
 def test_tick_twice_at_the_same_moment_sends_nothing_the_second_time(cchc_env: Settings) -> None:

@@ -96,7 +96,7 @@ def test_starttls_is_required_and_the_certificate_verified(
             assert len(result.sent) == 1 and len(handler.received) == 1
         else:
             assert result.sent == [] and handler.received == []
-            assert any("TLS failed" in p for p in result.problems)
+            assert any("TLS failed" in p for p in result.problems) and result.config_error
             assert _statuses(settings) == [ob.QUEUED], "a configuration fault loses nothing"
     finally:
         controller.stop()
