@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     )
     smtp_timeout: float = Field(default=30.0, gt=0, description="Seconds allowed for each SMTP step.")
     mail_from: str = Field(default="CCHC <cchc@localhost>", description="The From header of every message.")
+    report_template: Path | None = Field(
+        default=None, description="A restyled Word template for reports (.docx with docxtpl tags); default: built in."
+    )
     secret_key: SecretStr | None = None
     # Prefect's own variables, read here so that nothing else touches the environment.
     prefect_api_url: str | None = Field(default=None, validation_alias=AliasChoices("PREFECT_API_URL"))

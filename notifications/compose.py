@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import email.policy
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
@@ -160,6 +161,7 @@ def to_email(
     html: str,
     message_id: str,
     date: dt.datetime,
+    attachments: Sequence[tuple[str, str, bytes]] = (),
 ) -> EmailMessage:
     """A UTF-8 multipart message. Header values pass through one_line; EmailMessage refuses any CR/LF left."""
     msg = EmailMessage(policy=POLICY)
@@ -172,8 +174,25 @@ def to_email(
     msg["Date"] = format_datetime(date)
     msg.set_content(text, charset="utf-8")
     msg.add_alternative(html, subtype="html", charset="utf-8")
+    for name, media_type, data in attachments:
+        maintype, _, subtype = media_type.partition("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype or "octet-stream", filename=name)
     return msg
 
 
 def display_address(name: str, email: str) -> str:
     return formataddr((one_line(name), email))
+
+
+def render_report_mail(plan: Plan, recipient: str, subject: str, lines: Sequence[str], sender: str) -> Rendered:
+    """A report's cover message (draft to the coordinator, or the delivery to a recipient)."""
+    context = {
+        "subject": one_line(subject),
+        "recipient": recipient,
+        "lines": list(lines),
+        "sender": sender,
+        "plan_title": plan.title,
+        "coordinator": coordinator_name(plan),
+    }
+    text, html = render("report", context)
+    return Rendered(one_line(subject), text, html)

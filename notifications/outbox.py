@@ -8,6 +8,7 @@ rows are claimed in one short transaction and settled in another.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -36,6 +37,26 @@ GIVE_UP_AFTER = dt.timedelta(days=4)
 LEASE = dt.timedelta(minutes=10)
 
 
+REPORT_STEP_PREFIX = "report:"  # report drafts, deliveries, approval notices: not ladder steps
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file of the content store (by sha256) sent with a message."""
+
+    sha256: str
+    name: str
+    type: str
+
+    @staticmethod
+    def dump(items: Sequence[Attachment]) -> str | None:
+        return json.dumps([a.__dict__ for a in items], ensure_ascii=False) if items else None
+
+    @staticmethod
+    def load(raw: str | None) -> list[Attachment]:
+        return [Attachment(**a) for a in json.loads(raw)] if raw else []
+
+
 @dataclass
 class NewMessage:
     key: str
@@ -53,6 +74,7 @@ class NewMessage:
     cc: Sequence[str] = field(default_factory=tuple)
     status: str = QUEUED
     last_error: str | None = None
+    attachments: Sequence[Attachment] = field(default_factory=tuple)
 
 
 def _insert(session: Session):  # type: ignore[no-untyped-def]
@@ -83,6 +105,7 @@ def enqueue(session: Session, messages: Sequence[NewMessage], now: dt.datetime) 
             "due_at": m.due_at,
             "created_at": now,
             "next_attempt_at": now,
+            "attachments": Attachment.dump(m.attachments),
         }
         for m in messages
     ]
@@ -186,7 +209,10 @@ def cancel(session: Session, plan_id: str, keep: set[str], duty_ids: Sequence[st
     ``keep`` holds "duty:period:step" of every step still due; notices and digests have no duty.
     """
     q = select(OutboxRow.id, OutboxRow.key, OutboxRow.duty_id, OutboxRow.period, OutboxRow.step).where(
-        OutboxRow.plan_id == plan_id, OutboxRow.status == QUEUED, OutboxRow.duty_id.is_not(None)
+        OutboxRow.plan_id == plan_id,
+        OutboxRow.status == QUEUED,
+        OutboxRow.duty_id.is_not(None),
+        OutboxRow.step.not_like(f"{REPORT_STEP_PREFIX}%"),
     )
     if duty_ids is not None:
         q = q.where(OutboxRow.duty_id.in_(list(duty_ids)))
@@ -201,9 +227,15 @@ def cancel(session: Session, plan_id: str, keep: set[str], duty_ids: Sequence[st
 
 
 def rows(
-    session: Session, plan_id: str | None = None, status: str | None = None, keys: Sequence[str] | None = None
+    session: Session,
+    plan_id: str | None = None,
+    status: str | None = None,
+    keys: Sequence[str] | None = None,
+    steps: Sequence[str] | None = None,
 ) -> list[OutboxRow]:
     q = select(OutboxRow)
+    if steps is not None:
+        q = q.where(OutboxRow.step.in_(list(steps)))
     if plan_id is not None:
         q = q.where(OutboxRow.plan_id == plan_id)
     if status is not None:

@@ -56,9 +56,10 @@ class TickResult:
     failed: list[Line] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     config_error: str | None = None  # the mail settings are wrong: nothing could be sent
+    reports: list[str] = field(default_factory=list)  # "report:period" delivered and recorded in this pass
 
     def merge(self, other: TickResult) -> None:
-        for name in ("queued", "skipped", "sent", "retrying", "failed", "problems"):
+        for name in ("queued", "skipped", "sent", "retrying", "failed", "problems", "reports"):
             getattr(self, name).extend(getattr(other, name))
         self.transport = other.transport or self.transport
         self.config_error = other.config_error or self.config_error
@@ -73,6 +74,7 @@ class TickResult:
                 for k in ("queued", "skipped", "sent", "retrying", "failed")
             },
             "problems": self.problems,
+            "reports": self.reports,
         }
 
 
@@ -89,7 +91,7 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
 # --- building rows -------------------------------------------------------------------------------
 
 
-def _sender_domain(settings: Settings) -> str:
+def sender_domain(settings: Settings) -> str:
     addr = parseaddr(settings.mail_from)[1]
     return addr.rsplit("@", 1)[1] if "@" in addr else "localhost"
 
@@ -136,7 +138,7 @@ def _to_unit(
         subject=r.subject,
         body_text=r.text,
         body_html=r.html,
-        message_id=compose.new_message_id(_sender_domain(settings)),
+        message_id=compose.new_message_id(sender_domain(settings)),
         due_at=due,
         **extra,
     )
@@ -160,7 +162,7 @@ def ladder_messages(
     known: set[str],
 ) -> tuple[list[ob.NewMessage], list[str]]:
     """Rows for intents not yet in the outbox, and the units that have no address."""
-    domain = _sender_domain(settings)
+    domain = sender_domain(settings)
     out: list[ob.NewMessage] = []
     missing: list[str] = []
     for intent in due:
@@ -326,8 +328,19 @@ def build_email(settings: Settings, row: OutboxRow, plan: Plan | None, now: dt.d
         html=row.body_html,
         message_id=row.message_id,
         date=now,
+        attachments=[(a.name, a.type, _stored(settings, a.sha256)) for a in ob.Attachment.load(row.attachments)],
     )
     return msg, to + [c for c in cc if c not in to]
+
+
+def _stored(settings: Settings, sha256: str) -> bytes:
+    path = settings.files_dir / sha256[:2] / sha256
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise MailConfigError(
+            f"attachment {path} is missing from the file store; restore it, then run cchc mail flush"
+        ) from None
 
 
 PlanLookup = Callable[[str], Plan | None]
@@ -387,8 +400,8 @@ async def adeliver(
                     break
             for row in rows:
                 plan = plans(row.plan_id)
-                msg, recipients = build_email(settings, row, plan, now)
                 try:
+                    msg, recipients = build_email(settings, row, plan, now)
                     outcome = await transport.send(msg, settings.mail_from_address, recipients)
                 except MailConfigError as e:
                     with session_scope(engine) as s:
@@ -469,7 +482,18 @@ async def arun_tick(
     result = plan_pass(settings, engine, plan, judged, at, now, duty_ids)
     sent = await adeliver(settings, engine, now, plan_lookup(settings, plan), plan.id, transport)
     result.merge(sent)
+    _settle_reports(settings, [plan], now, result)
     return result
+
+
+def _settle_reports(settings: Settings, plans: Sequence[Plan], now: dt.datetime, result: TickResult) -> None:
+    """Delivered reports become evidence of their report duty (see cchc.reporting.workflow.settle)."""
+    from cchc.reporting import workflow
+
+    for plan in plans:
+        if plan.reports:
+            for report_id, period in workflow.settle(settings, plan, now):
+                result.reports.append(f"{plan.id}:{report_id}:{period}")
 
 
 def run_tick(
@@ -483,4 +507,13 @@ def flush(settings: Settings, now: dt.datetime, plan_id: str | None = None) -> T
     engine = service.engine_for(settings)
     with session_scope(engine) as s:
         ob.retry_now(s, now, plan_id)
-    return run_sync(adeliver(settings, engine, now, plan_lookup(settings), plan_id))
+    lookup = plan_lookup(settings)
+    result = run_sync(adeliver(settings, engine, now, lookup, plan_id))
+    ids = {plan_id} if plan_id else {r.plan_id for r in _sent_report_rows(engine)}
+    _settle_reports(settings, [p for p in map(lookup, sorted(ids)) if p is not None], now, result)
+    return result
+
+
+def _sent_report_rows(engine: Engine) -> list[OutboxRow]:
+    with session_scope(engine) as s:
+        return ob.rows(s, status=ob.SENT, steps=[ob.REPORT_STEP_PREFIX + "delivery"])

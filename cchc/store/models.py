@@ -187,3 +187,34 @@ class OutboxRow(Base):
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # JSON list of {"sha256", "name", "type"}: files from the content store sent with the message.
+    attachments: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ReportRunRow(Base):
+    """Where one report of one period stands: drafted, sent back, approved, delivered.
+
+    The approval lives here as well as in the paused Prefect run, so a crash after approval
+    or a later run still delivers, and delivers once.
+    """
+
+    __tablename__ = "report_runs"
+    __table_args__ = (UniqueConstraint("plan_id", "report_id", "period"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    plan_id: Mapped[str] = mapped_column(String(64), index=True)
+    report_id: Mapped[str] = mapped_column(String(64))
+    period: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))  # drafted | sent_back | approved | delivered
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    fingerprint: Mapped[str] = mapped_column(String(64), default="")
+    draft_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    drafted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)  # the moment judged
+    number: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    signer_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    final_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
