@@ -1,25 +1,152 @@
-"""A periodic report: judged like any duty (delivered before the due time or not), with reminders."""
+"""A periodic report: judged and reminded like any duty, then drafted, approved in the UI, delivered.
+
+The run judges the moment it was scheduled for. From the draft day it assembles the draft from
+the records, mails it to the coordinator and pauses for approval (a form in the Prefect UI).
+Approved: the final goes to every recipient through the outbox (exactly once) with the DOCX
+attached, and the delivery becomes the report duty's evidence. Every step is idempotent and
+the decision is kept in the store, so a crashed or repeated run neither loses nor repeats anything.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from enum import StrEnum
 from typing import Any
 
-from prefect import flow
+import pendulum
+from prefect import flow, get_run_logger
+from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import apause_flow_run
+from prefect.input import RunInput
+from prefect.runtime import flow_run
+from pydantic import Field
 
-from flows.common import run_duty
+from cchc.calendar import to_local
+from cchc.reporting import workflow
+from flows.common import run_moment
+from tasks import duty as t
+from tasks import report as rt
+
+NEXT_RUN_HOUR = 7  # a paused run gives way before the next morning's run (08:00) pauses again
+
+
+class Choice(StrEnum):
+    approve = "Duyệt và gửi"
+    send_back = "Trả lại để sửa"
+
+
+class ReportDecision(RunInput):
+    """Duyệt báo cáo: duyệt thì hệ thống đánh số, ghi người ký và gửi cho mọi nơi nhận."""
+
+    decision: Choice = Field(title="Quyết định", description="Duyệt và gửi, hoặc trả lại để sửa.")
+    number: str = Field(default="", title="Số văn bản", description="Bắt buộc khi duyệt, ví dụ 12/BC-UBND.")
+    signer_name: str = Field(default="", title="Người ký", description="Để trống: người ký theo kế hoạch.")
+    note: str = Field(default="", title="Ghi chú", description="Lý do trả lại, hoặc ghi chú khi duyệt.")
+
+
+def _wait_seconds(tz: str, override: int | None) -> int:
+    if override is not None:
+        return max(1, override)
+    now = pendulum.now(tz)
+    until = now.add(days=1).replace(hour=NEXT_RUN_HOUR, minute=50, second=0, microsecond=0)
+    return max(60, int((until - now).total_seconds()))
 
 
 @flow(name="cchc-report", flow_run_name="{plan_id}:{duty_id}", log_prints=True)
 async def report_duty(
-    plan_id: str, duty_id: str, at: dt.datetime | None = None, reason: str = "lịch"
+    plan_id: str,
+    duty_id: str,
+    at: dt.datetime | None = None,
+    reason: str = "lịch",
+    period: str | None = None,
+    redraft: bool = False,
+    approval_wait_seconds: int | None = None,
+    approval_poll_seconds: int = 10,
+    now: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """Báo cáo định kỳ: thu thập minh chứng, đánh giá, nhắc việc, cập nhật bảng theo dõi.
+    """Báo cáo định kỳ: đánh giá, nhắc việc, lập dự thảo, chờ duyệt, gửi báo cáo.
 
     Args:
         plan_id: Mã kế hoạch (tên tệp trong plan_specs/), ví dụ phu-thai-2025h2.
-        duty_id: Mã nhiệm vụ trong kế hoạch.
+        duty_id: Mã báo cáo trong kế hoạch, ví dụ bao-cao-quy.
         at: Đánh giá tại thời điểm này; để trống thì dùng giờ đã lên lịch của lần chạy.
         reason: Lý do chạy (lịch, minh chứng mới, chạy lại).
+        period: Kỳ báo cáo (vd. 2025-Q3); để trống thì là kỳ đang đến hạn lập dự thảo.
+        redraft: Lập lại dự thảo ngay cả khi số liệu không đổi (sau khi bị trả lại).
+        approval_wait_seconds: Chờ duyệt bao lâu; để trống thì chờ đến trước lần chạy sáng hôm sau.
+        approval_poll_seconds: Bao lâu kiểm tra một lần xem đã duyệt chưa.
+        now: Giờ hệ thống giả lập khi chạy mô phỏng (ghi nhận, gửi thư); để trống là giờ thật.
     """
-    return run_duty(plan_id, duty_id, at, reason)
+    logger = get_run_logger()
+    plan = t.load_plan(plan_id)
+    moment = run_moment(at, plan.timezone)
+    clock = _clock(now)
+    now = clock()
+    tgt = workflow.target(plan, duty_id, period, moment)
+    out: dict[str, Any] = {"plan": plan_id, "duty": duty_id, "period": tgt.period, "at": moment.isoformat()}
+    out["collected"] = t.collect_evidence(plan, duty_id, moment)
+    evaluation = t.evaluate(plan, duty_id, moment, now)
+    t.emit_status_events(plan, evaluation.changes)
+    state = rt.report_state(plan, tgt)
+    early = to_local(moment, plan.timezone).date() < tgt.draft_day and period is None and not redraft
+    if not early and state in (None, workflow.DRAFTED, workflow.SENT_BACK):
+        out["draft"] = rt.draft_report(plan, tgt, moment, now, redraft)
+        state = out["draft"]["state"]
+        out["leader_told"] = rt.warn_leader(plan, tgt, moment, now)
+    if state == workflow.APPROVED:  # approved earlier: a crash may have stopped the delivery
+        out["delivery"] = rt.deliver(plan, tgt, now)
+    out["mail"] = t.notify(plan, [duty_id], moment, now)
+    t.publish_artifacts(plan, duty_id, evaluation, moment)
+    out["state"] = state
+    if state != workflow.DRAFTED:
+        if state == workflow.SENT_BACK:
+            logger.info("báo cáo đã bị trả lại: ghi thêm minh chứng hoặc chạy lại với redraft=true để lập bản mới")
+        return await _after_delivery(plan, tgt, duty_id, moment, clock(), out)
+
+    version = out.get("draft", {}).get("version", 0)
+    try:
+        decision = await apause_flow_run(
+            wait_for_input=ReportDecision,
+            timeout=_wait_seconds(plan.timezone, approval_wait_seconds),
+            poll_interval=approval_poll_seconds,
+            key=f"duyet-{tgt.period.lower()}-v{version}",
+        )
+    except FlowPauseTimeout:
+        logger.info("chưa có quyết định duyệt báo cáo %s %s; lần chạy sau sẽ chờ tiếp", duty_id, tgt.period)
+        out["state"] = "waiting"
+        return out
+    choice = workflow.Decision.approve if decision.decision is Choice.approve else workflow.Decision.send_back
+    if choice is workflow.Decision.approve and not decision.number.strip():
+        logger.error("duyệt báo cáo cần số văn bản; báo cáo vẫn chờ duyệt, lần chạy sau sẽ hỏi lại")
+        out["state"] = "waiting"
+        return out
+    now = clock()
+    by = f"prefect:{flow_run.id}" if flow_run.id else "prefect"
+    state = rt.decide(plan, tgt, choice.value, decision.number, decision.signer_name, decision.note, by, now)
+    out["state"] = state
+    if state == workflow.APPROVED:
+        out["delivery"] = rt.deliver(plan, tgt, now)
+        out["mail"] = t.notify(plan, [duty_id], moment, now)
+    return await _after_delivery(plan, tgt, duty_id, moment, clock(), out)
+
+
+def _clock(simulated: dt.datetime | None) -> Callable[[], dt.datetime]:
+    """Wall-clock UTC, or a simulated 'now' that advances with real time (replays, tests)."""
+    if simulated is None:
+        return lambda: pendulum.now("UTC")
+    start, base = pendulum.now("UTC"), pendulum.instance(simulated).in_timezone("UTC")
+    return lambda: base + (pendulum.now("UTC") - start)
+
+
+async def _after_delivery(
+    plan: Any, tgt: workflow.Target, duty_id: str, moment: dt.datetime, now: dt.datetime, out: dict[str, Any]
+) -> dict[str, Any]:
+    """Once the delivery is recorded, the report's own occurrence turns met: judge and announce it."""
+    delivered = out.get("mail", {}).get("reports", [])
+    if rt.announce_delivered(plan, tgt, delivered):
+        evaluation = t.evaluate(plan, duty_id, max(moment, now), now)
+        t.emit_status_events(plan, evaluation.changes)
+        out["state"] = workflow.DELIVERED
+        out["statuses"] = {j.occurrence.period: j.status.value for j in evaluation.duty_judged}
+    return out

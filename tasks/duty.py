@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact
@@ -108,7 +109,7 @@ def publish_artifacts(plan: Plan, duty_id: str, evaluation: service.DutyEvaluati
 
 
 @task(name="nhắc việc qua thư", retries=2, retry_delay_seconds=30)
-def notify(plan: Plan, duty_ids: list[str] | None, at: dt.datetime, now: dt.datetime) -> dict[str, int]:
+def notify(plan: Plan, duty_ids: list[str] | None, at: dt.datetime, now: dt.datetime) -> dict[str, Any]:
     """The same pass as `cchc tick`: queue due ladder steps, send this plan's queue (exactly once per key)."""
     from notifications.tick import run_tick
 
@@ -130,6 +131,7 @@ def notify(plan: Plan, duty_ids: list[str] | None, at: dt.datetime, now: dt.date
         "skipped": len(result.skipped),
         "retrying": len(result.retrying),
         "failed": len(result.failed),
+        "reports": result.reports,
     }
 
 

@@ -1,0 +1,98 @@
+"""Tasks of the report flow. Each calls one use case of cchc.reporting.workflow."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.events import emit_event
+
+from cchc.reporting import workflow
+from cchc.reporting.render import render_markdown
+from cchc.settings import get_settings
+from cchc.spec import Plan
+from tasks.duty import _key
+
+
+@task(name="tình trạng báo cáo")
+def report_state(plan: Plan, tgt: workflow.Target) -> str | None:
+    run = workflow.run_state(get_settings(), plan, tgt.report.id, tgt.period)
+    return run.state if run else None
+
+
+@task(name="lập dự thảo báo cáo", retries=1, retry_delay_seconds=10)
+def draft_report(plan: Plan, tgt: workflow.Target, at: dt.datetime, now: dt.datetime, force: bool) -> dict[str, Any]:
+    d = workflow.draft(get_settings(), plan, tgt, at, now, force)
+    if d.new:
+        create_markdown_artifact(
+            key=_key("report", plan.id, tgt.report.id, tgt.period),
+            markdown=render_markdown(d.model),
+            description=f"Dự thảo báo cáo {tgt.period} (bản {d.version}) — {d.model.summary}",
+        )
+        get_run_logger().info(
+            "dự thảo bản %s của %s %s đã lập và gửi cơ quan thường trực", d.version, tgt.report.id, tgt.period
+        )
+    return {"state": d.state, "version": d.version, "new": d.new}
+
+
+@task(name="báo lãnh đạo khi chưa duyệt")
+def warn_leader(plan: Plan, tgt: workflow.Target, at: dt.datetime, now: dt.datetime) -> int:
+    return len(workflow.approval_late(get_settings(), plan, tgt, at, now))
+
+
+@task(name="ghi quyết định duyệt")
+def decide(
+    plan: Plan, tgt: workflow.Target, decision: str, number: str, signer: str, note: str, by: str, now: dt.datetime
+) -> str:
+    state = workflow.decide(get_settings(), plan, tgt, workflow.Decision(decision), now, number, signer, note, by)
+    _event(
+        plan,
+        tgt,
+        "cchc.report.approved" if state == workflow.APPROVED else "cchc.report.sent-back",
+        {
+            "number": number,
+            "signer": signer,
+            "note": note,
+        },
+    )
+    return state
+
+
+@task(name="gửi báo cáo", retries=1, retry_delay_seconds=10)
+def deliver(plan: Plan, tgt: workflow.Target, now: dt.datetime) -> dict[str, Any]:
+    d = workflow.deliver(get_settings(), plan, tgt, now)
+    logger = get_run_logger()
+    for problem in d.problems:
+        logger.warning(problem)
+    if d.markdown:
+        create_markdown_artifact(
+            key=_key("report", plan.id, tgt.report.id, tgt.period),
+            markdown=d.markdown,
+            description=f"Báo cáo {tgt.period} đã duyệt",
+        )
+    return {"queued": len(d.queued), "problems": d.problems}
+
+
+@task(name="phát sự kiện báo cáo đã gửi")
+def announce_delivered(plan: Plan, tgt: workflow.Target, delivered: list[str]) -> bool:
+    if f"{plan.id}:{tgt.report.id}:{tgt.period}" not in delivered:
+        return False
+    _event(plan, tgt, "cchc.report.delivered", {})
+    return True
+
+
+def _event(plan: Plan, tgt: workflow.Target, name: str, payload: dict[str, Any]) -> None:
+    emit_event(
+        event=name,
+        resource={
+            "prefect.resource.id": f"cchc.occurrence.{plan.id}.{tgt.report.id}.{tgt.period}",
+            "prefect.resource.name": f"{tgt.report.title} — {tgt.period}",
+        },
+        related=[
+            {"prefect.resource.id": f"cchc.duty.{plan.id}.{tgt.report.id}", "prefect.resource.role": "duty"},
+            {"prefect.resource.id": f"cchc.plan.{plan.id}", "prefect.resource.role": "plan"},
+        ],
+        payload={"plan": plan.id, "report": tgt.report.id, "period": tgt.period, **payload},
+    )

@@ -1,0 +1,160 @@
+"""The report flow under Prefect's test harness: draft, pause for approval, delivery, the duty turning met."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import docx
+import pendulum
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+from prefect.client.schemas.objects import StateType
+from prefect.flow_runs import aresume_flow_run
+
+from cchc import service
+from cchc.reporting import workflow
+from cchc.settings import Settings, get_settings
+from flows.report import report_duty
+from tests.mailserver import MailServer, Received, running
+
+pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.anyio, pytest.mark.timeout_slow]
+TZ = "Asia/Ho_Chi_Minh"
+PLAN = "phu-thai-2025h2"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+@pytest.fixture
+def smtp(cchc_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[MailServer]:
+    for server in running():
+        monkeypatch.setenv("CCHC_SMTP_URL", server.url)
+        get_settings.cache_clear()
+        yield server
+
+
+def _evidence(settings: Settings) -> None:
+    """Posts for July and August, one radio programme; nothing else (so the report has shortfalls)."""
+    plan = service.resolve_plan(PLAN, settings)
+    now = pendulum.datetime(2025, 8, 27, 7, tz=TZ)
+    items = [
+        service.EvidenceInput(
+            "cong-ttdt-tin-bai",
+            "post",
+            f"Tin CCHC {d:%d/%m}",
+            d,
+            url=f"https://phuthai.example/tin/{d:%m%d}",
+            unit="ttvhttt",
+        )
+        for d in (dt.date(2025, 7, 10), dt.date(2025, 7, 24), dt.date(2025, 8, 12))
+    ]
+    items.append(
+        service.EvidenceInput(
+            "phat-thanh-chuyen-de", "broadcast", "Chuyên đề phát thanh tháng 7", dt.date(2025, 7, 28), unit="ttvhttt"
+        )
+    )
+    for item in items:
+        service.record_evidence(settings, plan, item, now)
+
+
+def _docx(msg: Received) -> tuple[str, bytes]:
+    parts = [p for p in msg.msg.iter_attachments() if p.get_content_type() == DOCX]
+    assert len(parts) == 1, [p.get_content_type() for p in msg.msg.iter_attachments()]
+    return str(parts[0].get_filename()), bytes(parts[0].get_content())  # type: ignore[attr-defined]
+
+
+async def _paused_run_id(timeout: float = 60.0) -> Any:
+    """The id of the report run waiting for approval (bounded wait)."""
+    async with get_client() as client:
+        for _ in range(int(timeout / 0.25)):
+            runs = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
+                )
+            )
+            if runs:
+                return runs[0].id
+            await asyncio.sleep(0.25)
+    raise AssertionError("the report run never paused for approval")
+
+
+async def test_report_is_drafted_approved_in_the_ui_delivered_with_the_docx_and_turns_met(
+    cchc_env: Settings, smtp: MailServer
+) -> None:
+    settings = get_settings()
+    _evidence(settings)
+    at = pendulum.datetime(2025, 8, 27, 8, tz=TZ)  # the draft day: 5 working days before 05/09
+    run = asyncio.create_task(
+        report_duty(
+            plan_id=PLAN, duty_id="bao-cao-quy", at=at, now=at, approval_wait_seconds=120, approval_poll_seconds=1
+        )
+    )
+    flow_run_id = await _paused_run_id()
+
+    drafts = smtp.handler.by_subject("Dự thảo báo cáo (bản 1)")
+    assert [r.rcpt for r in drafts] == [["vhxh@phu-thai.example"]]
+    name, data = _docx(drafts[0])
+    assert name.startswith("du-thao-bao-cao-quy-2025-Q3")
+    draft_doc = docx.Document(io.BytesIO(data))
+    assert "DỰ THẢO" in [p.text for p in draft_doc.paragraphs]
+
+    await aresume_flow_run(
+        flow_run_id, run_input={"decision": "Duyệt và gửi", "number": "12/BC-UBND", "signer_name": "", "note": ""}
+    )
+    result = await asyncio.wait_for(run, timeout=120)
+    assert result["state"] == workflow.DELIVERED
+    assert result["statuses"]["2025-Q3"] == "met"
+
+    delivered = smtp.handler.by_subject("Báo cáo số 12/BC-UBND")
+    assert sorted(r.rcpt[0] for r in delivered) == ["so-noi-vu@phu-thai.example", "ubnd@phu-thai.example"]
+    name, data = _docx(delivered[0])
+    assert name == "bao-cao-quy-2025-Q3-phu-thai-2025h2.docx"
+    final = docx.Document(io.BytesIO(data))
+    header = final.tables[0].rows[0].cells[0].text
+    assert "Số: 12/BC-UBND" in header
+    assert "DỰ THẢO" not in [p.text for p in final.paragraphs]
+    assert "Phạm Tiến Nhuận" in final.tables[-1].rows[0].cells[1].text
+
+    plan = service.resolve_plan(PLAN, settings)
+    listing = {(r["report"], r["period"]): r for r in workflow.listing(settings, plan, at.add(days=1))}
+    q3 = listing[("bao-cao-quy", "2025-Q3")]
+    assert q3["status"] == "met" and q3["approval"]["number"] == "12/BC-UBND"
+    assert q3["approval"]["state"] == "delivered" and len(q3["delivery"]["messages"]) == 2
+
+    # A repeated run (a duplicate schedule, a retry) sends nothing again and does not pause.
+    before = len(smtp.received)
+    again = await report_duty(plan_id=PLAN, duty_id="bao-cao-quy", at=at.add(days=1), now=at.add(days=1))
+    assert again["state"] == workflow.DELIVERED
+    assert len(smtp.received) == before
+
+
+async def test_without_approval_the_leader_is_told_one_working_day_before_the_due_time(
+    cchc_env: Settings, smtp: MailServer
+) -> None:
+    settings = get_settings()
+    _evidence(settings)
+    at = pendulum.datetime(2025, 9, 4, 8, tz=TZ)  # due at the end of 05/09; 1 working day before
+    result = await report_duty(
+        plan_id=PLAN, duty_id="bao-cao-quy", at=at, now=at, approval_wait_seconds=2, approval_poll_seconds=1
+    )
+    assert result["state"] == "waiting"
+    assert result["leader_told"] == 1
+    told = smtp.handler.by_subject("chưa được duyệt")
+    assert [r.rcpt for r in told] == [["lanh-dao@phu-thai.example"]]
+    assert "05/09/2025" in told[0].text()
+    assert not smtp.handler.by_subject("Báo cáo số")
+
+    # The next morning's run does not tell the leader twice, and still nothing is delivered.
+    again = await report_duty(
+        plan_id=PLAN,
+        duty_id="bao-cao-quy",
+        at=at.add(days=1),
+        now=at.add(days=1),
+        approval_wait_seconds=1,
+        approval_poll_seconds=1,
+    )
+    assert again["state"] == "waiting" and again["leader_told"] == 0
+    assert len(smtp.handler.by_subject("chưa được duyệt")) == 1
