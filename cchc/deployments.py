@@ -17,7 +17,7 @@ import yaml
 from cchc.calendar import Occurrence, plan_occurrences
 from cchc.escalation import SEND_HOUR, ladder_for, step_moment
 from cchc.spec import Duty, DutyKind, Plan, Report
-from cchc.workdays import first_working_day_from, working_days_before
+from cchc.workdays import first_working_day_from, working_days_after, working_days_before
 
 WORK_POOL = "cchc"
 TZ = "Asia/Ho_Chi_Minh"
@@ -106,9 +106,15 @@ def duty_schedules(plan: Plan, duty: Duty | Report) -> list[dict[str, Any]]:
     first = min(o.start_day for o in occ)
     last = max(o.close_day for o in occ) + dt.timedelta(days=TAIL_DAYS)
     if isinstance(duty, Report) or duty.kind is DutyKind.report:
-        # Draft ahead of the due date, then every day a ladder step falls due.
+        # Every working day from the draft day to the due date (a run each morning waits for the
+        # approval), then every day a ladder step falls due.
         ahead = duty.draft_working_days if isinstance(duty, Report) else 5
-        moments = {working_days_before(o.last_day, ahead) for o in occ} | ladder_days(plan, occ)
+        moments = ladder_days(plan, occ)
+        for o in occ:
+            day = working_days_before(o.last_day, ahead)
+            while day <= o.last_day:
+                moments.add(day)
+                day = working_days_after(day, 1)
         return [_rdates(moments)]
     if duty.kind is DutyKind.continuous:
         # Weekly for the coordinator's table, plus the days its reminders and notices are due.

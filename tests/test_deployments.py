@@ -140,3 +140,14 @@ def test_every_flow_parameter_has_a_vietnamese_description_for_the_ui_form() -> 
         props = parameter_schema(flow.fn).model_dump()["properties"]
         for name, prop in props.items():
             assert prop.get("description"), f"{spec.entrypoint}: parameter {name} has no description"
+
+
+def test_a_report_runs_every_working_morning_from_its_draft_day_to_its_due_date() -> None:
+    phu_thai = next(p for p in PLANS if p.id == "phu-thai-2025h2")
+    spec = next(s for s in plan_deployments(phu_thai) if s.parameters.get("duty_id") == "bao-cao-quy")
+    rrule = spec.schedules[0]["rrule"]
+    # Draft 27/08; 30-31/08 weekend, 01-02/09 holidays; due at the end of 05/09.
+    for day in ("20250827", "20250828", "20250829", "20250903", "20250904", "20250905"):
+        assert f"{day}T080000" in rrule, day
+    for day in ("20250826", "20250830", "20250901", "20250902"):
+        assert f"{day}T080000" not in rrule, day
