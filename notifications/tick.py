@@ -120,7 +120,9 @@ def _no_email_notices(settings: Settings, plan: Plan, unit_ids: Sequence[str], d
             f"trong tệp plan_specs/{plan.id}.yaml."
         )
         out.extend(
-            _notice(settings, plan, f"{plan.id}:notice:no-email:{unit_id}", f"{name} chưa có địa chỉ thư", text, due)
+            coordinator_notice(
+                settings, plan, f"{plan.id}:notice:no-email:{unit_id}", f"{name} chưa có địa chỉ thư", text, due
+            )
         )
     return out
 
@@ -144,10 +146,20 @@ def _to_unit(
     )
 
 
-def _notice(settings: Settings, plan: Plan, key: str, title: str, text: str, due: dt.datetime) -> list[ob.NewMessage]:
+def coordinator_notice(
+    settings: Settings, plan: Plan, key: str, title: str, text: str, due: dt.datetime
+) -> list[ob.NewMessage]:
     """A message to the coordinator; no message at all if the coordinator has no address either."""
     return [
-        _to_unit(settings, u, f"{key}:{u.id}", "notice", compose.render_notice(plan, u.name, title, text), plan, due)
+        _to_unit(
+            settings,
+            u,
+            f"{key}:{u.id}",
+            "notice",
+            compose.render_notice(plan, u.name, title, text),
+            plan,
+            due,
+        )
         for u in plan.units_with_role(UnitRole.coordinator)
         if u.emails
     ]
@@ -355,7 +367,7 @@ def _failure_notice(
         f'Thư "{row.subject}" gửi {row.recipient} không gửi được: {why}. '
         "Đề nghị kiểm tra địa chỉ thư điện tử của đơn vị trong kế hoạch rồi báo lại cho đơn vị."
     )
-    return _notice(settings, plan, f"{row.plan_id}:notice:failed:{row.key}", "thư không gửi được", text, now)
+    return coordinator_notice(settings, plan, f"{row.plan_id}:notice:failed:{row.key}", "thư không gửi được", text, now)
 
 
 async def adeliver(
@@ -440,7 +452,9 @@ def _settle(
                 result.retrying.append(line)
             else:
                 result.failed.append(line)
-                notices = _failure_notice(settings, plan, row, f"thử lại nhiều lần vẫn lỗi ({outcome.reply})", now)
+                notices = _failure_notice(
+                    settings, plan, row, f"thử lại nhiều lần vẫn lỗi ({outcome.reply})", now
+                )
         else:
             why = "; ".join(f"{a}: {r}" for a, r in outcome.refused.items()) or outcome.reply
             ob.mark_failed(s, row.id, why)

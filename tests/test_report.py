@@ -277,3 +277,46 @@ def test_a_restyled_template_that_is_broken_is_reported_with_its_path(
     assert code == 2 and str(bad) in out
     assert not (tmp_path / "x.docx").exists()
     _ = service
+
+
+def test_libreoffice_opens_the_docx_and_reads_the_report(tmp_path: Path) -> None:
+    import os
+    import shutil
+    import subprocess
+
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        if os.environ.get("CI"):
+            pytest.fail("LibreOffice (soffice) is not installed; scripts/dev installs libreoffice-writer-nogui")
+        pytest.skip("LibreOffice is not installed (scripts/dev setup installs it)")
+    model = assemble(
+        PHU_THAI, "bao-cao-quy", "2025-Q3", AT, Q3_EVIDENCE, approval=Approval("12", None, dt.date(2025, 9, 5))
+    )
+    source = tmp_path / "bao-cao.docx"
+    source.write_bytes(render_docx(model))
+    profile = tmp_path / "lo-profile"
+    subprocess.run(
+        [
+            soffice,
+            f"-env:UserInstallation=file://{profile}",
+            "--headless",
+            "--convert-to",
+            "txt:Text (encoded):UTF8",
+            "--outdir",
+            str(tmp_path),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    text = (tmp_path / "bao-cao.txt").read_text(encoding="utf-8-sig")
+    for expected in (
+        "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+        "Số: 12/BC-UBND",
+        "Phú Thái, ngày 05 tháng 9 năm 2025",
+        "BÁO CÁO",
+        "Nơi nhận:",
+        "Phạm Tiến Nhuận",
+    ):
+        assert expected in text, expected

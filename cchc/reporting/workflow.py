@@ -357,11 +357,13 @@ def deliver(settings: Settings, plan: Plan, tgt: Target, now: dt.datetime) -> De
     ]
     out = Delivery(final_sha256=docx_sha, markdown=render_markdown(model))
     subject = f"Báo cáo số {model.number_line.removeprefix('Số: ')} của UBND {plan.commune_label}: {model.summary}"
-    messages = []
+    messages: list[ob.NewMessage] = []
+    missing: list[str] = []
     for i, rc in enumerate(tgt.report.recipients, start=1):
         addresses = list(rc.emails) or (list(plan.unit(rc.unit).emails) if rc.unit else [])
         if not addresses:
             out.problems.append(f"recipient '{rc.name}' of report {tgt.report.id} has no email address")
+            missing.append(rc.name)
             continue
         lines = [
             f"Ủy ban nhân dân {plan.commune_label} gửi {model.summary[:1].lower()}{model.summary[1:]} "
@@ -371,6 +373,16 @@ def deliver(settings: Settings, plan: Plan, tgt: Target, now: dt.datetime) -> De
         r = compose.render_report_mail(plan, rc.name, subject, lines, f"Ủy ban nhân dân {plan.commune_label}")
         key = f"{plan.id}:{tgt.report.id}:{tgt.period}:{STEP_DELIVERY}:{i}:{rc.unit or _slug(rc.name)}"
         messages.append(_message(settings, plan, key, STEP_DELIVERY, tgt, addresses, rc.unit, r, now, files))
+    if missing:
+        from notifications.tick import coordinator_notice
+
+        text = (
+            f"Báo cáo {tgt.report.id} kỳ {tgt.period} đã được duyệt nhưng không gửi được tới: {', '.join(missing)}, "
+            "vì kế hoạch chưa có địa chỉ thư điện tử của nơi nhận này. Đề nghị bổ sung 'emails' cho nơi nhận "
+            f"trong plan_specs/{plan.id}.yaml, hoặc gửi bản giấy."
+        )
+        key = f"{plan.id}:notice:report-no-email:{tgt.report.id}:{tgt.period}"
+        messages += coordinator_notice(settings, plan, key, "báo cáo thiếu địa chỉ nơi nhận", text, now)
     with session_scope(service.engine_for(settings)) as s:
         run_row = _run(s, plan.id, tgt.report.id, tgt.period, now)
         if run_row.final_sha256 is None:

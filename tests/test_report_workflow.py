@@ -1,0 +1,158 @@
+"""Report use cases on a real store (SQLite file and PostgreSQL) with a real SMTP server, no Prefect."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Iterator
+
+import docx
+import pendulum
+import pytest
+
+from cchc import service
+from cchc.reporting import workflow
+from cchc.settings import Settings, get_settings
+from cchc.store.db import session_scope
+from cchc.store.models import OutboxRow
+from notifications import outbox as ob
+from notifications.tick import run_tick
+from tests.mailserver import MailServer, running
+from tests.test_postgres import pg_url  # noqa: F401  (fixture)
+
+TZ = "Asia/Ho_Chi_Minh"
+PLAN = "phu-thai-2025h2"
+DRAFT_DAY = pendulum.datetime(2025, 8, 27, 8, tz=TZ)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, cchc_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_url")
+        monkeypatch.setenv("CCHC_DATABASE_URL", url)
+    for server in running():
+        monkeypatch.setenv("CCHC_SMTP_URL", server.url)
+        get_settings.cache_clear()
+        settings = get_settings()
+        settings.__dict__["_server"] = server
+        yield settings
+
+
+def _server(settings: Settings) -> MailServer:
+    server: MailServer = settings.__dict__["_server"]
+    return server
+
+
+def _post(settings: Settings, day: dt.date, n: int) -> None:
+    plan = service.resolve_plan(PLAN, settings)
+    service.record_evidence(
+        settings,
+        plan,
+        service.EvidenceInput(
+            "cong-ttdt-tin-bai", "post", f"Tin {n}", day, url=f"https://phuthai.example/{n}", unit="ttvhttt"
+        ),
+        DRAFT_DAY,
+    )
+
+
+def test_a_draft_is_made_again_only_when_its_records_change(store: Settings) -> None:
+    plan = service.resolve_plan(PLAN, store)
+    tgt = workflow.target(plan, "bao-cao-quy", None, DRAFT_DAY)
+    assert tgt.period == "2025-Q3" and tgt.draft_day == dt.date(2025, 8, 27)
+    _post(store, dt.date(2025, 7, 10), 1)
+    first = workflow.draft(store, plan, tgt, DRAFT_DAY, DRAFT_DAY)
+    assert (first.new, first.version, len(first.queued)) == (True, 1, 1)
+    same = workflow.draft(store, plan, tgt, DRAFT_DAY.add(days=1), DRAFT_DAY.add(days=1))
+    assert (same.new, same.version, same.queued) == (False, 1, [])
+    _post(store, dt.date(2025, 8, 12), 2)
+    second = workflow.draft(store, plan, tgt, DRAFT_DAY.add(days=1), DRAFT_DAY.add(days=1))
+    assert (second.new, second.version) == (True, 2)
+    forced = workflow.draft(store, plan, tgt, DRAFT_DAY.add(days=1), DRAFT_DAY.add(days=1), force=True)
+    assert (forced.new, forced.version) == (True, 3)
+
+
+def test_sent_back_then_approved_then_delivered_once_and_recorded_as_the_reports_evidence(store: Settings) -> None:
+    plan = service.resolve_plan(PLAN, store)
+    tgt = workflow.target(plan, "bao-cao-quy", "2025-Q3", DRAFT_DAY)
+    with pytest.raises(service.UserError, match="no draft yet"):
+        workflow.decide(store, plan, tgt, workflow.Decision.approve, DRAFT_DAY, number="12")
+    _post(store, dt.date(2025, 7, 10), 1)
+    workflow.draft(store, plan, tgt, DRAFT_DAY, DRAFT_DAY)
+    state = workflow.decide(store, plan, tgt, workflow.Decision.send_back, DRAFT_DAY, note="Bổ sung số liệu tháng 8")
+    assert state == workflow.SENT_BACK
+    assert workflow.deliver(store, plan, tgt, DRAFT_DAY).queued == []  # nothing goes out unapproved
+    with pytest.raises(service.UserError, match="document number"):
+        workflow.decide(store, plan, tgt, workflow.Decision.approve, DRAFT_DAY, number=" ")
+
+    _post(store, dt.date(2025, 8, 12), 2)
+    redraft = workflow.draft(store, plan, tgt, DRAFT_DAY.add(days=1), DRAFT_DAY.add(days=1))
+    assert (redraft.new, redraft.version, redraft.state) == (True, 2, workflow.DRAFTED)
+    decided = DRAFT_DAY.add(days=2)
+    assert workflow.decide(store, plan, tgt, workflow.Decision.approve, decided, number="15") == workflow.APPROVED
+    # A second decision (another form, a repeated run) does not undo the first.
+    assert workflow.decide(store, plan, tgt, workflow.Decision.send_back, decided) == workflow.APPROVED
+
+    first = workflow.deliver(store, plan, tgt, decided)
+    again = workflow.deliver(store, plan, tgt, decided)  # a crash and a rerun: the same rows, not new ones
+    assert len(first.queued) == 2 and again.queued == []
+    result = run_tick(store, plan, decided, decided, ["bao-cao-quy"])
+    assert result.reports == [f"{PLAN}:bao-cao-quy:2025-Q3"]
+    delivered = _server(store).handler.by_subject("Báo cáo số 15/BC-UBND")
+    assert sorted(r.rcpt[0] for r in delivered) == ["so-noi-vu@phu-thai.example", "ubnd@phu-thai.example"]
+    (docx_part,) = [p for p in delivered[0].msg.iter_attachments() if p.get_filename().endswith(".docx")]
+    final = docx.Document(io.BytesIO(docx_part.get_content()))
+    assert final.tables[0].rows[0].cells[1].paragraphs[2].text == "Phú Thái, ngày 29 tháng 8 năm 2025"
+    assert "Số: 15/BC-UBND" in final.tables[0].rows[0].cells[0].text
+
+    judged = {
+        (j.occurrence.duty, j.occurrence.period): j.status.value for j in service.judge_plan(store, plan, decided)
+    }
+    assert judged[("bao-cao-quy", "2025-Q3")] == "met"
+    row = workflow.run_state(store, plan, "bao-cao-quy", "2025-Q3")
+    assert row is not None and row.state == workflow.DELIVERED and row.number == "15"
+    assert run_tick(store, plan, decided.add(hours=1), decided.add(hours=1), ["bao-cao-quy"]).reports == []
+    assert len(_server(store).handler.by_subject("Báo cáo số 15/BC-UBND")) == 2
+
+
+def test_a_late_delivery_through_a_server_that_was_down_is_recorded_by_the_mail_pass(
+    store: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = service.resolve_plan(PLAN, store)
+    tgt = workflow.target(plan, "bao-cao-quy", "2025-Q3", DRAFT_DAY)
+    workflow.draft(store, plan, tgt, DRAFT_DAY, DRAFT_DAY)
+    workflow.decide(store, plan, tgt, workflow.Decision.approve, DRAFT_DAY, number="16/BC-UBND")
+    workflow.deliver(store, plan, tgt, DRAFT_DAY)
+    down = MailServer()  # never started: connection refused
+    monkeypatch.setenv("CCHC_SMTP_URL", down.url)
+    get_settings.cache_clear()
+    result = run_tick(get_settings(), plan, DRAFT_DAY, DRAFT_DAY)
+    assert result.reports == [] and result.retrying
+    assert workflow.run_state(store, plan, "bao-cao-quy", "2025-Q3").state == workflow.APPROVED  # type: ignore[union-attr]
+    monkeypatch.setenv("CCHC_SMTP_URL", _server(store).url)
+    get_settings.cache_clear()
+    later = DRAFT_DAY.add(days=3)
+    assert run_tick(get_settings(), plan, later, later).reports == [f"{PLAN}:bao-cao-quy:2025-Q3"]
+    assert len(_server(store).handler.by_subject("Báo cáo số 16/BC-UBND")) == 2
+
+
+def test_a_recipient_without_an_address_is_reported_and_the_others_still_get_it(
+    store: Settings, tmp_path: object
+) -> None:
+    plan = service.resolve_plan(PLAN, store)
+    bare = plan.model_copy(
+        update={"units": tuple(u.model_copy(update={"emails": ()}) if u.id == "ubnd" else u for u in plan.units)}
+    )
+    tgt = workflow.target(bare, "bao-cao-quy", "2025-Q3", DRAFT_DAY)
+    workflow.draft(store, bare, tgt, DRAFT_DAY, DRAFT_DAY)
+    workflow.decide(store, bare, tgt, workflow.Decision.approve, DRAFT_DAY, number="17")
+    d = workflow.deliver(store, bare, tgt, DRAFT_DAY)
+    assert len([k for k in d.queued if ":report:delivery:" in k]) == 1
+    assert d.problems == ["recipient 'Ủy ban nhân dân xã' of report bao-cao-quy has no email address"]
+    notices = workflow_notices(store)
+    assert [n.recipient for n in notices] == ["vhxh@phu-thai.example"]
+    assert "Ủy ban nhân dân xã" in notices[0].body_text
+
+
+def workflow_notices(settings: Settings) -> list[OutboxRow]:
+    with session_scope(service.engine_for(settings)) as s:
+        return [r for r in ob.rows(s, PLAN) if r.step == "notice"]
