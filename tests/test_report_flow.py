@@ -12,7 +12,13 @@ import docx
 import pendulum
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
 from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import aresume_flow_run
 
@@ -101,6 +107,12 @@ async def test_report_is_drafted_approved_in_the_ui_delivered_with_the_docx_and_
     draft_doc = docx.Document(io.BytesIO(data))
     assert "DỰ THẢO" in [p.text for p in draft_doc.paragraphs]
 
+    async with get_client() as client:
+        artifacts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["report-phu-thai-2025h2-bao-cao-quy-2025-q3"]))
+        )
+    assert artifacts and "Kết quả công tác tuyên truyền cải cách hành chính quý III năm 2025" in str(artifacts[0].data)
+
     await aresume_flow_run(
         flow_run_id, run_input={"decision": "Duyệt và gửi", "number": "12/BC-UBND", "signer_name": "", "note": ""}
     )
@@ -158,3 +170,43 @@ async def test_without_approval_the_leader_is_told_one_working_day_before_the_du
     )
     assert again["state"] == "waiting" and again["leader_told"] == 0
     assert len(smtp.handler.by_subject("chưa được duyệt")) == 1
+
+
+async def test_a_report_sent_back_in_the_ui_is_not_delivered_and_waits_for_a_new_draft(
+    cchc_env: Settings, smtp: MailServer
+) -> None:
+    settings = get_settings()
+    _evidence(settings)
+    at = pendulum.datetime(2025, 8, 28, 8, tz=TZ)
+    run = asyncio.create_task(
+        report_duty(
+            plan_id=PLAN, duty_id="bao-cao-quy", at=at, now=at, approval_wait_seconds=120, approval_poll_seconds=1
+        )
+    )
+    flow_run_id = await _paused_run_id()
+    await aresume_flow_run(
+        flow_run_id,
+        run_input={"decision": "Trả lại để sửa", "number": "", "signer_name": "", "note": "Thiếu số liệu phát thanh"},
+    )
+    result = await asyncio.wait_for(run, timeout=120)
+    assert result["state"] == workflow.SENT_BACK
+    assert not smtp.handler.by_subject("Báo cáo số")
+    plan = service.resolve_plan(PLAN, settings)
+    row = workflow.run_state(settings, plan, "bao-cao-quy", "2025-Q3")
+    assert row is not None and row.note == "Thiếu số liệu phát thanh"
+
+    # The next morning, nothing changed: no new draft, no pause. On demand: a new draft that waits again.
+    later = at.add(days=1)
+    same = await report_duty(plan_id=PLAN, duty_id="bao-cao-quy", at=later, now=later)
+    assert same["state"] == workflow.SENT_BACK and same["draft"]["new"] is False
+    redone = await report_duty(
+        plan_id=PLAN,
+        duty_id="bao-cao-quy",
+        at=later,
+        now=later,
+        redraft=True,
+        approval_wait_seconds=1,
+        approval_poll_seconds=1,
+    )
+    assert redone["draft"] == {"state": workflow.DRAFTED, "version": 2, "new": True} and redone["state"] == "waiting"
+    assert len(smtp.handler.by_subject("Dự thảo báo cáo (bản 2)")) == 1
