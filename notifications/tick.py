@@ -452,9 +452,7 @@ def _settle(
                 result.retrying.append(line)
             else:
                 result.failed.append(line)
-                notices = _failure_notice(
-                    settings, plan, row, f"thử lại nhiều lần vẫn lỗi ({outcome.reply})", now
-                )
+                notices = _failure_notice(settings, plan, row, f"thử lại nhiều lần vẫn lỗi ({outcome.reply})", now)
         else:
             why = "; ".join(f"{a}: {r}" for a, r in outcome.refused.items()) or outcome.reply
             ob.mark_failed(s, row.id, why)
