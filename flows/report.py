@@ -24,7 +24,7 @@ from pydantic import Field
 
 from cchc.calendar import to_local
 from cchc.reporting import workflow
-from flows.common import run_moment
+from flows.common import run_duty, run_moment
 from tasks import duty as t
 from tasks import report as rt
 
@@ -80,6 +80,9 @@ async def report_duty(
     """
     logger = get_run_logger()
     plan = t.load_plan(plan_id)
+    if not any(r.id == duty_id for r in plan.reports):
+        # A unit's own reporting duty (kind: report) is judged and reminded like any duty.
+        return run_duty(plan_id, duty_id, at, reason)
     moment = run_moment(at, plan.timezone)
     clock = _clock(now)
     now = clock()

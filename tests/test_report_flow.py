@@ -210,3 +210,9 @@ async def test_a_report_sent_back_in_the_ui_is_not_delivered_and_waits_for_a_new
     )
     assert redone["draft"] == {"state": workflow.DRAFTED, "version": 2, "new": True} and redone["state"] == "waiting"
     assert len(smtp.handler.by_subject("Dự thảo báo cáo (bản 2)")) == 1
+
+
+async def test_a_units_reporting_duty_runs_like_any_duty_in_the_report_flow(cchc_env: Settings) -> None:
+    at = pendulum.datetime(2025, 9, 3, 8, tz=TZ)
+    result = await report_duty(plan_id=PLAN, duty_id="bao-cao-don-vi", at=at)
+    assert result["duty"] == "bao-cao-don-vi" and "2025-Q3" in result["statuses"]
