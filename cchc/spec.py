@@ -190,6 +190,42 @@ class Escalation(Frozen):
         return v
 
 
+class Source(Frozen):
+    """Where a duty's evidence appears by itself: a feed, or a listing page of the commune website."""
+
+    type: Literal["feed", "page"] = Field(description="feed: RSS/Atom; page: a listing page read with CSS selectors.")
+    url: str = Field(description="http(s) address of the feed or of the listing page.")
+    name: str | None = Field(default=None, description="Tên nguồn, để báo lỗi cho dễ hiểu (vd. 'Chuyên mục CCHC').")
+    items: str | None = Field(default=None, description="page: CSS selector of one item of the list.")
+    link: str = Field(default="a", description="page: CSS selector (inside an item) of the item's link.")
+    title: str | None = Field(default=None, description="page: CSS selector of the title; default: the link's text.")
+    date: str | None = Field(default=None, description="page: CSS selector of the date text (Vietnamese dates read).")
+    keywords: tuple[str, ...] = Field(
+        default=(), description="Chỉ ghi nhận tin có một trong các từ này (vd. 'cải cách hành chính', 'CCHC')."
+    )
+    kind: EvidenceKind = Field(default=EvidenceKind.post, description="Loại minh chứng ghi nhận.")
+    unit: Slug | None = Field(default=None, description="Đơn vị được ghi là người gửi; mặc định đơn vị chủ trì.")
+    allow_hosts: tuple[str, ...] = Field(
+        default=(), description="Máy chủ được phép dù ở dải địa chỉ nội bộ/loopback (mặc định: không máy nào)."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"'{v}' is not an http/https address")
+        return v
+
+    @model_validator(mode="after")
+    def _page_needs_items(self) -> Source:
+        if self.type == "page" and not self.items:
+            raise ValueError("a page source needs 'items': the CSS selector of one item of the list")
+        return self
+
+
 class Duty(Frozen):
     id: Slug
     number: str | None = Field(
@@ -217,6 +253,7 @@ class Duty(Frozen):
     escalation: Escalation | None = Field(
         default=None, description="Thang nhắc việc riêng; trống thì dùng của kế hoạch."
     )
+    sources: tuple[Source, ...] = Field(default=(), description="Nguồn minh chứng tự động (feed, trang danh sách).")
 
     @model_validator(mode="after")
     def _coherent(self) -> Duty:
@@ -229,6 +266,13 @@ class Duty(Frozen):
         for key in self.only:
             if not _key_matches_cadence(key, self.cadence):
                 raise ValueError(f"only: '{key}' is not a {self.cadence.value} period key")
+        counted = self.requirement.evidence if self.requirement else (EvidenceKind.report_delivery,)
+        for i, src in enumerate(self.sources):
+            if src.kind not in counted:
+                raise ValueError(
+                    f"sources[{i}]: kind '{src.kind.value}' does not count for this duty "
+                    f"(it counts {', '.join(k.value for k in counted)})"
+                )
         return self
 
 
@@ -295,7 +339,7 @@ class Plan(Frozen):
             raise ValueError(f"ids used by both a duty and a report: {sorted(clash)}")
         known = set(unit_ids)
         for i, d in enumerate(self.duties):
-            for ref in (d.lead, *d.support):
+            for ref in (d.lead, *d.support, *(s.unit for s in d.sources if s.unit)):
                 if ref not in known:
                     raise ValueError(f"duties[{i}] ({d.id}): unknown unit '{ref}'{_hint(ref, known)}")
         for i, r in enumerate(self.reports):

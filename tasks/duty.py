@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pendulum
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact
 from prefect.events import emit_event
@@ -35,7 +36,11 @@ def collect_evidence(plan: Plan, duty_id: str, at: dt.datetime) -> int:
     """Automatic sources feed the store here; returns how many new items were recorded."""
     from cchc import collectors
 
-    return collectors.collect(get_settings(), plan, duty_id, at)
+    result = collectors.collect(get_settings(), plan, duty_id, at, pendulum.now("UTC"))
+    logger = get_run_logger()
+    for problem in result.problems:
+        logger.warning("nguồn minh chứng: %s", problem)
+    return result.new
 
 
 @task(name="đánh giá")

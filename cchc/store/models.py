@@ -218,3 +218,37 @@ class ReportRunRow(Base):
     final_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class SourceCheckRow(Base):
+    """The last reading of one automatic source: a failure is reported once, when it starts."""
+
+    __tablename__ = "source_checks"
+    __table_args__ = (UniqueConstraint("plan_id", "duty_id", "url"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    plan_id: Mapped[str] = mapped_column(String(64))
+    duty_id: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(String(2000))
+    checked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ok_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    failing_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    items_seen: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AuditRow(Base):
+    """Every change a person makes to what counts: who, what, when, why."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(40))  # evidence.add | evidence.reject | occurrence.waive | report.*
+    plan_id: Mapped[str] = mapped_column(String(64), index=True)
+    duty_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    period: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    evidence_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -1,0 +1,187 @@
+"""Collectors against a real HTTP server on loopback serving portal-shaped fixtures."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pendulum
+import pytest
+import yaml
+
+from cchc import collectors, service
+from cchc.settings import Settings, get_settings
+from cchc.store.db import session_scope
+from notifications import outbox as ob
+from tests.conftest import FIXTURES, PLAN_DIR
+from tests.webserver import Route, Web, serving
+
+TZ = "Asia/Ho_Chi_Minh"
+DUTY = "ttdvth-tin-bai-website"
+KEYWORDS = ["cải cách hành chính", "CCHC", "thủ tục hành chính", "dịch vụ công"]
+RSS = (FIXTURES / "web" / "phu-thong-rss.xml").read_bytes()
+PAGE = (FIXTURES / "web" / "phu-thong-cchc.html").read_bytes()
+AT = pendulum.datetime(2025, 10, 31, 9, tz=TZ)
+
+
+@pytest.fixture
+def web() -> Iterator[Web]:
+    yield from serving()
+
+
+def use_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sources: list[dict[str, Any]]) -> Settings:
+    """Phủ Thông's plan with these sources on its website duty, in a plan folder of its own."""
+    spec = yaml.safe_load((PLAN_DIR / "phu-thong-2025.yaml").read_text(encoding="utf-8"))
+    for d in spec["duties"]:
+        if d["id"] == DUTY:
+            d["sources"] = sources
+    folder = tmp_path / "plans"
+    folder.mkdir(exist_ok=True)
+    (folder / "phu-thong-2025.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("CCHC_PLAN_DIR", str(folder))
+    get_settings.cache_clear()
+    return get_settings()
+
+
+def feed(web: Web, path: str = "/rss/cchc.rss", **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "feed",
+        "name": "RSS chuyên mục CCHC",
+        "url": web.url(path),
+        "keywords": KEYWORDS,
+        "allow_hosts": ["127.0.0.1"],
+        **extra,
+    }
+
+
+def collect(settings: Settings, at: dt.datetime = AT) -> collectors.CollectResult:
+    plan = service.resolve_plan("phu-thong-2025", settings)
+    return collectors.collect(settings, plan, DUTY, at, at)
+
+
+def recorded(settings: Settings) -> list[tuple[str, dt.date, str, str | None]]:
+    plan = service.resolve_plan("phu-thong-2025", settings)
+    from cchc.store import repo
+
+    with session_scope(service.engine_for(settings)) as s:
+        return [(e.url or "", e.occurred_on, e.source, e.unit_id) for e in repo.evidence_for(s, plan.id, DUTY)]
+
+
+def notices(settings: Settings) -> list[str]:
+    with session_scope(service.engine_for(settings)) as s:
+        return [r.body_text for r in ob.rows(s, "phu-thong-2025") if ":notice:source:" in r.key]
+
+
+def test_new_feed_items_are_recorded_once_with_their_own_dates_and_keywords_hold(
+    cchc_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, web: Web
+) -> None:
+    web.routes["/rss/cchc.rss"] = Route(body=RSS, content_type="application/rss+xml; charset=utf-8")
+    settings = use_sources(tmp_path, monkeypatch, [feed(web)])
+    result = collect(settings)
+    assert (result.new, result.problems) == (3, [])
+    got = recorded(settings)
+    assert sorted((u.rsplit("/", 1)[1], d) for u, d, _, _ in got) == [
+        ("day-manh-cai-cach-hanh-chinh-1017.html", dt.date(2025, 10, 17)),
+        ("huong-dan-dich-vu-cong-1010.html", dt.date(2025, 10, 10)),
+        ("sipas-1003.html", dt.date(2025, 10, 3)),  # 00:30 +07:00 is still 3 October here
+    ]
+    assert {(src, unit) for _, _, src, unit in got} == {("feed", "ttdvth")}
+    assert "bong-chuyen" not in " ".join(u for u, *_ in got)  # the unrelated post is filtered out
+    again = collect(settings)
+    assert (again.new, len(recorded(settings))) == (0, 3)
+
+
+def test_items_dated_after_the_moment_judged_wait_for_their_day(
+    cchc_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, web: Web
+) -> None:
+    web.routes["/rss/cchc.rss"] = Route(body=RSS)
+    settings = use_sources(tmp_path, monkeypatch, [feed(web)])
+    assert collect(settings, pendulum.datetime(2025, 10, 12, 9, tz=TZ)).new == 2
+    assert collect(settings, pendulum.datetime(2025, 10, 20, 9, tz=TZ)).new == 1
+
+
+def test_a_listing_page_is_read_with_its_selectors_and_vietnamese_dates(
+    cchc_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, web: Web
+) -> None:
+    web.routes["/cai-cach-hanh-chinh"] = Route(body=PAGE)
+    page = {
+        "type": "page",
+        "name": "Chuyên mục CCHC",
+        "url": web.url("/cai-cach-hanh-chinh"),
+        "items": "article.news-item",
+        "link": "a.title",
+        "date": "span.date",
+        "keywords": KEYWORDS,
+        "allow_hosts": ["127.0.0.1"],
+    }
+    settings = use_sources(tmp_path, monkeypatch, [page])
+    assert collect(settings).new == 2
+    assert sorted((u, d) for u, d, *_ in recorded(settings)) == [
+        (web.url("/cai-cach-hanh-chinh/ket-qua-cchc-quy-iii-2209.html"), dt.date(2025, 9, 22)),
+        (web.url("/cai-cach-hanh-chinh/mot-cua-1509.html"), dt.date(2025, 9, 15)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("route", "expected"),
+    [
+        (Route(body=b"<rss><channel><title>Tin</title><item><title>CCHC</ite"), "not a valid RSS/Atom feed"),
+        (Route(500, b"Internal Server Error"), "HTTP 500"),
+        (Route(body=b"x" * 4096), "larger than"),
+        (Route(302, headers={"Location": "http://10.20.30.40/rss"}), "10.20.30.40, a private"),
+    ],
+    ids=["malformed", "http-500", "too-large", "redirect-to-private"],
+)
+def test_a_broken_source_is_reported_once_and_records_nothing(
+    cchc_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, web: Web, route: Route, expected: str
+) -> None:
+    monkeypatch.setattr(collectors, "MAX_BYTES", 2048)
+    web.routes["/rss/cchc.rss"] = route
+    settings = use_sources(tmp_path, monkeypatch, [feed(web)])
+    result = collect(settings)
+    assert result.new == 0 and len(result.problems) == 1 and expected in result.problems[0]
+    assert recorded(settings) == []
+    assert len(notices(settings)) == 1 and expected in notices(settings)[0]
+    collect(settings, AT.add(days=1))  # still broken the next day: not told again
+    assert len(notices(settings)) == 1
+    web.routes["/rss/cchc.rss"] = Route(body=RSS)  # repaired: collected again, and a later failure is news again
+    assert collect(settings, AT.add(days=2)).new == 3
+    web.routes["/rss/cchc.rss"] = Route(500, b"down")
+    collect(settings, AT.add(days=3))
+    assert len(notices(settings)) == 2
+
+
+def test_a_source_that_does_not_answer_in_time_is_reported(
+    cchc_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, web: Web
+) -> None:
+    monkeypatch.setattr(collectors, "TIMEOUT", 0.5)
+    web.routes["/rss/cchc.rss"] = Route(body=RSS, delay=2.0)
+    settings = use_sources(tmp_path, monkeypatch, [feed(web)])
+    result = collect(settings)
+    assert result.new == 0 and "did not answer within 0.5 s" in result.problems[0]
+
+
+def test_loopback_is_refused_unless_the_spec_allows_the_host(
+    cchc_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, web: Web
+) -> None:
+    web.routes["/rss/cchc.rss"] = Route(body=RSS)
+    settings = use_sources(tmp_path, monkeypatch, [feed(web, allow_hosts=[])])
+    result = collect(settings)
+    assert "127.0.0.1, a private, loopback or link-local address" in result.problems[0]
+    assert web.hits == []  # refused before connecting
+    web.routes["/hop"] = Route(302, headers={"Location": f"http://localhost:{web.port}/rss/cchc.rss"})
+    settings = use_sources(tmp_path, monkeypatch, [feed(web, path="/hop")])
+    result = collect(settings)
+    assert "localhost is at" in result.problems[0] and web.hits == ["/hop"]
+
+
+def test_a_source_whose_kind_the_duty_does_not_count_is_a_spec_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cchc.loader import SpecError, load_plan
+
+    use_sources(tmp_path, monkeypatch, [{"type": "feed", "url": "https://x.example/rss", "kind": "photo"}])
+    with pytest.raises(SpecError, match="kind 'photo' does not count for this duty"):
+        load_plan(tmp_path / "plans" / "phu-thong-2025.yaml")
