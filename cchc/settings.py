@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from email.utils import parseaddr
 from functools import lru_cache
@@ -29,7 +30,13 @@ class Settings(BaseSettings):
     report_template: Path | None = Field(
         default=None, description="A restyled Word template for reports (.docx with docxtpl tags); default: built in."
     )
-    secret_key: SecretStr | None = None
+    secret_key: SecretStr | None = Field(
+        default=None, description="Signs the units' answer links; unset: a random key kept in CCHC_HOME/secret.key."
+    )
+    portal_url: str = Field(
+        default="http://127.0.0.1:8700", description="Public address of `cchc portal`, used in the links of emails."
+    )
+    upload_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="Largest file a unit may upload.")
     # Prefect's own variables, read here so that nothing else touches the environment.
     prefect_api_url: str | None = Field(default=None, validation_alias=AliasChoices("PREFECT_API_URL"))
     server_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("PREFECT_SERVER_API_HOST"))
@@ -58,6 +65,23 @@ class Settings(BaseSettings):
     @property
     def mail_from_address(self) -> str:
         return parseaddr(self.mail_from)[1] or "cchc@localhost"
+
+    def link_secret(self) -> bytes:
+        """The signing key: CCHC_SECRET_KEY, else one generated once and kept (0600) under CCHC_HOME."""
+        if self.secret_key is not None and self.secret_key.get_secret_value():
+            return self.secret_key.get_secret_value().encode()
+        path = self.home / "secret.key"
+        if not path.exists():
+            import secrets
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".secret.{secrets.token_hex(8)}")
+            tmp.write_text(secrets.token_urlsafe(48))
+            tmp.chmod(0o600)
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)  # never overwrite a key another process created first
+            tmp.unlink()
+        return path.read_text().strip().encode()
 
     def child_env(self, extra: dict[str, str]) -> dict[str, str]:
         """Environment for processes we start: ours, with absolute paths, plus ``extra``."""

@@ -88,7 +88,9 @@ def render(template: str, context: dict[str, Any]) -> tuple[str, str]:
     return e.get_template(f"{template}.txt").render(**context), e.get_template(f"{template}.html").render(**context)
 
 
-def render_intent(plan: Plan, intent: Intent, occ: Occurrence, recipient_unit: str, at: dt.datetime) -> Rendered:
+def render_intent(
+    plan: Plan, intent: Intent, occ: Occurrence, recipient_unit: str, at: dt.datetime, link: str | None = None
+) -> Rendered:
     title = duty_title(plan, intent.duty)
     source = next((d.source for d in plan.duties if d.id == intent.duty), None) or next(
         (r.source for r in plan.reports if r.id == intent.duty), ""
@@ -108,6 +110,7 @@ def render_intent(plan: Plan, intent: Intent, occ: Occurrence, recipient_unit: s
         "today": fmt_day(at.date()),
         "missed": intent.status is Status.missed,
         "days_late": working_days_between(occ.last_day + dt.timedelta(days=1), at.date() + dt.timedelta(days=1)),
+        "link": link,
     }
     subject = subject_for(plan, intent.action, title, intent.period, occ.last_day)
     context["subject"] = subject

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import aiosmtplib
 from sqlalchemy import Engine
 
-from cchc import escalation, service, views
+from cchc import escalation, links, service, views
 from cchc.calendar import Occurrence
 from cchc.escalation import Intent
 from cchc.settings import Settings
@@ -186,7 +186,7 @@ def ladder_messages(
             if key in known:
                 continue
             addresses = _emails(plan, [unit_id])
-            r = compose.render_intent(plan, intent, occ, unit_id, at)
+            r = compose.render_intent(plan, intent, occ, unit_id, at, answer_link(settings, plan, intent, occ, unit_id))
             status, error = (
                 (ob.SKIPPED, "stale: its moment passed before the system saw it") if intent.stale else (ob.QUEUED, None)
             )
@@ -215,6 +215,17 @@ def ladder_messages(
                 )
             )
     return out, missing
+
+
+ANSWERED_BY_LINK = ("reminder", "progress", "overdue")
+
+
+def answer_link(settings: Settings, plan: Plan, intent: Intent, occ: Occurrence, unit_id: str) -> str | None:
+    """The unit's own signed link to send evidence for this occurrence (reports are delivered by their flow)."""
+    if intent.action not in ANSWERED_BY_LINK or not any(d.id == intent.duty for d in plan.duties):
+        return None
+    claims = links.Claims(plan.id, intent.duty, intent.period, unit_id, links.expiry(occ.due))
+    return f"{settings.portal_url.rstrip('/')}/n/{links.sign(settings.link_secret(), claims)}"
 
 
 def digest_moment(at: dt.datetime, tz: str) -> tuple[str, dt.datetime]:

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-PURE = ["spec", "loader", "calendar", "workdays", "evaluate", "communes", "escalation", "vndates"]
+PURE = ["spec", "loader", "calendar", "workdays", "evaluate", "communes", "escalation", "vndates", "links"]
 FORBIDDEN = (
     "prefect",
     "sqlalchemy",
