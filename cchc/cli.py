@@ -206,7 +206,7 @@ def _register_extensions() -> None:
     """Commands of the other layers live in their own modules, each adding to ``app``."""
     import importlib
 
-    for name in ("cchc.cli_mail", "cchc.cli_orchestrate", "cchc.cli_report"):
+    for name in ("cchc.cli_mail", "cchc.cli_orchestrate", "cchc.cli_report", "cchc.cli_intake"):
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as e:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import typer
 
-from cchc import service
+from cchc import events, service
 from cchc.cli import app, emit_json, fail, get_plan, now_utc
-from cchc.deployments import EVIDENCE_EVENT, all_deployments, prefect_yaml
+from cchc.deployments import all_deployments, prefect_yaml
 from cchc.loader import SpecError
 from cchc.settings import get_settings
 from cchc.spec import Plan
@@ -21,26 +18,9 @@ from cchc.supervisor import Supervisor
 
 
 def post_evidence_event(plan: Plan, duty_id: str, rec: repo.Recorded) -> None:
-    """Tell a running Prefect server, so the duty's trigger re-runs it within seconds.
-
-    Without PREFECT_API_URL there is nothing to tell; the next scheduled run sees the evidence.
-    """
-    api = get_settings().prefect_api_url
-    if not api:
-        return
-    event = {
-        "id": str(uuid.uuid4()),
-        "occurred": dt.datetime.now(dt.UTC).isoformat(),
-        "event": EVIDENCE_EVENT,
-        "resource": {"prefect.resource.id": f"cchc.duty.{plan.id}.{duty_id}"},
-        "related": [{"prefect.resource.id": f"cchc.plan.{plan.id}", "prefect.resource.role": "plan"}],
-        "payload": {"plan": plan.id, "duty": duty_id, "evidence_id": rec.id, "reason": f"minh chứng mới #{rec.id}"},
-    }
-    try:
-        httpx.post(f"{api.rstrip('/')}/events", json=[event], timeout=5.0).raise_for_status()
-    except httpx.HTTPError as e:
-        # The evidence is recorded either way; the schedule will pick it up.
-        typer.echo(f"warning: could not notify Prefect at {api} ({e}); the next scheduled run will count it", err=True)
+    warning = events.post_evidence_event(plan, duty_id, rec)
+    if warning:
+        typer.echo(f"warning: {warning}", err=True)
 
 
 service.on_evidence_recorded(post_evidence_event)

@@ -132,6 +132,7 @@ class EvidenceInput:
     source: str = "manual"
     file_sha256: str | None = None
     file_name: str | None = None
+    actor: str | None = None  # who, for the audit trail (default: the source)
 
 
 def record_evidence(settings: Settings, plan: Plan, item: EvidenceInput, now: dt.datetime) -> repo.Recorded:
@@ -183,6 +184,17 @@ def record_evidence(settings: Settings, plan: Plan, item: EvidenceInput, now: dt
             ),
             now,
         )
+        if not rec.duplicate:
+            repo.audit(
+                s,
+                now,
+                item.actor or item.source,
+                "evidence.add",
+                plan.id,
+                item.duty,
+                evidence_id=rec.id,
+                detail=f"{item.kind}: {item.title.strip()} ({item.url or name or '-'}; ngày {item.occurred_on.isoformat()})",
+            )
     if not rec.duplicate:
         for listener in list(_evidence_listeners):
             listener(plan, item.duty, rec)
@@ -265,6 +277,19 @@ def evaluate_duty(settings: Settings, plan: Plan, duty_id: str, at: dt.datetime,
         mine = [j for j in judged if j.occurrence.duty == duty_id]
         changes = repo.record_statuses(s, [j for j in mine if j.occurrence.starts <= at], at)
     return DutyEvaluation(plan_judged=judged, duty_judged=mine, changes=changes)
+
+
+def reject_evidence(settings: Settings, plan: Plan, evidence_id: int, reason: str, by: str, now: dt.datetime) -> str:
+    """Stop counting one item (it stays in the record); returns its duty so the caller can re-judge it."""
+    if not reason.strip():
+        raise UserError("a rejection needs a reason (--reason)")
+    engine = engine_for(settings)
+    ensure_plan(engine, plan, now)
+    try:
+        with session_scope(engine) as s:
+            return repo.reject(s, plan.id, evidence_id, reason.strip(), by, now).duty_id
+    except repo.StoreError as e:
+        raise UserError(str(e)) from None
 
 
 def waive_occurrence(

@@ -21,6 +21,7 @@ from cchc.calendar import Occurrence, plan_occurrences
 from cchc.evaluate import Status, Tally, judge
 from cchc.spec import DutyKind, Plan
 from cchc.store.models import (
+    AuditRow,
     DutyEvidenceKind,
     DutyRow,
     EvidenceRow,
@@ -229,7 +230,67 @@ def waive(session: Session, plan_id: str, duty_id: str, period: str, reason: str
     ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(WaiverRow).values(
         plan_id=plan_id, duty_id=duty_id, period=period, reason=reason, by=by, at=now
     )
-    return session.execute(ins.on_conflict_do_nothing().returning(WaiverRow.id)).scalar() is not None
+    created = session.execute(ins.on_conflict_do_nothing().returning(WaiverRow.id)).scalar() is not None
+    if created:
+        audit(session, now, by, "occurrence.waive", plan_id, duty_id, period, reason=reason)
+    return created
+
+
+def reject(session: Session, plan_id: str, evidence_id: int, reason: str, by: str, now: dt.datetime) -> EvidenceRow:
+    """The item stops counting and stays in the record, with who rejected it and why."""
+    if not reason.strip():
+        raise StoreError("a rejection needs a reason")
+    row = session.scalar(
+        select(EvidenceRow).where(EvidenceRow.plan_id == plan_id, EvidenceRow.id == evidence_id).with_for_update()
+    )
+    if row is None:
+        raise StoreError(f"plan {plan_id} has no evidence #{evidence_id}")
+    if row.rejected_at is None:
+        row.rejected_at, row.rejected_reason = now, reason
+        audit(
+            session,
+            now,
+            by,
+            "evidence.reject",
+            plan_id,
+            row.duty_id,
+            evidence_id=row.id,
+            reason=reason,
+            detail=f"{row.kind}: {row.title}",
+        )
+    return row
+
+
+def audit(
+    session: Session,
+    at: dt.datetime,
+    actor: str,
+    action: str,
+    plan_id: str,
+    duty_id: str | None = None,
+    period: str | None = None,
+    evidence_id: int | None = None,
+    reason: str | None = None,
+    detail: str | None = None,
+) -> None:
+    session.add(
+        AuditRow(
+            at=at,
+            actor=actor[:200],
+            action=action,
+            plan_id=plan_id,
+            duty_id=duty_id,
+            period=period,
+            evidence_id=evidence_id,
+            reason=reason,
+            detail=detail,
+        )
+    )
+
+
+def audit_trail(session: Session, plan_id: str, limit: int = 500) -> list[AuditRow]:
+    q = select(AuditRow).where(AuditRow.plan_id == plan_id).order_by(AuditRow.id.desc()).limit(limit)
+    return list(session.scalars(q))
 
 
 # --- evaluation ---------------------------------------------------------------
