@@ -39,6 +39,12 @@ INTAKE = [
         "Ghi nhận một minh chứng cho một nhiệm vụ của kế hoạch.",
     ),
     ("flows/intake.py", "waive_occurrence", "Miễn một kỳ nhiệm vụ", "Miễn (waive) một kỳ của một nhiệm vụ, kèm lý do."),
+    (
+        "flows/intake.py",
+        "reject_evidence",
+        "Loại một minh chứng",
+        "Loại một minh chứng không đạt (không tính nữa, vẫn lưu trong hồ sơ), kèm lý do.",
+    ),
 ]
 
 

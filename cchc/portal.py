@@ -11,6 +11,7 @@ import datetime as dt
 import io
 import logging
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -71,8 +72,8 @@ def _env() -> Environment:
     return Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]))
 
 
-def _page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    return HTMLResponse(_env().get_template(name).render(**context), status_code=status)
+def _page(name: str, http_status: int = 200, **context: Any) -> HTMLResponse:
+    return HTMLResponse(_env().get_template(name).render(**context), status_code=http_status)
 
 
 def _refused(e: links.LinkError) -> HTMLResponse:
@@ -102,12 +103,20 @@ def _kind_for(plan: Plan, duty_id: str, preferred: tuple[str, ...]) -> str:
     return next((k for k in preferred if k in accepted), accepted[0])
 
 
+Clock = Callable[[], dt.datetime]
+
+
+def wall_clock() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 class Portal:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, clock: Clock = wall_clock):
         self.settings = settings
+        self.clock = clock  # a replay or a test passes its simulated moment
 
     def claims(self, token: str) -> links.Claims:
-        return links.verify(self.settings.link_secret(), token, dt.datetime.now(dt.UTC))
+        return links.verify(self.settings.link_secret(), token, self.clock())
 
     def context(self, c: links.Claims, now: dt.datetime) -> dict[str, Any]:
         plan = service.resolve_plan(c.plan, self.settings)
@@ -118,7 +127,7 @@ class Portal:
             if j.occurrence.duty == c.duty and j.occurrence.period == c.period
         ]
         count = judged[0].count if judged else 0
-        status = views.STATUS_VI[judged[0].status] if judged else ""
+        state = views.STATUS_VI[judged[0].status] if judged else ""
         return {
             "plan": plan,
             "unit": views.unit_name(plan, c.unit),
@@ -128,10 +137,10 @@ class Portal:
             "due": views.fmt_day(occ.last_day),
             "count": count,
             "required": occ.required,
-            "status": status,
+            "state": state,
             "kinds": ", ".join(KIND_VI.get(k, k) for k in _accepted(plan, c.duty)),
             "today": to_local(now, plan.timezone).date().isoformat(),
-            "max_mb": self.settings.upload_max_bytes // (1024 * 1024),
+            "max_size": size_label(self.settings.upload_max_bytes),
         }
 
     def record(self, c: links.Claims, item: service.EvidenceInput, now: dt.datetime) -> repo.Recorded:
@@ -142,6 +151,10 @@ class Portal:
             if warning:
                 log.warning(warning)
         return rec
+
+
+def size_label(n: int) -> str:
+    return f"{n // (1024 * 1024)} MB" if n >= 1024 * 1024 else f"{max(1, n // 1024)} KB"
 
 
 def _period_label(key: str) -> str:
@@ -157,9 +170,9 @@ def _parse_date(text: str) -> dt.date:
         raise service.UserError(f"ngày '{text}' không đúng dạng năm-tháng-ngày (vd. 2025-10-03)") from None
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock = wall_clock) -> FastAPI:
     app = FastAPI(title="cchc — gửi minh chứng", docs_url=None, redoc_url=None, openapi_url=None)
-    portal = Portal(settings or get_settings())
+    portal = Portal(settings or get_settings(), clock)
 
     @app.get("/healthz", response_class=PlainTextResponse)
     def healthz() -> str:
@@ -171,14 +184,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             c = portal.claims(token)
         except links.LinkError as e:
             return _refused(e)
-        return _page("form.html", token=token, **portal.context(c, dt.datetime.now(dt.UTC)))
+        return _page("form.html", token=token, **portal.context(c, portal.clock()))
 
     def _done(token: str, c: links.Claims, rec: repo.Recorded, what: str) -> HTMLResponse:
-        ctx = portal.context(c, dt.datetime.now(dt.UTC))
+        ctx = portal.context(c, portal.clock())
         return _page("done.html", token=token, duplicate=rec.duplicate, what=what, **ctx)
 
     def _error(token: str, c: links.Claims, message: str, status: int) -> HTMLResponse:
-        return _page("form.html", status, token=token, error=message, **portal.context(c, dt.datetime.now(dt.UTC)))
+        return _page("form.html", status, token=token, error=message, **portal.context(c, portal.clock()))
 
     @app.post("/n/{token}/link", response_class=HTMLResponse)
     def send_link(
@@ -191,7 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             c = portal.claims(token)
         except links.LinkError as e:
             return _refused(e)
-        now = dt.datetime.now(dt.UTC)
+        now = portal.clock()
         try:
             plan = service.resolve_plan(c.plan, portal.settings)
             item = service.EvidenceInput(
@@ -227,13 +240,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return _error(
                 token,
                 c,
-                f"Tệp lớn hơn {limit // (1024 * 1024)} MB nên không nhận; đề nghị nén hoặc gửi đường dẫn.",
+                f"Tệp lớn hơn {size_label(limit)} nên không nhận; đề nghị nén hoặc gửi đường dẫn.",
                 413,
             )
         kind = sniff(data)
         if kind is None:
             return _error(token, c, "Loại tệp này không được nhận: chỉ nhận ảnh JPEG/PNG, tệp PDF hoặc DOCX.", 415)
-        now = dt.datetime.now(dt.UTC)
+        now = portal.clock()
         try:
             plan = service.resolve_plan(c.plan, portal.settings)
             day = _parse_date(date)

@@ -78,3 +78,25 @@ async def waive_occurrence(
     created = service.waive_occurrence(settings, plan, duty_id, period, reason, by, pendulum.now("UTC"))
     emit_evidence_recorded(plan.id, duty_id, None, "waiver", reason="miễn kỳ " + period)
     return {"waived": created, "period": period}
+
+
+@flow(name="cchc-loai-minh-chung", flow_run_name="loại minh chứng {plan_id}#{evidence_id}")
+async def reject_evidence(
+    plan_id: str,
+    evidence_id: int,
+    reason: Annotated[str, Field(min_length=1)],
+    by: str = "điều phối viên",
+) -> dict[str, Any]:
+    """Loại một minh chứng: không tính nữa nhưng vẫn lưu trong hồ sơ, kèm người quyết định và lý do.
+
+    Args:
+        plan_id: Mã kế hoạch.
+        evidence_id: Số của minh chứng (xem `cchc audit` hoặc bảng theo dõi).
+        reason: Lý do loại (bắt buộc), ví dụ "bài không về cải cách hành chính".
+        by: Người quyết định loại.
+    """
+    settings = get_settings()
+    plan = service.resolve_plan(plan_id, settings)
+    duty_id = service.reject_evidence(settings, plan, evidence_id, reason, by, pendulum.now("UTC"))
+    emit_evidence_recorded(plan.id, duty_id, evidence_id, "rejected", reason=f"loại minh chứng #{evidence_id}")
+    return {"rejected": evidence_id, "duty": duty_id}

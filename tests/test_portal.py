@@ -1,0 +1,192 @@
+"""The units' portal in headless Chromium: a signed link from a real reminder email, a link and a file sent.
+
+Runs the portal as a real uvicorn server on loopback, a real SMTP server, a real SQLite file,
+and Debian's chromium driven by Playwright.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pendulum
+import pytest
+import uvicorn
+
+from cchc import service
+from cchc.portal import create_app
+from cchc.settings import Settings, get_settings
+from notifications.catcher import free_port
+from notifications.tick import run_tick
+from tests.mailserver import MailServer, running
+
+pytestmark = pytest.mark.timeout_slow
+TZ = "Asia/Ho_Chi_Minh"
+PLAN = "phu-thong-2025"
+DUTY = "ttdvth-tin-bai-website"
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+@dataclass
+class Clock:
+    now: dt.datetime
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; scripts/dev installs Debian's chromium package")
+        pytest.skip("chromium is not installed (scripts/dev setup installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@dataclass
+class Env:
+    settings: Settings
+    clock: Clock
+    mail: MailServer
+    base: str
+
+
+@pytest.fixture
+def env(cchc_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    port = free_port()
+    monkeypatch.setenv("CCHC_PORTAL_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("CCHC_UPLOAD_MAX_BYTES", "4096")
+    clock = Clock(pendulum.datetime(2025, 10, 21, 10, tz=TZ))
+    for mail in running():
+        monkeypatch.setenv("CCHC_SMTP_URL", mail.url)
+        get_settings.cache_clear()
+        settings = get_settings()
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(settings, clock), host="127.0.0.1", port=port, log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        for _ in range(200):  # bounded: at most 10 s
+            if server.started:
+                break
+            time.sleep(0.05)
+        assert server.started, "the portal did not start"
+        try:
+            yield Env(settings, clock, mail, f"http://127.0.0.1:{port}")
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+
+
+def _reminder_link(env: Env) -> str:
+    """Run the schedule's pass on 21 Oct: the October progress reminder goes out carrying the unit's link."""
+    plan = service.resolve_plan(PLAN, env.settings)
+    at = pendulum.datetime(2025, 10, 21, 8, tz=TZ)
+    run_tick(env.settings, plan, at, at, [DUTY])
+    (msg,) = [r for r in env.mail.received if "Nhắc tiến độ" in r.subject and "tháng 10/2025" in r.subject]
+    assert msg.rcpt == ["ttdvth@phu-thong.example"]
+    m = re.search(r"(http://127\.0\.0\.1:\d+/n/[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)", msg.text())
+    assert m, msg.text()
+    return m.group(1)
+
+
+def _stored_files(settings: Settings) -> list[Path]:
+    return [p for p in settings.files_dir.rglob("*") if p.is_file()] if settings.files_dir.exists() else []
+
+
+def test_a_unit_opens_its_link_from_the_reminder_and_sends_a_link_and_a_file(env: Env, browser: Any) -> None:
+    link = _reminder_link(env)
+    page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone screen
+    page.goto(link)
+    assert "Đăng tải tin, bài, văn bản chỉ đạo cải cách hành chính" in page.inner_text("h1")
+    assert page.inner_text("#count").startswith("0/3")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+    page.fill("#url", "https://phuthong.example/cchc/tin-1")
+    page.fill("#link-title", "Xã Phủ Thông đẩy mạnh cải cách hành chính")
+    page.click("#link-form button")
+    assert "Đã ghi nhận" in page.inner_text("#done")
+    assert page.inner_text("#count").startswith("1/3")
+
+    page.goto(link)
+    page.set_input_files("#file", files=[{"name": "hoi-nghi.png", "mimeType": "image/png", "buffer": PNG}])
+    page.fill("#file-title", "Ảnh hội nghị triển khai CCHC")
+    page.click("#file-form button")
+    assert page.inner_text("#count").startswith("2/3")
+
+    plan = service.resolve_plan(PLAN, env.settings)
+    from cchc.store import repo
+    from cchc.store.db import session_scope
+
+    with session_scope(service.engine_for(env.settings)) as s:
+        items = repo.evidence_for(s, plan.id, DUTY)
+    assert [(e.source, e.unit_id, e.occurred_on) for e in items] == [("portal", "ttdvth", dt.date(2025, 10, 21))] * 2
+    stored = _stored_files(env.settings)
+    assert [p.name for p in stored] == [items[1].file_sha256]  # named by content, never by the upload's name
+    assert items[1].file_name and items[1].file_name.endswith(".png") and "hoi-nghi" not in items[1].file_name
+
+
+def test_a_wrong_type_and_a_file_over_the_limit_are_refused_and_nothing_is_stored(env: Env, browser: Any) -> None:
+    link = _reminder_link(env)
+    page = browser.new_page()
+    for name, data, message in (
+        ("anh.png", b"day khong phai la anh, chi la chu", "Loại tệp này không được nhận"),
+        ("lon.png", PNG + b"\x00" * 8192, "Tệp lớn hơn 4 KB"),
+    ):
+        page.goto(link)
+        page.set_input_files("#file", files=[{"name": name, "mimeType": "image/png", "buffer": data}])
+        page.fill("#file-title", "Ảnh")
+        page.click("#file-form button")
+        assert message in page.inner_text("#error")
+        assert page.inner_text("#count").startswith("0/3")
+    assert _stored_files(env.settings) == []
+
+
+def test_a_tampered_or_expired_link_is_refused_and_records_nothing(env: Env, browser: Any) -> None:
+    link = _reminder_link(env)
+    page = browser.new_page()
+    payload, sig = link.rsplit(".", 1)
+    tampered = f"{payload}.{'A' if sig[0] != 'A' else 'B'}{sig[1:]}"
+    page.goto(tampered)
+    assert page.inner_text("#refused") == "Đường dẫn không hợp lệ"
+    other_unit = link.replace(link.split("/n/")[1].split(".")[0], link.split("/n/")[1].split(".")[0][::-1])
+    response = page.goto(other_unit)
+    assert response is not None and response.status == 403
+
+    env.clock.now = pendulum.datetime(2025, 11, 20, 9, tz=TZ)  # due 31/10 + 14 days of grace: expired
+    response = page.goto(link)
+    assert response is not None and response.status == 410
+    assert page.inner_text("#refused") == "Đường dẫn đã hết hạn"
+    # A form posted to an expired link records nothing either.
+    result = page.request.post(
+        link + "/link", form={"url": "https://x.example/1", "title": "Tin", "date": "2025-11-20"}
+    )
+    assert result.status == 410
+    plan = service.resolve_plan(PLAN, env.settings)
+    judged = [j for j in service.judge_plan(env.settings, plan, env.clock.now) if j.occurrence.duty == DUTY]
+    assert all(j.count == 0 for j in judged)
