@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     portal_url: str = Field(
         default="http://127.0.0.1:8700", description="Public address of `cchc portal`, used in the links of emails."
     )
+    portal_bind: str | None = Field(
+        default=None,
+        description="host:port `cchc up` runs the portal on (default: from CCHC_PORTAL_URL, or 127.0.0.1:8700).",
+    )
     upload_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="Largest file a unit may upload.")
     # Prefect's own variables, read here so that nothing else touches the environment.
     prefect_api_url: str | None = Field(default=None, validation_alias=AliasChoices("PREFECT_API_URL"))

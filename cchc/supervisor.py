@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import IO
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -108,6 +109,14 @@ class Supervisor:
             self._spawn("server", [sys.executable, "-m", "prefect", "server", "start"])
         self.wait_healthy()
         self._spawn("serve", [sys.executable, "-m", "flows.serve"])
+        # The units' answer page. Behind a reverse proxy CCHC_PORTAL_URL is the public address and
+        # CCHC_PORTAL_BIND (default 127.0.0.1:8700) is where it listens.
+        portal = urlsplit(self.settings.portal_url)
+        local = portal.hostname in ("127.0.0.1", "localhost")
+        bind = self.settings.portal_bind or (f"{portal.hostname}:{portal.port or 80}" if local else "127.0.0.1:8700")
+        host, _, port = bind.rpartition(":")
+        self._spawn("portal", [sys.executable, "-m", "cchc.cli", "portal", "--host", host, "--port", port])
+        self.echo(f"trang gửi minh chứng của đơn vị: {self.settings.portal_url}")
         self.echo(f"giao diện Prefect: {self.ui_url}")
         self.echo("Ctrl-C để dừng.")
 

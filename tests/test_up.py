@@ -53,15 +53,24 @@ def _processes_of(home: Path) -> list[int]:
 
 
 @pytest.mark.timeout_slow
+def _get_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def test_cchc_up_serves_every_duty_reacts_to_evidence_and_stops_cleanly(tmp_path: Path) -> None:
     home = (tmp_path / "var").resolve()
     port = _free_port()
+    portal_port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = {
         **os.environ,
         "CCHC_HOME": str(home),
         "CCHC_PLAN_DIR": str(PLAN_DIR),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "CCHC_PORTAL_URL": f"http://127.0.0.1:{portal_port}",
     }
     env.pop("PREFECT_API_URL", None)
     exe = str(Path(sys.executable).with_name("cchc"))
@@ -82,6 +91,7 @@ def test_cchc_up_serves_every_duty_reacts_to_evidence_and_stops_cleanly(tmp_path
         _wait("every deployment to be registered", lambda: count() == len(expected), 240)
         page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
         assert page.status_code == 200 and "<!DOCTYPE html>" in page.text  # the UI is served
+        _wait("the units' portal", lambda: _get_ok(f"http://127.0.0.1:{portal_port}/healthz"), 60)
         deps = httpx.post(f"{api}/deployments/filter", json={"limit": 200}, timeout=10).json()
         names = {d["name"] for d in deps}
         assert names == {s.name for s in expected}
@@ -122,8 +132,9 @@ def test_cchc_up_serves_every_duty_reacts_to_evidence_and_stops_cleanly(tmp_path
                 proc.kill()
     assert proc.returncode == 0
     _wait("every child process to be gone", lambda: not _processes_of(home), 30)
-    with socket.socket() as s:
-        assert s.connect_ex(("127.0.0.1", port)) != 0, "the server port is closed"
+    for p in (port, portal_port):
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", p)) != 0, f"port {p} is closed"
     db = sqlite3.connect(home / "prefect" / "prefect.db")
     paused = db.execute("SELECT count(*) FROM deployment WHERE paused").fetchone()[0]
     db.close()
