@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, File, Form, UploadFile
+from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -173,6 +173,19 @@ def _parse_date(text: str) -> dt.date:
 def create_app(settings: Settings | None = None, clock: Clock = wall_clock) -> FastAPI:
     app = FastAPI(title="cchc — gửi minh chứng", docs_url=None, redoc_url=None, openapi_url=None)
     portal = Portal(settings or get_settings(), clock)
+
+    @app.middleware("http")
+    async def refuse_oversized_bodies(request: Request, call_next: Any) -> Any:
+        """Refuse a body larger than the upload limit before it is read, not after it is spooled to disk."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > portal.settings.upload_max_bytes + 64 * 1024:
+            title = "Tệp quá lớn"
+            message = (
+                f"Tệp lớn hơn {size_label(portal.settings.upload_max_bytes)} nên không nhận; "
+                "đề nghị nén hoặc gửi đường dẫn."
+            )
+            return _page("refused.html", 413, title=title, message=message)
+        return await call_next(request)
 
     @app.get("/healthz", response_class=PlainTextResponse)
     def healthz() -> str:

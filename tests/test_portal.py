@@ -164,6 +164,12 @@ def test_a_wrong_type_and_a_file_over_the_limit_are_refused_and_nothing_is_store
         page.click("#file-form button")
         assert message in page.inner_text("#error")
         assert page.inner_text("#count").startswith("0/3")
+    # A body far over the limit is refused from its declared length, before it is read.
+    import httpx
+
+    big = httpx.post(link + "/file", files={"file": ("x.png", PNG + b"\x00" * 200_000, "image/png")},
+                     data={"title": "Ảnh", "date": "2025-10-21"}, timeout=10)  # fmt: skip
+    assert big.status_code == 413 and "Tệp quá lớn" in big.text
     assert _stored_files(env.settings) == []
 
 

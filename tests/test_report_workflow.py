@@ -13,6 +13,7 @@ import pytest
 from cchc import service
 from cchc.reporting import workflow
 from cchc.settings import Settings, get_settings
+from cchc.store import repo
 from cchc.store.db import session_scope
 from cchc.store.models import OutboxRow
 from notifications import outbox as ob
@@ -110,6 +111,9 @@ def test_sent_back_then_approved_then_delivered_once_and_recorded_as_the_reports
     assert judged[("bao-cao-quy", "2025-Q3")] == "met"
     row = workflow.run_state(store, plan, "bao-cao-quy", "2025-Q3")
     assert row is not None and row.state == workflow.DELIVERED and row.number == "15"
+    with session_scope(service.engine_for(store)) as s:
+        trail = [(a.action, a.period, a.reason) for a in repo.audit_trail(s, PLAN) if a.action.startswith("report.")]
+    assert trail == [("report.approve", "2025-Q3", None), ("report.send_back", "2025-Q3", "Bổ sung số liệu tháng 8")]
     assert run_tick(store, plan, decided.add(hours=1), decided.add(hours=1), ["bao-cao-quy"]).reports == []
     assert len(_server(store).handler.by_subject("Báo cáo số 15/BC-UBND")) == 2
 

@@ -22,6 +22,7 @@ from cchc.reporting.assemble import Approval, EvidenceItem, ReportModel, assembl
 from cchc.reporting.render import MEDIA_TYPES, render_docx, render_html, render_markdown
 from cchc.settings import Settings
 from cchc.spec import EvidenceKind, Plan, Report, UnitRole
+from cchc.store import repo
 from cchc.store.db import session_scope
 from cchc.store.models import EvidenceRow, OutboxRow, ReportRunRow, WaiverRow
 from cchc.workdays import working_days_before
@@ -330,6 +331,17 @@ def decide(
         run.signer_name = signer_name.strip() or tgt.report.signer.name
         run.note = note.strip() or None
         run.decided_by, run.decided_at, run.updated_at = by or None, now, now
+        repo.audit(
+            s,
+            now,
+            by or "prefect",
+            f"report.{decision.value}",
+            plan.id,
+            tgt.report.id,
+            tgt.period,
+            reason=run.note,
+            detail=f"bản {run.version}; số {run.number or '-'}; người ký {run.signer_name or '-'}",
+        )
         return run.state
 
 
