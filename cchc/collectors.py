@@ -24,6 +24,9 @@ import feedparser
 import httpx
 from selectolax.lexbor import LexborHTMLParser
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from cchc import service
 from cchc.calendar import to_local
@@ -218,10 +221,7 @@ def collect(
     return result
 
 
-def _row(session, plan_id: str, duty_id: str, url: str, now: dt.datetime) -> SourceCheckRow:  # type: ignore[no-untyped-def]
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
+def _row(session: Session, plan_id: str, duty_id: str, url: str, now: dt.datetime) -> SourceCheckRow:
     ins = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(
         ins(SourceCheckRow)

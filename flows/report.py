@@ -24,6 +24,7 @@ from pydantic import Field
 
 from cchc.calendar import to_local
 from cchc.reporting import workflow
+from cchc.spec import Plan
 from flows.common import run_duty, run_moment
 from tasks import duty as t
 from tasks import report as rt
@@ -143,7 +144,7 @@ def _clock(simulated: dt.datetime | None) -> Callable[[], dt.datetime]:
 
 
 async def _after_delivery(
-    plan: Any, tgt: workflow.Target, duty_id: str, moment: dt.datetime, now: dt.datetime, out: dict[str, Any]
+    plan: Plan, tgt: workflow.Target, duty_id: str, moment: dt.datetime, now: dt.datetime, out: dict[str, Any]
 ) -> dict[str, Any]:
     """Once the delivery is recorded, the report's own occurrence turns met: judge and announce it."""
     delivered = out.get("mail", {}).get("reports", [])

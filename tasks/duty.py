@@ -83,19 +83,19 @@ def emit_status_events(plan: Plan, changes: list[tuple[repo.Judged, str | None]]
     return sent
 
 
-def _key(*parts: str) -> str:
+def artifact_key(*parts: str) -> str:
     return "-".join(p.lower() for p in parts).replace("_", "-")
 
 
 @task(name="cập nhật bảng theo dõi")
 def publish_artifacts(plan: Plan, duty_id: str, evaluation: service.DutyEvaluation, at: dt.datetime) -> None:
     create_table_artifact(
-        key=_key("plan", plan.id, "status"),
+        key=artifact_key("plan", plan.id, "status"),
         table=views.status_table(plan, evaluation.plan_judged, at),
         description=f"{plan.title}: kỳ hiện tại của mọi nhiệm vụ, tính đến {views.fmt_day(at.date())}",
     )
     create_markdown_artifact(
-        key=_key("plan", plan.id, "overdue"),
+        key=artifact_key("plan", plan.id, "overdue"),
         markdown=views.overdue_markdown(plan, evaluation.plan_judged, at),
         description=f"{plan.commune_label}: việc quá hạn theo đơn vị",
     )
@@ -107,7 +107,7 @@ def publish_artifacts(plan: Plan, duty_id: str, evaluation: service.DutyEvaluati
         if o.required:
             create_progress_artifact(
                 progress=min(100.0, 100.0 * j.count / o.required),
-                key=_key("quota", plan.id, duty_id, o.period),
+                key=artifact_key("quota", plan.id, duty_id, o.period),
                 description=f"{duty.title} — kỳ {o.period}: {j.count}/{o.required} minh chứng",
             )
     get_run_logger().info("artifacts published for %s/%s", plan.id, duty_id)
@@ -122,7 +122,7 @@ def notify(plan: Plan, duty_ids: list[str] | None, at: dt.datetime, now: dt.date
     result = run_tick(settings, plan, at, now, duty_ids)
     if result.sent or result.failed or result.skipped:
         create_table_artifact(
-            key=_key("plan", plan.id, "mail"),
+            key=artifact_key("plan", plan.id, "mail"),
             table=_mail_table(settings, plan),
             description=f"{plan.commune_label}: thư nhắc việc gần đây (hàng đợi gửi thư)",
         )

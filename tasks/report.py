@@ -13,7 +13,7 @@ from cchc.reporting import workflow
 from cchc.reporting.render import render_markdown
 from cchc.settings import get_settings
 from cchc.spec import Plan
-from tasks.duty import _key
+from tasks.duty import artifact_key
 
 
 @task(name="tình trạng báo cáo")
@@ -27,7 +27,7 @@ def draft_report(plan: Plan, tgt: workflow.Target, at: dt.datetime, now: dt.date
     d = workflow.draft(get_settings(), plan, tgt, at, now, force)
     if d.new:
         create_markdown_artifact(
-            key=_key("report", plan.id, tgt.report.id, tgt.period),
+            key=artifact_key("report", plan.id, tgt.report.id, tgt.period),
             markdown=render_markdown(d.model),
             description=f"Dự thảo báo cáo {tgt.period} (bản {d.version}) — {d.model.summary}",
         )
@@ -68,7 +68,7 @@ def deliver(plan: Plan, tgt: workflow.Target, now: dt.datetime) -> dict[str, Any
         logger.warning(problem)
     if d.markdown:
         create_markdown_artifact(
-            key=_key("report", plan.id, tgt.report.id, tgt.period),
+            key=artifact_key("report", plan.id, tgt.report.id, tgt.period),
             markdown=d.markdown,
             description=f"Báo cáo {tgt.period} đã duyệt",
         )

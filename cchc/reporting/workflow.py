@@ -14,6 +14,8 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from cchc import service
@@ -153,9 +155,6 @@ def _run(session: Session, plan_id: str, report_id: str, period: str, now: dt.da
     )
     if row is None:
         dialect = session.get_bind().dialect.name
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
         ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(ReportRunRow).values(
             plan_id=plan_id,
             report_id=report_id,
