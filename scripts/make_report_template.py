@@ -81,6 +81,19 @@ def _no_borders(table: object) -> None:
     pr.append(borders)
 
 
+def _widths(table: Any, widths_mm: tuple[float, ...]) -> None:
+    """Fixed column widths that Word and LibreOffice both honour (grid, cells and a fixed layout)."""
+    table.autofit = False
+    layout = OxmlElement("w:tblLayout")
+    layout.set(qn("w:type"), "fixed")
+    table._tbl.tblPr.append(layout)
+    for col, w in zip(table._tbl.tblGrid.findall(qn("w:gridCol")), widths_mm, strict=True):
+        col.set(qn("w:w"), str(int(Mm(w).twips)))
+    for row in table.rows:
+        for cell, w in zip(row.cells, widths_mm, strict=True):
+            cell.width = Mm(w)
+
+
 def _first(cell: _Cell) -> Paragraph:
     """Reuse the empty paragraph a new cell starts with."""
     p: Paragraph = cell.paragraphs[0]
@@ -111,8 +124,8 @@ def build() -> Any:
     head = doc.add_table(rows=1, cols=2)
     _no_borders(head)
     head.alignment = WD_TABLE_ALIGNMENT.CENTER
+    _widths(head, (62, 103))
     left, right = head.rows[0].cells
-    left.width, right.width = Mm(62), Mm(103)
     p = _first(left)
     _font(p.add_run("{{ issuer }}"), 13, bold=True)
     p.alignment = WD_ALIGN_PARAGRAPH.CENTER
@@ -137,14 +150,13 @@ def build() -> Any:
     para(doc, "1. Kết quả thực hiện các nhiệm vụ của kế hoạch", bold=True, align=just, indent=True)
 
     headers = ("STT", "Nhiệm vụ", "Cơ quan chủ trì", "Kết quả", "Minh chứng", "Đánh giá")
-    widths = (12, 38, 27, 34, 36, 18)
+    widths = (12, 36, 26, 32, 40, 19)
     t = doc.add_table(rows=4, cols=6)
     t.style = doc.styles["Table Grid"]
     t.alignment = WD_TABLE_ALIGNMENT.CENTER
-    for i, (h, w) in enumerate(zip(headers, widths, strict=True)):
+    _widths(t, widths)
+    for i, h in enumerate(headers):
         _cell_text(t.rows[0].cells[i], h, bold=True, center=True)
-        for r in t.rows:
-            r.cells[i].width = Mm(w)
     _cell_text(t.rows[1].cells[0], "{%tr for r in rows %}")
     _cell_text(t.rows[2].cells[0], "{{ r.number }}", center=True)
     _cell_text(t.rows[2].cells[1], "{{ r.title }}")
@@ -192,8 +204,8 @@ def build() -> Any:
     # Signature block: recipients (left), authority and signer (right); signed by hand.
     foot = doc.add_table(rows=1, cols=2)
     _no_borders(foot)
+    _widths(foot, (80, 85))
     left, right = foot.rows[0].cells
-    left.width, right.width = Mm(80), Mm(85)
     p = _first(left)
     _font(p.add_run("Nơi nhận:"), 12, bold=True, italic=True)
     tag(left, "{%p for r in recipients %}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from pathlib import Path
+from typing import Any
 
 import docx
 import pendulum
@@ -58,9 +59,15 @@ def test_a_row_per_duty_counts_what_was_recorded_against_what_was_required() -> 
     posts = next(r for r in m.rows if r.duty == "cong-ttdt-tin-bai")
     assert posts.result == "Tháng 07/2025: 1/1; tháng 08/2025: 1/1."
     assert [e.text for e in posts.evidence] == [
-        "10/07/2025: Tin CCHC số 1 (Trung tâm Văn hóa, Thể thao và Truyền thông xã) — https://phuthai.example/tin/1",
-        "12/08/2025: Tin CCHC số 2 (Trung tâm Văn hóa, Thể thao và Truyền thông xã) — https://phuthai.example/tin/2",
+        "10/07/2025: Tin CCHC số 1 — https://phuthai.example/tin/1",
+        "12/08/2025: Tin CCHC số 2 — https://phuthai.example/tin/2",
     ]
+    # A sender other than the lead unit is named with its item.
+    other = EvidenceItem(9, "cong-ttdt-tin-bai", "post", "Tin của Văn phòng", dt.date(2025, 7, 15), unit="van-phong")
+    rows = assemble(PHU_THAI, "bao-cao-quy", "2025-Q3", AT, [other]).rows
+    assert rows[0].evidence[0].text == (
+        "15/07/2025: Tin của Văn phòng (Văn phòng Hội đồng nhân dân và Ủy ban nhân dân xã)"
+    )
     assert posts.assessment == ASSESS_DONE
     # The data of a report due before the 14th stop on its draft day (27/08).
     assert (m.data_from, m.data_to) == (dt.date(2025, 6, 15), dt.date(2025, 8, 27))
@@ -68,9 +75,10 @@ def test_a_row_per_duty_counts_what_was_recorded_against_what_was_required() -> 
 
 def test_where_there_is_no_evidence_the_report_says_so() -> None:
     m = assemble(PHU_THAI, "bao-cao-quy", "2025-Q3", AT, [])
-    tthc = next(r for r in m.rows if r.duty == "kiem-soat-tthc")
-    assert tthc.evidence == () and "Chưa có minh chứng trong kỳ" in tthc.result
+    i, tthc = next((i, r) for i, r in enumerate(m.rows) if r.duty == "kiem-soat-tthc")
+    assert tthc.evidence == () and tthc.result == "Tháng 07/2025: 0/1; tháng 08/2025 (tính đến 27/08/2025): 0/1."
     assert tthc.assessment == ASSESS_LATE
+    assert render_docx_row(m, i)[4] == "Chưa có minh chứng"
     assert m.evidence_count == 0 and "chưa ghi nhận minh chứng nào" in m.overview
     assert m.totals == ()
 
@@ -117,6 +125,10 @@ def test_the_approval_fixes_number_signer_and_date() -> None:
     assert draft.draft and draft.number_line.startswith("Số:") and draft.number_line.endswith("/BC-UBND")
     assert draft.fingerprint == assemble(PHU_THAI, "bao-cao-quy", "2025-Q3", AT, Q3_EVIDENCE).fingerprint
     assert draft.fingerprint != assemble(PHU_THAI, "bao-cao-quy", "2025-Q3", AT, Q3_EVIDENCE[:1]).fingerprint
+
+
+def render_docx_row(model: Any, index: int) -> list[str]:
+    return [c.text for c in _read(render_docx(model)).tables[1].rows[index + 1].cells]
 
 
 def _read(data: bytes) -> docx.document.Document:

@@ -324,11 +324,13 @@ def assemble(
         if in_window:
             totals[channel] = totals.get(channel, 0) + len(in_window)
         lines = tuple(
-            EvidenceLine(e.occurred_on, e.title, unit_name(plan, e.unit), e.url or e.file_name or "") for e in in_window
+            # The sender is named when it is not the lead unit (that one has its own column).
+            EvidenceLine(
+                e.occurred_on, e.title, "" if e.unit == d.lead else unit_name(plan, e.unit), e.url or e.file_name or ""
+            )
+            for e in in_window
         )
         result = _cap("; ".join(p.note for p in periods)) if periods else "Kế hoạch không đặt yêu cầu trong kỳ này"
-        if not lines and any(p.required is not None for p in periods):
-            result += ". Chưa có minh chứng trong kỳ"
         rows.append(
             DutyRow(
                 number=d.number or str(i),
