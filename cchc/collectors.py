@@ -32,8 +32,9 @@ from cchc import service
 from cchc.calendar import to_local
 from cchc.settings import Settings
 from cchc.spec import Plan, Source
+from cchc.store import repo
 from cchc.store.db import session_scope
-from cchc.store.models import SourceCheckRow
+from cchc.store.models import EvidenceRow, SourceCheckRow
 from cchc.vndates import normalize, parse_vn_date
 
 MAX_BYTES = 2 * 1024 * 1024
@@ -194,10 +195,15 @@ def collect(
             result.problems.append(f"{source.name or source.url}: {e}")
             _failed(settings, plan, duty_id, source, str(e), now)
             continue
-        for item in items:
-            if item.published is None or item.published > local.date() or not matches(item, source.keywords):
-                continue
-            result.seen += 1
+        wanted = [
+            i for i in items if i.published is not None and i.published <= local.date() and matches(i, source.keywords)
+        ]
+        result.seen += len(wanted)
+        known = _known_links(settings, plan, duty_id, [i.link for i in wanted], now)
+        for item in wanted:
+            assert item.published is not None
+            if _link_key(item.link) in known:
+                continue  # recorded by an earlier run: no write at all
             try:
                 rec = service.record_evidence(
                     settings,
@@ -219,6 +225,27 @@ def collect(
             result.new += 0 if rec.duplicate else 1
         _ok(settings, plan, duty_id, source, now, result.seen)
     return result
+
+
+def _link_key(link: str) -> str | None:
+    try:
+        return "url:" + repo.normalize_url(link)
+    except repo.StoreError:
+        return None
+
+
+def _known_links(settings: Settings, plan: Plan, duty_id: str, links: Sequence[str], now: dt.datetime) -> set[str]:
+    """Dedup keys already in the store, in one query, so an unchanged feed costs one read."""
+    keys = sorted({k for k in map(_link_key, links) if k})
+    if not keys:
+        return set()
+    engine = service.engine_for(settings)
+    service.ensure_plan(engine, plan, now)
+    with session_scope(engine) as s:
+        q = select(EvidenceRow.dedup_key).where(
+            EvidenceRow.plan_id == plan.id, EvidenceRow.duty_id == duty_id, EvidenceRow.dedup_key.in_(keys)
+        )
+        return set(s.scalars(q))
 
 
 def _row(session: Session, plan_id: str, duty_id: str, url: str, now: dt.datetime) -> SourceCheckRow:
