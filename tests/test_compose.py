@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import email
 import email.policy
@@ -87,3 +88,26 @@ def test_the_weekly_digest_lists_every_duty() -> None:
     assert "Đăng tin" in r.text and "1/3" in r.text and "Quá hạn hoặc không đạt: 1 nhiệm vụ." in r.text
     assert "Hội thi" in r.html and "<table" in r.html
     assert dt.date(2025, 9, 22).isocalendar().week == 39
+
+
+def test_a_reminder_carries_the_units_signed_link_and_an_escalation_does_not(cchc_env: object) -> None:
+    from cchc import links
+    from cchc.settings import get_settings
+    from notifications.tick import answer_link
+
+    plan = parse_plan((FIXTURES / "demo.yaml").read_text(encoding="utf-8"))
+    settings = get_settings()
+    posts = next(o for o in plan_occurrences(plan) if o.duty == "posts" and o.period == "2025-10")
+    at = pendulum.datetime(2025, 10, 21, 9, tz="Asia/Ho_Chi_Minh")
+    (progress,) = [i for i in intents(plan, [(posts, Status.due_soon, 1)], at) if i.action == "progress"]
+    link = answer_link(settings, plan, progress, posts, posts.lead)
+    assert link is not None and link.startswith(settings.portal_url + "/n/")
+    claims = links.verify(settings.link_secret(), link.rsplit("/", 1)[1], at)
+    assert (claims.plan, claims.duty, claims.period, claims.unit) == (plan.id, "posts", "2025-10", posts.lead)
+    assert claims.expires == links.expiry(posts.due)
+    r = render_intent(plan, progress, posts, posts.lead, at, link)
+    assert link in r.text and f'href="{link}"' in r.html
+
+    # The leader's escalation asks the leader to act, not to send evidence: no link.
+    escalation = dataclasses.replace(progress, action="escalation", step="escalation")
+    assert answer_link(settings, plan, escalation, posts, "lanh-dao") is None
