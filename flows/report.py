@@ -29,6 +29,7 @@ from flows.common import run_duty, run_moment
 from tasks import duty as t
 from tasks import report as rt
 
+ASK_AGAIN = 3  # an approval without a document number is asked again, at most this often
 NEXT_RUN_HOUR = 7  # a paused run gives way before the next morning's run (08:00) pauses again
 
 
@@ -109,22 +110,29 @@ async def report_duty(
         return await _after_delivery(plan, tgt, duty_id, moment, clock(), out)
 
     version = out.get("draft", {}).get("version", 0)
-    try:
-        decision = await apause_flow_run(
-            wait_for_input=ReportDecision,
-            timeout=_wait_seconds(plan.timezone, approval_wait_seconds),
-            poll_interval=approval_poll_seconds,
-            key=f"duyet-{tgt.period.lower()}-v{version}",
-        )
-    except FlowPauseTimeout:
-        logger.info("chưa có quyết định duyệt báo cáo %s %s; lần chạy sau sẽ chờ tiếp", duty_id, tgt.period)
+    decision: ReportDecision | None = None
+    wait = _wait_seconds(plan.timezone, approval_wait_seconds)
+    for attempt in range(1, ASK_AGAIN + 1):
+        try:
+            answer = await apause_flow_run(
+                wait_for_input=ReportDecision,
+                timeout=wait,
+                poll_interval=approval_poll_seconds,
+                key=f"duyet-{tgt.period.lower()}-v{version}-{attempt}",
+            )
+        except FlowPauseTimeout:
+            logger.info("chưa có quyết định duyệt báo cáo %s %s; lần chạy sau sẽ chờ tiếp", duty_id, tgt.period)
+            break
+        if answer.decision is Choice.approve and not answer.number.strip():
+            # The form cannot require a field only for one choice: ask again instead of losing the answer.
+            logger.error("duyệt báo cáo cần số văn bản (vd. 12/BC-UBND): mở lại lần chạy và nhập số văn bản")
+            continue
+        decision = answer
+        break
+    if decision is None:
         out["state"] = "waiting"
         return out
     choice = workflow.Decision.approve if decision.decision is Choice.approve else workflow.Decision.send_back
-    if choice is workflow.Decision.approve and not decision.number.strip():
-        logger.error("duyệt báo cáo cần số văn bản; báo cáo vẫn chờ duyệt, lần chạy sau sẽ hỏi lại")
-        out["state"] = "waiting"
-        return out
     now = clock()
     by = f"prefect:{flow_run.id}" if flow_run.id else "prefect"
     state = rt.decide(plan, tgt, choice.value, decision.number, decision.signer_name, decision.note, by, now)
