@@ -125,6 +125,10 @@ def test_the_approval_fixes_number_signer_and_date() -> None:
     assert draft.draft and draft.number_line.startswith("Số:") and draft.number_line.endswith("/BC-UBND")
     assert draft.fingerprint == assemble(PHU_THAI, "bao-cao-quy", "2025-Q3", AT, Q3_EVIDENCE).fingerprint
     assert draft.fingerprint != assemble(PHU_THAI, "bao-cao-quy", "2025-Q3", AT, Q3_EVIDENCE[:1]).fingerprint
+    # Read on two days inside the window, the same records give the same fingerprint: no new draft each morning.
+    day1 = assemble(PHU_THAI, "bao-cao-quy", "2025-Q3", pendulum.datetime(2025, 8, 20, 8, tz=TZ), Q3_EVIDENCE)
+    day2 = assemble(PHU_THAI, "bao-cao-quy", "2025-Q3", pendulum.datetime(2025, 8, 21, 8, tz=TZ), Q3_EVIDENCE)
+    assert day1.data_to != day2.data_to and day1.fingerprint == day2.fingerprint
 
 
 def render_docx_row(model: Any, index: int) -> list[str]:

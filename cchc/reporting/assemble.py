@@ -408,7 +408,7 @@ def assemble(
         signer_title=report.signer.title.upper(),
         signer_name=signer_name,
     )
-    return _with_fingerprint(model, evidence, waivers)
+    return _with_fingerprint(model, waivers)
 
 
 def _duty_or_report_title(plan: Plan, duty_id: str) -> str:
@@ -441,13 +441,12 @@ def _basis(plan: Plan, data_from: dt.date, data_to: dt.date) -> str:
     )
 
 
-def _with_fingerprint(
-    model: ReportModel, evidence: Sequence[EvidenceItem], waivers: Mapping[tuple[str, str], str]
-) -> ReportModel:
-    """A hash of the records the report stands on: a new draft is needed only when it changes."""
+def _with_fingerprint(model: ReportModel, waivers: Mapping[tuple[str, str], str]) -> ReportModel:
+    """A hash of the records the report stands on (its evidence and waivers, not the day it is read):
+    a new draft is needed only when it changes."""
     h = hashlib.sha256()
     for row in model.rows:
-        h.update(f"{row.duty}|{row.result}|{row.assessment}\n".encode())
+        h.update(f"{row.duty}\n".encode())
         for e in row.evidence:
             h.update(f"{e.day}|{e.title}|{e.unit}|{e.link}\n".encode())
     for k, v in sorted(waivers.items()):

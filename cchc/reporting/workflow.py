@@ -207,6 +207,8 @@ def draft(
         run = _run(s, plan.id, tgt.report.id, tgt.period, now)
         if run.state in (APPROVED, DELIVERED):  # approved while we rendered
             return DraftOutcome(tgt, model, run.state, run.version, False, run.draft_sha256)
+        if not force and run.draft_sha256 and run.fingerprint == model.fingerprint:  # an overlapping run drafted it
+            return DraftOutcome(tgt, model, run.state, run.version, False, run.draft_sha256)
         run.version += 1
         run.state, run.fingerprint, run.draft_sha256, run.drafted_at, run.updated_at = (
             DRAFTED,
