@@ -163,6 +163,16 @@ def _period_label(key: str) -> str:
     return period_label(key)
 
 
+def _check_title_and_date(title: str, date: str, plan: Plan, now: dt.datetime) -> dt.date:
+    if not title.strip():
+        raise service.UserError("Cần nhập tiêu đề minh chứng.")
+    day = _parse_date(date)
+    today = to_local(now, plan.timezone).date()
+    if day > today:
+        raise service.UserError(f"Ngày {day:%d/%m/%Y} ở tương lai; hôm nay là {today:%d/%m/%Y}.")
+    return day
+
+
 def _parse_date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text.strip())
@@ -197,7 +207,15 @@ def create_app(settings: Settings | None = None, clock: Clock = wall_clock) -> F
             c = portal.claims(token)
         except links.LinkError as e:
             return _refused(e)
-        return _page("form.html", token=token, **portal.context(c, portal.clock()))
+        try:
+            ctx = portal.context(c, portal.clock())
+        except (service.UserError, service.SpecError, StopIteration):
+            return _page(
+                "refused.html", 404, title="Nhiệm vụ không còn trong kế hoạch",
+                message="Kế hoạch hoặc nhiệm vụ của đường dẫn này đã thay đổi. Đề nghị dùng đường dẫn trong thư "
+                "nhắc việc mới nhất hoặc liên hệ cơ quan thường trực cải cách hành chính.",
+            )  # fmt: skip
+        return _page("form.html", token=token, **ctx)
 
     def _done(token: str, c: links.Claims, rec: repo.Recorded, what: str) -> HTMLResponse:
         ctx = portal.context(c, portal.clock())
@@ -220,11 +238,16 @@ def create_app(settings: Settings | None = None, clock: Clock = wall_clock) -> F
         now = portal.clock()
         try:
             plan = service.resolve_plan(c.plan, portal.settings)
+            day = _check_title_and_date(title, date, plan, now)
+            try:
+                repo.normalize_url(url)
+            except repo.StoreError:
+                raise service.UserError(f"'{url.strip()}' không phải đường dẫn http/https") from None
             item = service.EvidenceInput(
                 duty=c.duty,
                 kind=_kind_for(plan, c.duty, ("post", "broadcast", "event", "document")),
                 title=title,
-                occurred_on=_parse_date(date),
+                occurred_on=day,
                 url=url.strip(),
                 unit=c.unit,
                 source="portal",
@@ -262,18 +285,14 @@ def create_app(settings: Settings | None = None, clock: Clock = wall_clock) -> F
         now = portal.clock()
         try:
             plan = service.resolve_plan(c.plan, portal.settings)
-            day = _parse_date(date)
+            day = _check_title_and_date(title, date, plan, now)
             preferred = (
                 ("photo", "document", "event")
                 if kind.media.startswith("image/")
                 else ("document", "report_delivery", "survey")
             )
-            # Validate before storing: a refused submission leaves no file behind.
+            # Validated before storing: a refused submission leaves no file behind.
             service.check_duty(plan, c.duty)
-            if not title.strip():
-                raise service.UserError("cần nhập tiêu đề minh chứng")
-            if day > to_local(now, plan.timezone).date():
-                raise service.UserError(f"ngày {day.isoformat()} ở tương lai")
             sha = service.store_bytes(portal.settings, data)
             item = service.EvidenceInput(
                 duty=c.duty,

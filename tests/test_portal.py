@@ -164,6 +164,19 @@ def test_a_wrong_type_and_a_file_over_the_limit_are_refused_and_nothing_is_store
         page.click("#file-form button")
         assert message in page.inner_text("#error")
         assert page.inner_text("#count").startswith("0/3")
+    # Bad links and dates get a Vietnamese message and record nothing (posted as an old browser would).
+    for form, message in (
+        (
+            {"url": "ftp://phuthong.example/tin", "title": "Tin", "date": "2025-10-20"},
+            "không phải đường dẫn http/https",
+        ),
+        ({"url": "https://phuthong.example/tin", "title": "Tin", "date": "2025-10-30"}, "ở tương lai"),
+        ({"url": "https://phuthong.example/tin", "title": " ", "date": "2025-10-20"}, "Cần nhập tiêu đề"),
+    ):
+        answer = page.request.post(link + "/link", form=form)
+        assert answer.status == 400 and message in answer.text()
+    plan = service.resolve_plan(PLAN, env.settings)
+    assert all(j.count == 0 for j in service.judge_plan(env.settings, plan, env.clock.now) if j.occurrence.duty == DUTY)
     # A body far over the limit is refused from its declared length, before it is read.
     import httpx
 
