@@ -160,3 +160,21 @@ def test_a_recipient_without_an_address_is_reported_and_the_others_still_get_it(
 def workflow_notices(settings: Settings) -> list[OutboxRow]:
     with session_scope(service.engine_for(settings)) as s:
         return [r for r in ob.rows(s, PLAN) if r.step == "notice"]
+
+
+def test_the_final_carries_the_records_of_the_approved_draft_not_ones_recorded_since(store: Settings) -> None:
+    plan = service.resolve_plan(PLAN, store)
+    tgt = workflow.target(plan, "bao-cao-quy", "2025-Q3", DRAFT_DAY)
+    _post(store, dt.date(2025, 7, 10), 1)
+    workflow.draft(store, plan, tgt, DRAFT_DAY, DRAFT_DAY)
+    later = DRAFT_DAY.add(hours=3)
+    service.record_evidence(
+        store,
+        plan,
+        service.EvidenceInput("cong-ttdt-tin-bai", "post", "Tin ghi sau khi duyệt dự thảo", dt.date(2025, 8, 20),
+                              url="https://phuthai.example/sau", unit="ttvhttt"),
+        later,
+    )  # fmt: skip
+    workflow.decide(store, plan, tgt, workflow.Decision.approve, later, number="18")
+    final = workflow.deliver(store, plan, tgt, later)
+    assert "Tin 1" in final.markdown and "Tin ghi sau khi duyệt dự thảo" not in final.markdown

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -110,9 +110,12 @@ def find_report(plan: Plan, period: str) -> str:
     return matches[0]
 
 
-def records(session: Session, plan: Plan, at: dt.datetime) -> tuple[list[EvidenceItem], dict[tuple[str, str], str]]:
-    """Evidence dated up to ``at`` (not rejected) and the waivers."""
+def records(
+    session: Session, plan: Plan, at: dt.datetime, recorded_until: dt.datetime | None = None
+) -> tuple[list[EvidenceItem], dict[tuple[str, str], str]]:
+    """Evidence dated up to ``at`` (not rejected; recorded by ``recorded_until`` if given) and the waivers."""
     today = to_local(at, plan.timezone).date()
+    recorded = EvidenceRow.recorded_at <= recorded_until if recorded_until is not None else true()
     rows = session.execute(
         select(
             EvidenceRow.id,
@@ -127,6 +130,7 @@ def records(session: Session, plan: Plan, at: dt.datetime) -> tuple[list[Evidenc
             EvidenceRow.plan_id == plan.id,
             EvidenceRow.rejected_at.is_(None),
             EvidenceRow.occurred_on <= today,
+            recorded,
         )
     ).all()
     items = [EvidenceItem(*r) for r in rows]
@@ -138,12 +142,18 @@ def records(session: Session, plan: Plan, at: dt.datetime) -> tuple[list[Evidenc
 
 
 def build(
-    settings: Settings, plan: Plan, report_id: str, period: str, at: dt.datetime, approval: Approval | None = None
+    settings: Settings,
+    plan: Plan,
+    report_id: str,
+    period: str,
+    at: dt.datetime,
+    approval: Approval | None = None,
+    recorded_until: dt.datetime | None = None,
 ) -> ReportModel:
     engine = service.engine_for(settings)
     service.ensure_plan(engine, plan, at)
     with session_scope(engine) as s:
-        items, waivers = records(s, plan, at)
+        items, waivers = records(s, plan, at, recorded_until)
     return assemble(plan, report_id, period, at, items, waivers, approval)
 
 
@@ -217,6 +227,7 @@ def draft(
             at,
             now,
         )
+        run.evidence_until = now
         version = run.version
         queued = ob.enqueue(s, draft_messages(settings, plan, tgt, model, version, sha, now), now)
     return DraftOutcome(tgt, model, DRAFTED, version, True, sha, queued)
@@ -361,7 +372,10 @@ def deliver(settings: Settings, plan: Plan, tgt: Target, now: dt.datetime) -> De
         return Delivery()
     signed_on = to_local(run.decided_at, plan.timezone).date()
     approval = Approval(run.number, run.signer_name, signed_on)
-    model = build(settings, plan, tgt.report.id, tgt.period, run.drafted_at or run.decided_at, approval)
+    # The records of the approved draft, no more: what the approver read is what is sent.
+    model = build(
+        settings, plan, tgt.report.id, tgt.period, run.drafted_at or run.decided_at, approval, run.evidence_until
+    )
     docx_sha = service.store_bytes(settings, render_docx(model, settings.report_template))
     html_sha = service.store_bytes(settings, render_html(model).encode())
     files = [

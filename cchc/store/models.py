@@ -210,6 +210,8 @@ class ReportRunRow(Base):
     fingerprint: Mapped[str] = mapped_column(String(64), default="")
     draft_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     drafted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)  # the moment judged
+    # When the draft read the store: the final uses the same records, not ones recorded since.
+    evidence_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     number: Mapped[str | None] = mapped_column(String(64), nullable=True)
     signer_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -29,6 +29,7 @@ def upgrade() -> None:
     sa.Column('fingerprint', sa.String(length=64), nullable=False),
     sa.Column('draft_sha256', sa.String(length=64), nullable=True),
     sa.Column('drafted_at', cchc.store.models.UTCDateTime(), nullable=True),
+    sa.Column('evidence_until', cchc.store.models.UTCDateTime(), nullable=True),
     sa.Column('number', sa.String(length=64), nullable=True),
     sa.Column('signer_name', sa.String(length=200), nullable=True),
     sa.Column('note', sa.Text(), nullable=True),
