@@ -70,6 +70,8 @@ def _resolve(host: str) -> list[str]:
         return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None)})
     except socket.gaierror as e:
         raise SourceError(f"cannot resolve {host}: {e.strerror}") from None
+    except (UnicodeError, ValueError) as e:
+        raise SourceError(f"'{host}' is not a valid host name ({e})") from None
 
 
 def check_host(url: str, allow_hosts: Sequence[str], resolve: Resolver = _resolve) -> None:
@@ -94,6 +96,7 @@ def fetch(
     """GET ``url`` under the rules above; returns the final address and the body."""
     timeout = timeout or TIMEOUT
     max_bytes = max_bytes or MAX_BYTES
+    deadline = time.monotonic() + 3 * timeout  # the whole read, not each chunk: a dripping server is cut off
     with httpx.Client(follow_redirects=False, timeout=timeout, headers={"User-Agent": USER_AGENT}) as client:
         for _ in range(MAX_REDIRECTS + 1):
             check_host(url, allow_hosts)
@@ -109,10 +112,12 @@ def fetch(
                         body += chunk
                         if len(body) > max_bytes:
                             raise SourceError(f"{url} is larger than {max_bytes // 1024} KiB; refused")
+                        if time.monotonic() > deadline:
+                            raise SourceError(f"{url} did not finish within {3 * timeout:g} s")
                     return url, bytes(body)
             except httpx.TimeoutException:
                 raise SourceError(f"{url} did not answer within {timeout:g} s") from None
-            except httpx.HTTPError as e:
+            except (httpx.HTTPError, httpx.InvalidURL) as e:
                 raise SourceError(f"{url} cannot be read: {e}") from None
         raise SourceError(f"{url}: more than {MAX_REDIRECTS} redirects")
 
@@ -122,7 +127,9 @@ _BENIGN = (feedparser.CharacterEncodingOverride,)
 
 def parse_feed(data: bytes, now: dt.datetime, tz: str) -> list[Item]:
     d = feedparser.parse(data)
-    if d.bozo and not isinstance(d.bozo_exception, _BENIGN):
+    usable = [e for e in d.entries if e.get("link")]
+    # One stray '&' makes a feed "bozo" although every item was read: only a feed with nothing usable fails.
+    if d.bozo and not isinstance(d.bozo_exception, _BENIGN) and not usable:
         raise SourceError(f"not a valid RSS/Atom feed ({d.bozo_exception})")
     if not d.entries and not d.feed.get("title"):
         raise SourceError("not an RSS/Atom feed: no channel and no items")
@@ -191,10 +198,14 @@ def collect(
     for source in duty.sources:
         try:
             items = read(source, local, plan.timezone)
-        except SourceError as e:
-            result.problems.append(f"{source.name or source.url}: {e}")
-            _failed(settings, plan, duty_id, source, str(e), now)
+        except Exception as e:  # one broken source must not stop the duty's run
+            why = str(e) if isinstance(e, SourceError) else f"{type(e).__name__}: {e}"
+            result.problems.append(f"{source.name or source.url}: {why}")
+            _failed(settings, plan, duty_id, source, why, now)
             continue
+        undated = sum(1 for i in items if i.published is None)
+        if undated:
+            result.problems.append(f"{source.name or source.url}: {undated} item(s) without a readable date skipped")
         wanted = [
             i for i in items if i.published is not None and i.published <= local.date() and matches(i, source.keywords)
         ]
@@ -229,7 +240,7 @@ def collect(
 
 def _link_key(link: str) -> str | None:
     try:
-        return "url:" + repo.normalize_url(link)
+        return repo.url_key(link)
     except repo.StoreError:
         return None
 
@@ -256,9 +267,9 @@ def _row(session: Session, plan_id: str, duty_id: str, url: str, now: dt.datetim
         .on_conflict_do_nothing()
     )
     row = session.scalar(
-        select(SourceCheckRow).where(
-            SourceCheckRow.plan_id == plan_id, SourceCheckRow.duty_id == duty_id, SourceCheckRow.url == url
-        )
+        select(SourceCheckRow)
+        .where(SourceCheckRow.plan_id == plan_id, SourceCheckRow.duty_id == duty_id, SourceCheckRow.url == url)
+        .with_for_update()  # two overlapping runs must not both see a new failure
     )
     assert isinstance(row, SourceCheckRow)
     return row

@@ -223,6 +223,17 @@ class Source(Frozen):
     def _page_needs_items(self) -> Source:
         if self.type == "page" and not self.items:
             raise ValueError("a page source needs 'items': the CSS selector of one item of the list")
+        if self.type == "page":
+            from selectolax.lexbor import LexborHTMLParser
+
+            probe = LexborHTMLParser("<p></p>")
+            for name in ("items", "link", "title", "date"):
+                selector = getattr(self, name)
+                if selector:
+                    try:
+                        probe.css(selector)
+                    except Exception:  # selectolax raises its own error type for a bad selector
+                        raise ValueError(f"{name}: '{selector}' is not a valid CSS selector") from None
         return self
 
 

@@ -185,3 +185,40 @@ def test_a_source_whose_kind_the_duty_does_not_count_is_a_spec_error(
     use_sources(tmp_path, monkeypatch, [{"type": "feed", "url": "https://x.example/rss", "kind": "photo"}])
     with pytest.raises(SpecError, match="kind 'photo' does not count for this duty"):
         load_plan(tmp_path / "plans" / "phu-thong-2025.yaml")
+
+
+def test_a_feed_with_one_stray_ampersand_is_still_read(
+    cchc_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, web: Web
+) -> None:
+    sloppy = RSS.replace("<title>Giải bóng chuyền".encode(), "<title>Văn hóa & Thể thao: Giải bóng chuyền".encode())
+    web.routes["/rss/cchc.rss"] = Route(body=sloppy)
+    settings = use_sources(tmp_path, monkeypatch, [feed(web)])
+    result = collect(settings)
+    assert (result.new, result.problems) == (3, [])
+
+
+def test_any_failure_of_one_source_is_reported_and_the_next_source_still_read(
+    cchc_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, web: Web
+) -> None:
+    web.routes["/bad"] = Route(302, headers={"Location": "http://[::1/feed"})  # not even a URL
+    web.routes["/rss/cchc.rss"] = Route(body=RSS)
+    settings = use_sources(tmp_path, monkeypatch, [feed(web, path="/bad"), feed(web)])
+    result = collect(settings)
+    assert result.new == 3 and len(result.problems) == 1 and "/bad" in result.problems[0]
+
+
+def test_a_very_long_link_is_keyed_by_its_hash_and_recorded_once() -> None:
+    from cchc.store import repo
+
+    url = "https://phuthong.example/tin?" + "x" * 700
+    key = repo.url_key(url)
+    assert len(key) < 600 and key.startswith("url-sha256:") and key == repo.url_key(url + "#top")
+
+
+def test_a_page_source_with_a_broken_selector_is_a_spec_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cchc.loader import SpecError, load_plan
+
+    page = {"type": "page", "url": "https://x.example/cchc", "items": "article[", "link": "a"}
+    use_sources(tmp_path, monkeypatch, [page])
+    with pytest.raises(SpecError, match="items: 'article\\[' is not a valid CSS selector"):
+        load_plan(tmp_path / "plans" / "phu-thong-2025.yaml")

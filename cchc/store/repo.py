@@ -170,9 +170,15 @@ def normalize_url(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))
 
 
+def url_key(url: str) -> str:
+    """The dedup key of a link; a very long link is keyed by its hash (the column holds 600 characters)."""
+    norm = normalize_url(url)
+    return "url:" + norm if len(norm) <= 590 else "url-sha256:" + hashlib.sha256(norm.encode()).hexdigest()
+
+
 def dedup_key(ev: NewEvidence) -> str:
     if ev.url:
-        return "url:" + normalize_url(ev.url)
+        return url_key(ev.url)
     if ev.file_sha256:
         return "sha256:" + ev.file_sha256
     title = " ".join(ev.title.split()).casefold()
