@@ -361,9 +361,11 @@ def _stored(settings: Settings, sha256: str) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise MailConfigError(
-            f"attachment {path} is missing from the file store; restore it, then run cchc mail flush"
-        ) from None
+        raise AttachmentMissing(f"attachment {path} is missing from the file store") from None
+
+
+class AttachmentMissing(Exception):
+    """A message's file is gone from the content store: retrying cannot help."""
 
 
 PlanLookup = Callable[[str], Plan | None]
@@ -425,6 +427,11 @@ async def adeliver(
                 plan = plans(row.plan_id)
                 try:
                     msg, recipients = build_email(settings, row, plan, now)
+                except AttachmentMissing as e:
+                    # The row fails and the coordinator is told; the rest of the pass goes on.
+                    _settle(settings, engine, row, Outcome("permanent", str(e)), plan, now, result)
+                    continue
+                try:
                     outcome = await transport.send(msg, settings.mail_from_address, recipients)
                 except MailConfigError as e:
                     with session_scope(engine) as s:

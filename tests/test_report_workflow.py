@@ -178,3 +178,19 @@ def test_the_final_carries_the_records_of_the_approved_draft_not_ones_recorded_s
     workflow.decide(store, plan, tgt, workflow.Decision.approve, later, number="18")
     final = workflow.deliver(store, plan, tgt, later)
     assert "Tin 1" in final.markdown and "Tin ghi sau khi duyệt dự thảo" not in final.markdown
+
+
+def test_a_delivery_whose_file_vanished_fails_once_and_the_coordinator_is_told(store: Settings) -> None:
+    plan = service.resolve_plan(PLAN, store)
+    tgt = workflow.target(plan, "bao-cao-quy", "2025-Q3", DRAFT_DAY)
+    workflow.draft(store, plan, tgt, DRAFT_DAY, DRAFT_DAY)
+    workflow.decide(store, plan, tgt, workflow.Decision.approve, DRAFT_DAY, number="19")
+    d = workflow.deliver(store, plan, tgt, DRAFT_DAY)
+    assert d.final_sha256
+    service.stored_path(store, d.final_sha256).unlink()
+    result = run_tick(store, plan, DRAFT_DAY, DRAFT_DAY, ["bao-cao-quy"])
+    assert len(result.failed) == 2 and all("missing from the file store" in f.detail for f in result.failed)
+    assert result.config_error is None and result.reports == []
+    with session_scope(service.engine_for(store)) as s:
+        told = [r for r in ob.rows(s, PLAN) if r.step == "notice" and "thư không gửi được" in r.subject]
+    assert len(told) == 2 and not _server(store).handler.by_subject("Báo cáo số 19")
