@@ -51,7 +51,9 @@ def _wait_seconds(tz: str, override: int | None) -> int:
     if override is not None:
         return max(1, override)
     now = pendulum.now(tz)
-    until = now.add(days=1).replace(hour=NEXT_RUN_HOUR, minute=50, second=0, microsecond=0)
+    until = now.replace(hour=NEXT_RUN_HOUR, minute=50, second=0, microsecond=0)
+    if until <= now:  # started after 07:50 (the 08:00 run): wait until before tomorrow's
+        until = until.add(days=1)
     return max(60, int((until - now).total_seconds()))
 
 
@@ -95,7 +97,7 @@ async def report_duty(
     t.emit_status_events(plan, evaluation.changes)
     state = rt.report_state(plan, tgt)
     early = to_local(moment, plan.timezone).date() < tgt.draft_day and period is None and not redraft
-    if not early and state in (None, workflow.DRAFTED, workflow.SENT_BACK):
+    if not early and state in (None, workflow.PENDING, workflow.DRAFTED, workflow.SENT_BACK):
         out["draft"] = rt.draft_report(plan, tgt, moment, now, redraft)
         state = out["draft"]["state"]
         out["leader_told"] = rt.warn_leader(plan, tgt, moment, now)
@@ -109,7 +111,7 @@ async def report_duty(
             logger.info("báo cáo đã bị trả lại: ghi thêm minh chứng hoặc chạy lại với redraft=true để lập bản mới")
         return await _after_delivery(plan, tgt, duty_id, moment, clock(), out)
 
-    version = out.get("draft", {}).get("version", 0)
+    version: int | None = out["draft"]["version"] if "draft" in out else None
     decision: ReportDecision | None = None
     wait = _wait_seconds(plan.timezone, approval_wait_seconds)
     for attempt in range(1, ASK_AGAIN + 1):
@@ -118,7 +120,7 @@ async def report_duty(
                 wait_for_input=ReportDecision,
                 timeout=wait,
                 poll_interval=approval_poll_seconds,
-                key=f"duyet-{tgt.period.lower()}-v{version}-{attempt}",
+                key=f"duyet-{tgt.period.lower()}-v{version or 0}-{attempt}",
             )
         except FlowPauseTimeout:
             logger.info("chưa có quyết định duyệt báo cáo %s %s; lần chạy sau sẽ chờ tiếp", duty_id, tgt.period)
@@ -135,7 +137,10 @@ async def report_duty(
     choice = workflow.Decision.approve if decision.decision is Choice.approve else workflow.Decision.send_back
     now = clock()
     by = f"prefect:{flow_run.id}" if flow_run.id else "prefect"
-    state = rt.decide(plan, tgt, choice.value, decision.number, decision.signer_name, decision.note, by, now)
+    state = rt.decide(plan, tgt, choice.value, decision.number, decision.signer_name, decision.note, by, now, version)
+    if state == "stale":
+        out["state"] = "waiting"
+        return out
     out["state"] = state
     if state == workflow.APPROVED:
         out["delivery"] = rt.deliver(plan, tgt, now)

@@ -44,9 +44,24 @@ def warn_leader(plan: Plan, tgt: workflow.Target, at: dt.datetime, now: dt.datet
 
 @task(name="ghi quyết định duyệt")
 def decide(
-    plan: Plan, tgt: workflow.Target, decision: str, number: str, signer: str, note: str, by: str, now: dt.datetime
+    plan: Plan,
+    tgt: workflow.Target,
+    decision: str,
+    number: str,
+    signer: str,
+    note: str,
+    by: str,
+    now: dt.datetime,
+    version: int | None = None,
 ) -> str:
-    state = workflow.decide(get_settings(), plan, tgt, workflow.Decision(decision), now, number, signer, note, by)
+    """The decision, or "stale" when it was made on a draft a newer one replaced (nothing is recorded)."""
+    try:
+        state = workflow.decide(
+            get_settings(), plan, tgt, workflow.Decision(decision), now, number, signer, note, by, version
+        )
+    except workflow.StaleDraft as e:
+        get_run_logger().error("%s", e)
+        return "stale"
     _event(
         plan,
         tgt,

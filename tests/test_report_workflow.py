@@ -194,3 +194,24 @@ def test_a_delivery_whose_file_vanished_fails_once_and_the_coordinator_is_told(s
     with session_scope(service.engine_for(store)) as s:
         told = [r for r in ob.rows(s, PLAN) if r.step == "notice" and "thư không gửi được" in r.subject]
     assert len(told) == 2 and not _server(store).handler.by_subject("Báo cáo số 19")
+
+
+def test_a_decision_on_a_replaced_draft_is_refused_and_a_later_rejection_does_not_change_the_final(
+    store: Settings,
+) -> None:
+    plan = service.resolve_plan(PLAN, store)
+    tgt = workflow.target(plan, "bao-cao-quy", "2025-Q3", DRAFT_DAY)
+    _post(store, dt.date(2025, 7, 10), 1)
+    assert workflow.run_state(store, plan, "bao-cao-quy", "2025-Q3") is None
+    assert workflow.draft(store, plan, tgt, DRAFT_DAY, DRAFT_DAY).version == 1
+    _post(store, dt.date(2025, 8, 12), 2)
+    assert workflow.draft(store, plan, tgt, DRAFT_DAY.add(hours=1), DRAFT_DAY.add(hours=1)).version == 2
+    with pytest.raises(workflow.StaleDraft, match="bản 2"):
+        workflow.decide(store, plan, tgt, workflow.Decision.approve, DRAFT_DAY.add(hours=2), number="20", version=1)
+    assert workflow.run_state(store, plan, "bao-cao-quy", "2025-Q3").state == workflow.DRAFTED  # type: ignore[union-attr]
+    later = DRAFT_DAY.add(hours=3)
+    assert workflow.decide(store, plan, tgt, workflow.Decision.approve, later, number="20", version=2) == "approved"
+    # The coordinator rejects item 1 after the approval: the approved document still stands as read.
+    service.reject_evidence(store, plan, 1, "trùng", "điều phối viên", later.add(minutes=5))
+    final = workflow.deliver(store, plan, tgt, later.add(minutes=10))
+    assert "Tin 1" in final.markdown and "Tin 2" in final.markdown

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select, true
+from sqlalchemy import or_, select, true
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -31,15 +31,20 @@ from cchc.workdays import working_days_before
 from notifications import compose
 from notifications import outbox as ob
 
-DRAFTED, SENT_BACK, APPROVED, DELIVERED = "drafted", "sent_back", "approved", "delivered"
+PENDING, DRAFTED, SENT_BACK, APPROVED, DELIVERED = "pending", "drafted", "sent_back", "approved", "delivered"
 STATE_VI = {
     None: "chưa lập dự thảo",
+    PENDING: "chưa lập dự thảo",
     DRAFTED: "chờ duyệt",
     SENT_BACK: "trả lại để sửa",
     APPROVED: "đã duyệt, đang gửi",
     DELIVERED: "đã gửi",
 }
 STEP_DRAFT, STEP_DELIVERY, STEP_LATE = (ob.REPORT_STEP_PREFIX + s for s in ("draft", "delivery", "approval-late"))
+
+
+class StaleDraft(service.UserError):
+    """The decision was made on a draft that a newer one replaced."""
 
 
 class Decision(StrEnum):
@@ -116,6 +121,12 @@ def records(
     """Evidence dated up to ``at`` (not rejected; recorded by ``recorded_until`` if given) and the waivers."""
     today = to_local(at, plan.timezone).date()
     recorded = EvidenceRow.recorded_at <= recorded_until if recorded_until is not None else true()
+    # An item rejected after the draft was read still stood when the approver read it.
+    standing = (
+        or_(EvidenceRow.rejected_at.is_(None), EvidenceRow.rejected_at > recorded_until)
+        if recorded_until is not None
+        else EvidenceRow.rejected_at.is_(None)
+    )
     rows = session.execute(
         select(
             EvidenceRow.id,
@@ -128,7 +139,7 @@ def records(
             EvidenceRow.file_name,
         ).where(
             EvidenceRow.plan_id == plan.id,
-            EvidenceRow.rejected_at.is_(None),
+            standing,
             EvidenceRow.occurred_on <= today,
             recorded,
         )
@@ -169,7 +180,7 @@ def _run(session: Session, plan_id: str, report_id: str, period: str, now: dt.da
             plan_id=plan_id,
             report_id=report_id,
             period=period,
-            state=DRAFTED,
+            state=PENDING,
             version=0,
             fingerprint="",
             updated_at=now,
@@ -328,8 +339,10 @@ def decide(
     signer_name: str = "",
     note: str = "",
     by: str = "",
+    version: int | None = None,
 ) -> str:
-    """Record the approver's decision. An approval needs a document number; the first approval wins."""
+    """Record the approver's decision on draft ``version`` (when given). An approval needs a document number;
+    the first approval wins; a decision on a draft that has since been replaced is refused."""
     if decision is Decision.approve and not number.strip():
         raise service.UserError("approving a report needs its document number (e.g. 12/BC-UBND)")
     with session_scope(service.engine_for(settings)) as s:
@@ -338,6 +351,10 @@ def decide(
             return run.state
         if run.draft_sha256 is None:
             raise service.UserError(f"report {tgt.report.id} {tgt.period} has no draft yet; nothing to decide on")
+        if version is not None and version != run.version:
+            raise StaleDraft(
+                f"bản dự thảo {version} đã được thay bằng bản {run.version}; đề nghị duyệt bản {run.version}"
+            )
         run.state = APPROVED if decision is Decision.approve else SENT_BACK
         run.number = number.strip() or None
         run.signer_name = signer_name.strip() or tgt.report.signer.name
