@@ -13,17 +13,15 @@ from cchc.deployments import all_deployments, prefect_yaml
 from cchc.loader import SpecError
 from cchc.settings import get_settings
 from cchc.spec import Plan
-from cchc.store import repo
 from cchc.supervisor import Supervisor
 
 
-def post_evidence_event(plan: Plan, duty_id: str, rec: repo.Recorded) -> None:
-    warning = events.post_evidence_event(plan, duty_id, rec)
-    if warning:
-        typer.echo(f"warning: {warning}", err=True)
+def _warn(message: str) -> None:
+    typer.echo(f"warning: {message}", err=True)
 
 
-service.on_evidence_recorded(post_evidence_event)
+events.add_warning_sink(_warn)
+service.on_evidence_recorded(events.evidence_listener)
 
 
 def _plans_or_fail() -> list[Plan]:

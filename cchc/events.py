@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 
 import httpx
 
@@ -44,3 +45,20 @@ def post_evidence_event(plan: Plan, duty_id: str, rec: repo.Recorded, reason: st
         # The evidence is recorded either way; the schedule will pick it up.
         return f"could not notify Prefect at {api} ({e}); the next scheduled run will count it"
     return None
+
+
+_sinks: list[Callable[[str], object]] = []
+
+
+def add_warning_sink(sink: Callable[[str], object]) -> None:
+    """Where a failure to tell Prefect is shown: the CLI prints it, the portal logs it."""
+    if sink not in _sinks:
+        _sinks.append(sink)
+
+
+def evidence_listener(plan: Plan, duty_id: str, rec: repo.Recorded) -> None:
+    """Registered once per process (service.on_evidence_recorded de-duplicates), whoever imports it."""
+    warning = post_evidence_event(plan, duty_id, rec)
+    if warning:
+        for sink in list(_sinks):
+            sink(warning)

@@ -60,7 +60,7 @@ def verify(secret: bytes, token: str, now: dt.datetime) -> Claims:
     """The claims of a genuine, unexpired token; LinkError otherwise (checked in constant time)."""
     payload, _, sig = token.partition(".")
     expected = _b64(hmac.new(secret, payload.encode(), hashlib.sha256).digest())
-    if not sig or not hmac.compare_digest(sig, expected):
+    if not sig or not hmac.compare_digest(sig.encode("utf-8", "replace"), expected.encode()):
         raise LinkError("forged", "this link was not issued by the system or has been altered")
     try:
         body = json.loads(_unb64(payload))

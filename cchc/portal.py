@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi import FastAPI, File, Form, UploadFile
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -143,14 +144,24 @@ class Portal:
             "max_size": size_label(self.settings.upload_max_bytes),
         }
 
-    def record(self, c: links.Claims, item: service.EvidenceInput, now: dt.datetime) -> repo.Recorded:
-        plan = service.resolve_plan(c.plan, self.settings)
-        rec = service.record_evidence(self.settings, plan, item, now)
-        if not rec.duplicate:
-            warning = events.post_evidence_event(plan, c.duty, rec, f"{views.unit_name(plan, c.unit)} gửi minh chứng")
-            if warning:
-                log.warning(warning)
-        return rec
+    def check(self, c: links.Claims, plan: Plan, title: str, date: str, now: dt.datetime) -> dt.date:
+        """Title present; a date inside the signed occurrence (from its start) and not in the future."""
+        service.check_duty(plan, c.duty)
+        if not title.strip():
+            raise service.UserError("Cần nhập tiêu đề minh chứng.")
+        day = _parse_date(date)
+        today = to_local(now, plan.timezone).date()
+        if day > today:
+            raise service.UserError(f"Ngày {day:%d/%m/%Y} ở tương lai; hôm nay là {today:%d/%m/%Y}.")
+        occ = next((o for o in occurrences(plan, duties=[c.duty]) if o.period == c.period), None)
+        if occ is None:
+            raise service.UserError(GONE[1])
+        if day < occ.start_day:
+            raise service.UserError(
+                f"Ngày {day:%d/%m/%Y} trước kỳ {_period_label(c.period)} (từ {occ.start_day:%d/%m/%Y}); "
+                "minh chứng của kỳ trước không gửi qua đường dẫn này."
+            )
+        return day
 
 
 def size_label(n: int) -> str:
@@ -163,16 +174,6 @@ def _period_label(key: str) -> str:
     return period_label(key)
 
 
-def _check_title_and_date(title: str, date: str, plan: Plan, now: dt.datetime) -> dt.date:
-    if not title.strip():
-        raise service.UserError("Cần nhập tiêu đề minh chứng.")
-    day = _parse_date(date)
-    today = to_local(now, plan.timezone).date()
-    if day > today:
-        raise service.UserError(f"Ngày {day:%d/%m/%Y} ở tương lai; hôm nay là {today:%d/%m/%Y}.")
-    return day
-
-
 def _parse_date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text.strip())
@@ -180,22 +181,77 @@ def _parse_date(text: str) -> dt.date:
         raise service.UserError(f"ngày '{text}' không đúng dạng năm-tháng-ngày (vd. 2025-10-03)") from None
 
 
-def create_app(settings: Settings | None = None, clock: Clock = wall_clock) -> FastAPI:
-    app = FastAPI(title="cchc — gửi minh chứng", docs_url=None, redoc_url=None, openapi_url=None)
-    portal = Portal(settings or get_settings(), clock)
+GONE = (
+    "Nhiệm vụ không còn trong kế hoạch",
+    "Kế hoạch hoặc nhiệm vụ của đường dẫn này đã thay đổi. Đề nghị dùng đường dẫn trong thư nhắc việc mới nhất "
+    "hoặc liên hệ cơ quan thường trực cải cách hành chính.",
+)
 
-    @app.middleware("http")
-    async def refuse_oversized_bodies(request: Request, call_next: Any) -> Any:
-        """Refuse a body larger than the upload limit before it is read, not after it is spooled to disk."""
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > portal.settings.upload_max_bytes + 64 * 1024:
-            title = "Tệp quá lớn"
-            message = (
-                f"Tệp lớn hơn {size_label(portal.settings.upload_max_bytes)} nên không nhận; "
-                "đề nghị nén hoặc gửi đường dẫn."
-            )
-            return _page("refused.html", 413, title=title, message=message)
-        return await call_next(request)
+
+class BodyLimit:
+    """Counts the bytes of every request body as they arrive (declared or chunked) and answers 413 past
+    the limit, so an upload is never spooled to disk in full before it is refused."""
+
+    def __init__(self, app: Any, limit: int, page: Callable[[], HTMLResponse]):
+        self.app, self.limit, self.page = app, limit, page
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self.page()(scope, receive, send)
+            return
+        seen = 0
+        over = False
+
+        async def counting_receive() -> Any:
+            nonlocal seen, over
+            if over:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    over = True  # stop reading: the app sees a client that went away
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Any) -> None:
+            if not over:  # once over the limit, the app's own answer (a parse error) is replaced by ours
+                await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not over:
+                raise
+        if over:
+            await self.page()(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None, clock: Clock = wall_clock) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(title="cchc — gửi minh chứng", docs_url=None, redoc_url=None, openapi_url=None)
+    portal = Portal(settings, clock)
+    base = urlsplit(settings.portal_url).path.rstrip("/")  # behind a proxy under a prefix, forms post there
+    # One listener for the evidence event, the same the CLI registers: a submission triggers one re-run.
+    service.on_evidence_recorded(events.evidence_listener)
+    events.add_warning_sink(log.warning)
+
+    def too_large() -> HTMLResponse:
+        message = f"Tệp lớn hơn {size_label(settings.upload_max_bytes)} nên không nhận; đề nghị nén hoặc gửi đường dẫn."
+        return _page("refused.html", 413, title="Tệp quá lớn", message=message)
+
+    app.add_middleware(BodyLimit, limit=settings.upload_max_bytes + 64 * 1024, page=too_large)
+
+    def page(token: str, c: links.Claims, name: str, status: int = 200, **extra: Any) -> HTMLResponse:
+        try:
+            ctx = portal.context(c, portal.clock())
+        except (service.UserError, service.SpecError, StopIteration):
+            return _page("refused.html", 404, title=GONE[0], message=GONE[1])
+        return _page(name, status, token=token, base=base, **ctx, **extra)
 
     @app.get("/healthz", response_class=PlainTextResponse)
     def healthz() -> str:
@@ -207,22 +263,7 @@ def create_app(settings: Settings | None = None, clock: Clock = wall_clock) -> F
             c = portal.claims(token)
         except links.LinkError as e:
             return _refused(e)
-        try:
-            ctx = portal.context(c, portal.clock())
-        except (service.UserError, service.SpecError, StopIteration):
-            return _page(
-                "refused.html", 404, title="Nhiệm vụ không còn trong kế hoạch",
-                message="Kế hoạch hoặc nhiệm vụ của đường dẫn này đã thay đổi. Đề nghị dùng đường dẫn trong thư "
-                "nhắc việc mới nhất hoặc liên hệ cơ quan thường trực cải cách hành chính.",
-            )  # fmt: skip
-        return _page("form.html", token=token, **ctx)
-
-    def _done(token: str, c: links.Claims, rec: repo.Recorded, what: str) -> HTMLResponse:
-        ctx = portal.context(c, portal.clock())
-        return _page("done.html", token=token, duplicate=rec.duplicate, what=what, **ctx)
-
-    def _error(token: str, c: links.Claims, message: str, status: int) -> HTMLResponse:
-        return _page("form.html", status, token=token, error=message, **portal.context(c, portal.clock()))
+        return page(token, c, "form.html")
 
     @app.post("/n/{token}/link", response_class=HTMLResponse)
     def send_link(
@@ -238,11 +279,11 @@ def create_app(settings: Settings | None = None, clock: Clock = wall_clock) -> F
         now = portal.clock()
         try:
             plan = service.resolve_plan(c.plan, portal.settings)
-            day = _check_title_and_date(title, date, plan, now)
+            day = portal.check(c, plan, title, date, now)
             try:
                 repo.normalize_url(url)
             except repo.StoreError:
-                raise service.UserError(f"'{url.strip()}' không phải đường dẫn http/https") from None
+                raise service.UserError(f"'{url.strip()}' không phải đường dẫn http/https.") from None
             item = service.EvidenceInput(
                 duty=c.duty,
                 kind=_kind_for(plan, c.duty, ("post", "broadcast", "event", "document")),
@@ -253,13 +294,13 @@ def create_app(settings: Settings | None = None, clock: Clock = wall_clock) -> F
                 source="portal",
                 actor=f"unit:{c.unit}",
             )
-            rec = portal.record(c, item, now)
-        except service.UserError as e:
-            return _error(token, c, str(e), 400)
-        return _done(token, c, rec, f"đường dẫn {url.strip()}")
+            rec = service.record_evidence(portal.settings, plan, item, now)
+        except (service.UserError, service.SpecError) as e:
+            return page(token, c, "form.html", 400, error=str(e))
+        return page(token, c, "done.html", duplicate=rec.duplicate, what=f"đường dẫn {url.strip()}")
 
     @app.post("/n/{token}/file", response_class=HTMLResponse)
-    async def send_file(
+    def send_file(  # sync: runs in the thread pool, so storing and recording never block other requests
         token: str,
         file: Annotated[UploadFile, File()],
         title: Annotated[str, Form()],
@@ -270,29 +311,23 @@ def create_app(settings: Settings | None = None, clock: Clock = wall_clock) -> F
         except links.LinkError as e:
             return _refused(e)
         limit = portal.settings.upload_max_bytes
-        data = await file.read(limit + 1)
-        await file.close()
+        data = file.file.read(limit + 1)
         if len(data) > limit:
-            return _error(
-                token,
-                c,
-                f"Tệp lớn hơn {size_label(limit)} nên không nhận; đề nghị nén hoặc gửi đường dẫn.",
-                413,
-            )
+            message = f"Tệp lớn hơn {size_label(limit)} nên không nhận; đề nghị nén hoặc gửi đường dẫn."
+            return page(token, c, "form.html", 413, error=message)
         kind = sniff(data)
         if kind is None:
-            return _error(token, c, "Loại tệp này không được nhận: chỉ nhận ảnh JPEG/PNG, tệp PDF hoặc DOCX.", 415)
+            message = "Loại tệp này không được nhận: chỉ nhận ảnh JPEG/PNG, tệp PDF hoặc DOCX."
+            return page(token, c, "form.html", 415, error=message)
         now = portal.clock()
         try:
             plan = service.resolve_plan(c.plan, portal.settings)
-            day = _check_title_and_date(title, date, plan, now)
+            day = portal.check(c, plan, title, date, now)  # before storing: a refused file leaves nothing behind
             preferred = (
                 ("photo", "document", "event")
                 if kind.media.startswith("image/")
                 else ("document", "report_delivery", "survey")
             )
-            # Validated before storing: a refused submission leaves no file behind.
-            service.check_duty(plan, c.duty)
             sha = service.store_bytes(portal.settings, data)
             item = service.EvidenceInput(
                 duty=c.duty,
@@ -305,10 +340,10 @@ def create_app(settings: Settings | None = None, clock: Clock = wall_clock) -> F
                 file_name=f"{sha[:16]}.{kind.ext}",
                 actor=f"unit:{c.unit}",
             )
-            rec = portal.record(c, item, now)
-        except service.UserError as e:
-            return _error(token, c, str(e), 400)
-        return _done(token, c, rec, f"tệp {kind.label}")
+            rec = service.record_evidence(portal.settings, plan, item, now)
+        except (service.UserError, service.SpecError) as e:
+            return page(token, c, "form.html", 400, error=str(e))
+        return page(token, c, "done.html", duplicate=rec.duplicate, what=f"tệp {kind.label}")
 
     return app
 

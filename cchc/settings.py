@@ -80,8 +80,9 @@ class Settings(BaseSettings):
 
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".secret.{secrets.token_hex(8)}")
-            tmp.write_text(secrets.token_urlsafe(48))
-            tmp.chmod(0o600)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others, not even briefly
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(48))
             with contextlib.suppress(FileExistsError):
                 os.link(tmp, path)  # never overwrite a key another process created first
             tmp.unlink()

@@ -172,6 +172,7 @@ def test_a_wrong_type_and_a_file_over_the_limit_are_refused_and_nothing_is_store
         ),
         ({"url": "https://phuthong.example/tin", "title": "Tin", "date": "2025-10-30"}, "ở tương lai"),
         ({"url": "https://phuthong.example/tin", "title": " ", "date": "2025-10-20"}, "Cần nhập tiêu đề"),
+        ({"url": "https://phuthong.example/tin", "title": "Tin", "date": "2025-09-30"}, "trước kỳ tháng 10/2025"),
     ):
         answer = page.request.post(link + "/link", form=form)
         assert answer.status == 400 and message in answer.text()
@@ -183,6 +184,17 @@ def test_a_wrong_type_and_a_file_over_the_limit_are_refused_and_nothing_is_store
     big = httpx.post(link + "/file", files={"file": ("x.png", PNG + b"\x00" * 200_000, "image/png")},
                      data={"title": "Ảnh", "date": "2025-10-21"}, timeout=10)  # fmt: skip
     assert big.status_code == 413 and "Tệp quá lớn" in big.text
+
+    # Without a declared length (chunked), the bytes are counted as they arrive and refused the same way.
+    def chunks() -> Iterator[bytes]:
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="x.png"\r\n\r\n'
+        for _ in range(50):
+            yield b"\x00" * 8192
+
+    chunked = httpx.post(
+        link + "/file", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=b"}, timeout=10
+    )
+    assert chunked.status_code == 413 and "Tệp quá lớn" in chunked.text
     assert _stored_files(env.settings) == []
 
 

@@ -108,3 +108,13 @@ def test_outbox_rows_are_unique_and_claimed_by_one_worker_each_on_postgresql(pg_
         t.join(timeout=60)
     every = [i for c in claimed for i in c]
     assert len(every) == len(set(every)) == 310
+
+
+def test_the_migrations_match_the_models_on_postgresql(pg_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from cchc.store.models import Base
+
+    with get_engine(pg_url).connect() as c:
+        assert compare_metadata(MigrationContext.configure(c, opts={"compare_type": True}), Base.metadata) == []

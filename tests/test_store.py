@@ -166,3 +166,14 @@ def test_concurrent_writers_wait_for_the_lock_instead_of_failing(cchc_env: Setti
     assert [p.exitcode for p in procs] == [0, 0, 0, 0]
     with session_scope(engine) as s:
         assert s.scalar(select(func.count()).select_from(EvidenceRow)) == 4 * 40 + 40
+
+
+def test_the_migrations_build_exactly_the_tables_the_models_describe(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from cchc.store.models import Base
+
+    engine = get_engine(f"sqlite:///{tmp_path / 'drift.db'}")
+    with engine.connect() as c:
+        assert compare_metadata(MigrationContext.configure(c, opts={"compare_type": True}), Base.metadata) == []

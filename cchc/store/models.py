@@ -172,7 +172,7 @@ class OutboxRow(Base):
     period: Mapped[str | None] = mapped_column(String(32), nullable=True)
     step: Mapped[str] = mapped_column(String(64))
     unit_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    recipient: Mapped[str] = mapped_column(String(320))
+    recipient: Mapped[str] = mapped_column(Text)  # every address of one unit or recipient, comma-separated
     cc: Mapped[str] = mapped_column(Text, default="")  # comma-separated addresses
     subject: Mapped[str] = mapped_column(Text)
     body_text: Mapped[str] = mapped_column(Text)

@@ -39,16 +39,18 @@ def upgrade() -> None:
     sa.Column('delivered_at', cchc.store.models.UTCDateTime(), nullable=True),
     sa.Column('updated_at', cchc.store.models.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_report_runs')),
-    sa.UniqueConstraint('plan_id', 'report_id', 'period', name=op.f('uq_report_runs_plan_id'))
+    sa.UniqueConstraint('plan_id', 'report_id', 'period', name=op.f('uq_report_runs_plan_id_report_id_period'))
     )
     with op.batch_alter_table('report_runs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_report_runs_plan_id'), ['plan_id'], unique=False)
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.add_column(sa.Column('attachments', sa.Text(), nullable=True))
+        batch_op.alter_column('recipient', existing_type=sa.String(length=320), type_=sa.Text(), existing_nullable=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.alter_column('recipient', existing_type=sa.Text(), type_=sa.String(length=320), existing_nullable=False)
         batch_op.drop_column('attachments')
     with op.batch_alter_table('report_runs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_report_runs_plan_id'))

@@ -30,7 +30,7 @@ def upgrade() -> None:
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('items_seen', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_source_checks')),
-    sa.UniqueConstraint('plan_id', 'duty_id', 'url', name=op.f('uq_source_checks_plan_id'))
+    sa.UniqueConstraint('plan_id', 'duty_id', 'url', name=op.f('uq_source_checks_plan_id_duty_id_url'))
     )
     op.create_table('audit',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
