@@ -134,7 +134,7 @@ class Portal:
             "unit": views.unit_name(plan, c.unit),
             "duty": views.duty_title(plan, c.duty),
             "period": c.period,
-            "period_label": _period_label(c.period),
+            "period_label": views.period_label(c.period),
             "due": views.fmt_day(occ.last_day),
             "count": count,
             "required": occ.required,
@@ -158,7 +158,7 @@ class Portal:
             raise service.UserError(GONE[1])
         if day < occ.start_day:
             raise service.UserError(
-                f"Ngày {day:%d/%m/%Y} trước kỳ {_period_label(c.period)} (từ {occ.start_day:%d/%m/%Y}); "
+                f"Ngày {day:%d/%m/%Y} trước kỳ {views.period_label(c.period)} (từ {occ.start_day:%d/%m/%Y}); "
                 "minh chứng của kỳ trước không gửi qua đường dẫn này."
             )
         return day
@@ -166,12 +166,6 @@ class Portal:
 
 def size_label(n: int) -> str:
     return f"{n // (1024 * 1024)} MB" if n >= 1024 * 1024 else f"{max(1, n // 1024)} KB"
-
-
-def _period_label(key: str) -> str:
-    from notifications.compose import period_label
-
-    return period_label(key)
 
 
 def _parse_date(text: str) -> dt.date:

@@ -6,6 +6,7 @@ Pure: built from judged occurrences; the flows publish the result as Prefect art
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
@@ -69,6 +70,24 @@ def current(judged: Sequence[S], at: dt.datetime) -> list[S]:
         out.append(inside[0] if inside else started[-1] if started else items[0])
     out.sort(key=lambda j: (j.occurrence.due, j.occurrence.duty))
     return out
+
+
+ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
+
+
+def period_label(key: str, sep: str = "/") -> str:
+    """'tháng 9/2025', 'quý III/2025' (or with sep=' năm ': 'quý III năm 2025'), '6 tháng cuối năm 2025', 'năm 2025'."""
+    m = re.fullmatch(r"(\d{4})(?:-(\d{2})|-Q([1-4])|-H([12]))?", key)
+    if not m:
+        return key
+    year, month, quarter, half = m.groups()
+    if month:
+        return f"tháng {int(month)}{sep}{year}"
+    if quarter:
+        return f"quý {ROMAN[int(quarter)]}{sep}{year}"
+    if half:
+        return f"6 tháng {'đầu' if half == '1' else 'cuối'} năm {year}"
+    return f"năm {year}"
 
 
 def fmt_day(day: dt.date) -> str:

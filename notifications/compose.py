@@ -20,13 +20,13 @@ from cchc.escalation import Intent
 from cchc.evaluate import Status
 from cchc.spec import Plan, UnitRole
 from cchc.views import STATUS_VI, duty_title, fmt_day, unit_name
+from cchc.views import period_label as period_label
 from cchc.workdays import working_days_between
 
 TEMPLATES = Path(__file__).parent / "templates"
 # Python 3.11 folds long non-ASCII headers into encoded words split at a space, and RFC 2047
 # readers drop that space ("cảicách"). Long lines avoid folding; 998 is RFC 5322's limit.
 POLICY = email.policy.SMTP.clone(max_line_length=998)
-ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
 ACTION_LABEL = {
     "reminder": "Nhắc hạn",
     "progress": "Nhắc tiến độ",
@@ -57,20 +57,6 @@ def env() -> Environment:
 def one_line(text: str) -> str:
     """Header-safe: CR, LF and other control characters from specs or evidence cannot inject headers."""
     return re.sub(r"[\x00-\x1f\x7f\u2028\u2029]+", " ", text).strip()
-
-
-def period_label(key: str) -> str:
-    m = re.fullmatch(r"(\d{4})(?:-(\d{2})|-Q([1-4])|-H([12]))?", key)
-    if not m:
-        return key
-    year, month, quarter, half = m.groups()
-    if month:
-        return f"tháng {int(month)}/{year}"
-    if quarter:
-        return f"quý {ROMAN[int(quarter)]}/{year}"
-    if half:
-        return f"6 tháng {'đầu' if half == '1' else 'cuối'} năm {year}"
-    return f"năm {year}"
 
 
 def coordinator_name(plan: Plan) -> str:

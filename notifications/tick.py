@@ -251,7 +251,7 @@ def digest_messages(
         {
             "title": views.duty_title(plan, j.occurrence.duty),
             "lead": views.unit_name(plan, j.occurrence.lead),
-            "period": compose.period_label(j.occurrence.period),
+            "period": views.period_label(j.occurrence.period),
             "due": views.fmt_day(j.occurrence.last_day),
             "status": views.STATUS_VI[j.status],
             "count": j.count,
@@ -357,7 +357,7 @@ def build_email(settings: Settings, row: OutboxRow, plan: Plan | None, now: dt.d
 
 
 def _stored(settings: Settings, sha256: str) -> bytes:
-    path = settings.files_dir / sha256[:2] / sha256
+    path = service.stored_path(settings, sha256)
     try:
         return path.read_bytes()
     except FileNotFoundError:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 from cchc.calendar import Occurrence, period_bounds, plan_occurrences, report_data_window, to_local
 from cchc.evaluate import DONE, Status, judge, tally_dates
 from cchc.spec import Channel, Plan, Report
+from cchc.views import ROMAN, period_label
 
-ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
 CHANNEL_VI: dict[Channel, str] = {
     Channel.website: "Tin, bài trên Trang thông tin điện tử",
     Channel.radio: "Chương trình phát thanh",
@@ -167,17 +167,7 @@ def place_date(place: str, day: dt.date) -> str:
 
 def period_words(key: str) -> str:
     """'quý III năm 2025', '6 tháng cuối năm 2025', 'năm 2025', 'tháng 9 năm 2025'."""
-    m = re.fullmatch(r"(\d{4})(?:-(\d{2})|-Q([1-4])|-H([12]))?", key)
-    if not m:
-        return key
-    year, month, quarter, half = m.groups()
-    if month:
-        return f"tháng {int(month)} năm {year}"
-    if quarter:
-        return f"quý {ROMAN[int(quarter)]} năm {year}"
-    if half:
-        return f"6 tháng {'đầu' if half == '1' else 'cuối'} năm {year}"
-    return f"năm {year}"
+    return period_label(key, " năm ")
 
 
 def next_period(key: str) -> str:
