@@ -11,8 +11,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import yaml
+from dateutil.rrule import rrulestr
 
 from cchc.calendar import Occurrence, plan_occurrences
 from cchc.escalation import SEND_HOUR, ladder_for, step_moment
@@ -22,7 +24,7 @@ from cchc.workdays import first_working_day_from, working_days_after, working_da
 WORK_POOL = "cchc"
 TZ = "Asia/Ho_Chi_Minh"
 TAIL_DAYS = 20  # keep judging after a plan ends: closing notices and escalations land then
-RUN_HOUR = SEND_HOUR  # runs land when ladder steps fall due, so a reminder goes out on its day
+RUN_TIME = dt.time(SEND_HOUR)  # default: runs land when ladder steps fall due, so a reminder goes out on its day
 EVIDENCE_EVENT = "cchc.evidence.recorded"
 
 FLOW_OF_KIND = {
@@ -81,12 +83,12 @@ def deployment_name(plan: Plan, duty_id: str, title: str) -> str:
     return _clean(f"{plan.commune.name} · {_short(title)} · {plan.id}:{duty_id}")
 
 
-def _stamp(day: dt.date, hour: int = RUN_HOUR) -> str:
-    return f"{day:%Y%m%d}T{hour:02d}0000"
+def _stamp(day: dt.date, at: dt.time = RUN_TIME) -> str:
+    return f"{day:%Y%m%d}T{at:%H%M%S}"
 
 
-def _rrule(start: dt.date, until: dt.date, rule: str) -> dict[str, Any]:
-    return {"rrule": f"DTSTART:{_stamp(start)}\nRRULE:{rule};UNTIL={_stamp(until, 23)}", "timezone": TZ}
+def _rrule(start: dt.date, until: dt.date, rule: str, at: dt.time = RUN_TIME) -> dict[str, Any]:
+    return {"rrule": f"DTSTART:{_stamp(start, at)}\nRRULE:{rule};UNTIL={_stamp(until, dt.time(23))}", "timezone": TZ}
 
 
 def ladder_days(plan: Plan, occ: Sequence[Occurrence]) -> set[dt.date]:
@@ -100,9 +102,10 @@ def ladder_days(plan: Plan, occ: Sequence[Occurrence]) -> set[dt.date]:
     return days
 
 
-def _rdates(days: set[dt.date]) -> dict[str, Any]:
+def _rdates(days: set[dt.date], at: dt.time = RUN_TIME) -> dict[str, Any]:
     dates = sorted(days)
-    return {"rrule": f"DTSTART:{_stamp(dates[0])}\nRDATE:{','.join(_stamp(d) for d in dates)}", "timezone": TZ}
+    stamps = ",".join(_stamp(d, at) for d in dates)
+    return {"rrule": f"DTSTART:{_stamp(dates[0], at)}\nRDATE:{stamps}", "timezone": TZ}
 
 
 def duty_schedules(plan: Plan, duty: Duty | Report) -> list[dict[str, Any]]:
@@ -121,14 +124,14 @@ def duty_schedules(plan: Plan, duty: Duty | Report) -> list[dict[str, Any]]:
             while day <= o.last_day:
                 moments.add(day)
                 day = working_days_after(day, 1)
-        return [_rdates(moments)]
+        return [_rdates(moments, plan.run_time)]
     if duty.kind is DutyKind.continuous:
         # Weekly for the coordinator's table, plus the days its reminders and notices are due.
-        weekly = _rrule(first, last, "FREQ=WEEKLY;BYDAY=MO")
+        weekly = _rrule(first, last, "FREQ=WEEKLY;BYDAY=MO", plan.run_time)
         steps = ladder_days(plan, occ)
-        return [weekly, _rdates(steps)] if steps else [weekly]
+        return [weekly, _rdates(steps, plan.run_time)] if steps else [weekly]
     # Deadlines and quotas: daily, so progress is visible and a close is judged the morning after.
-    return [_rrule(first, last, "FREQ=DAILY")]
+    return [_rrule(first, last, "FREQ=DAILY", plan.run_time)]
 
 
 def mail_schedule(plan: Plan) -> list[dict[str, Any]]:
@@ -136,6 +139,21 @@ def mail_schedule(plan: Plan) -> list[dict[str, Any]]:
     last = plan.period.end + dt.timedelta(days=TAIL_DAYS + 31)
     hours = ",".join(str(h) for h in range(SEND_HOUR, 18))
     return [_rrule(plan.period.start, last, f"FREQ=HOURLY;BYDAY=MO,TU,WE,TH,FR;BYHOUR={hours};BYMINUTE=5")]
+
+
+def schedule_moments(schedule: dict[str, Any], start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+    """The moments in [start, end) a schedule produces, read the way Prefect reads it (local DTSTART in its zone)."""
+    zone = ZoneInfo(schedule["timezone"])
+    rule = rrulestr(schedule["rrule"], forceset=True)
+    lo = start.astimezone(zone).replace(tzinfo=None)
+    hi = end.astimezone(zone).replace(tzinfo=None)
+    return [m.replace(tzinfo=zone) for m in rule.between(lo, hi, inc=True) if m < hi]
+
+
+def expected_runs(spec: DeploymentSpec, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+    """Every moment in [start, end) at which the scheduler should have a run of this deployment."""
+    moments = {m for s in spec.schedules for m in schedule_moments(s, start, end)}
+    return sorted(moments)
 
 
 def evidence_trigger(plan: Plan, duty_id: str) -> dict[str, Any]:
@@ -238,7 +256,7 @@ def prefect_yaml(plans: Sequence[Plan]) -> str:
         deployments.append(entry)
     doc = {
         "name": "cchc",
-        "prefect-version": "3.8.8",
+        "prefect-version": "3.9.1",
         "build": None,
         "push": None,
         "pull": [{"prefect.deployments.steps.set_working_directory": {"directory": "{{ $CCHC_PROJECT_DIR }}"}}],

@@ -333,11 +333,28 @@ class Plan(Frozen):
     commune: Commune
     period: PlanPeriod
     timezone: Literal["Asia/Ho_Chi_Minh"] = "Asia/Ho_Chi_Minh"
+    run_time: dt.time = Field(
+        default=dt.time(8, 0),
+        description=(
+            "Giờ chạy hằng ngày của các nhiệm vụ (giờ địa phương, 'HH:MM' trong ngoặc). Mặc định 08:00, giờ thư nhắc việc đến hạn; "
+            "giờ sớm hơn thì thư đến hạn lúc 08:00 do lượt gửi thư hằng giờ gửi đi."
+        ),
+    )
     legal_bases: tuple[str, ...] = ()
     units: tuple[Unit, ...] = Field(min_length=1)
     escalation: Escalation = Escalation()
     duties: tuple[Duty, ...] = Field(min_length=1)
     reports: tuple[Report, ...] = ()
+
+    @field_validator("run_time", mode="before")
+    @classmethod
+    def _hh_mm(cls, v: object) -> object:
+        # Unquoted 08:00 is a base-60 integer (480) to YAML 1.1; only 'HH:MM' text is accepted.
+        if isinstance(v, dt.time):
+            return v
+        if not isinstance(v, str) or not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?", v):
+            raise ValueError(f"expected a time of day as quoted 'HH:MM' (or 'HH:MM:SS') text, e.g. '08:00' (got {v!r})")
+        return v
 
     @model_validator(mode="after")
     def _references(self) -> Plan:

@@ -30,7 +30,7 @@ from tasks import duty as t
 from tasks import report as rt
 
 ASK_AGAIN = 3  # an approval without a document number is asked again, at most this often
-NEXT_RUN_HOUR = 7  # a paused run gives way before the next morning's run (08:00) pauses again
+GIVE_WAY = dt.timedelta(minutes=10)  # a paused run gives way before the next morning's run pauses again
 
 
 class Choice(StrEnum):
@@ -47,12 +47,12 @@ class ReportDecision(RunInput):
     note: str = Field(default="", title="Ghi chú", description="Lý do trả lại, hoặc ghi chú khi duyệt.")
 
 
-def _wait_seconds(tz: str, override: int | None) -> int:
+def _wait_seconds(tz: str, run_time: dt.time, override: int | None) -> int:
     if override is not None:
         return max(1, override)
     now = pendulum.now(tz)
-    until = now.replace(hour=NEXT_RUN_HOUR, minute=50, second=0, microsecond=0)
-    if until <= now:  # started after 07:50 (the 08:00 run): wait until before tomorrow's
+    until = now.replace(hour=run_time.hour, minute=run_time.minute, second=0, microsecond=0) - GIVE_WAY
+    if until <= now:  # started after today's give-way moment: wait until before tomorrow's run
         until = until.add(days=1)
     return max(60, int((until - now).total_seconds()))
 
@@ -89,9 +89,12 @@ async def report_duty(
         return run_duty(plan_id, duty_id, at, reason)
     moment = run_moment(at, plan.timezone)
     clock = _clock(now)
+    simulated = now is not None
     now = clock()
     tgt = workflow.target(plan, duty_id, period, moment)
     out: dict[str, Any] = {"plan": plan_id, "duty": duty_id, "period": tgt.period, "at": moment.isoformat()}
+    if not simulated:  # a simulated clock says nothing about whether the system runs
+        out["gap"] = t.note_run(plan, now)
     out["collected"] = t.collect_evidence(plan, duty_id, moment)
     evaluation = t.evaluate(plan, duty_id, moment, now)
     t.emit_status_events(plan, evaluation.changes)
@@ -113,7 +116,7 @@ async def report_duty(
 
     version: int | None = out["draft"]["version"] if "draft" in out else None
     decision: ReportDecision | None = None
-    wait = _wait_seconds(plan.timezone, approval_wait_seconds)
+    wait = _wait_seconds(plan.timezone, plan.run_time, approval_wait_seconds)
     for attempt in range(1, ASK_AGAIN + 1):
         try:
             answer = await apause_flow_run(
