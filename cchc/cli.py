@@ -13,7 +13,7 @@ import typer
 
 from cchc import service
 from cchc.loader import SpecError, json_schema, load_plan, spec_files
-from cchc.settings import get_settings
+from cchc.settings import SettingsError, get_settings
 from cchc.spec import Plan
 
 app = typer.Typer(help="cchc: kế hoạch tuyên truyền CCHC chạy như quy trình có lịch.", no_args_is_help=True)
@@ -206,7 +206,7 @@ def _register_extensions() -> None:
     """Commands of the other layers live in their own modules, each adding to ``app``."""
     import importlib
 
-    for name in ("cchc.cli_mail", "cchc.cli_orchestrate", "cchc.cli_report", "cchc.cli_intake"):
+    for name in ("cchc.cli_mail", "cchc.cli_orchestrate", "cchc.cli_report", "cchc.cli_intake", "cchc.cli_health"):
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as e:
@@ -218,7 +218,12 @@ _register_extensions()
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except SettingsError as e:
+        # A bad environment (e.g. CCHC_HOME empty or relative) is the user's to fix: one line, no traceback.
+        typer.echo(f"error: {e}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -8,14 +8,25 @@ from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The checkout's var/, absolute: a relative default would follow the working directory.
+DEFAULT_HOME = Path(__file__).resolve().parent.parent / "var"
+
+
+class SettingsError(Exception):
+    """A setting in the environment cannot be used; the message is one line, for the user."""
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CCHC_", extra="ignore")
 
-    home: Path = Field(default=Path("var"), description="Local data folder: database, stored files, mail.")
+    home: Path = Field(
+        default=DEFAULT_HOME,
+        description="Local data folder (absolute): database, stored files, mail, logs; default: the checkout's var/.",
+    )
     database_url: str | None = Field(default=None, description="Any SQLAlchemy URL; default SQLite under home.")
     plan_dir: Path = Field(default=Path("plan_specs"), description="Where plan specs are read from.")
     smtp_url: SecretStr | None = Field(
@@ -41,10 +52,39 @@ class Settings(BaseSettings):
         description="host:port `cchc up` runs the portal on (default: from CCHC_PORTAL_URL, or 127.0.0.1:8700).",
     )
     upload_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="Largest file a unit may upload.")
+    operator_email: str | None = Field(
+        default=None, description="Who runs the installation: the watchdog writes here (and to the coordinators)."
+    )
+    late_start_minutes: int = Field(
+        default=30, gt=0, description="`cchc doctor`: a scheduled run not started this long after its time is a fault."
+    )
+    watchdog_interval: float = Field(
+        default=3600.0, gt=0, description="Seconds between the health checks `cchc up` runs on its own."
+    )
+    log_max_bytes: int = Field(
+        default=10 * 1024 * 1024, gt=0, description="A log file under CCHC_HOME/logs is rotated at this size."
+    )
+    log_backups: int = Field(default=5, ge=1, description="How many rotated copies of each log file are kept.")
     # Prefect's own variables, read here so that nothing else touches the environment.
     prefect_api_url: str | None = Field(default=None, validation_alias=AliasChoices("PREFECT_API_URL"))
     server_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("PREFECT_SERVER_API_HOST"))
     server_port: int = Field(default=4200, validation_alias=AliasChoices("PREFECT_SERVER_API_PORT"))
+
+    @field_validator("home", mode="before")
+    @classmethod
+    def _home_is_absolute(cls, value: object) -> object:
+        # An empty or relative CCHC_HOME would put the database and secret.key in whatever
+        # folder the command happens to run from.
+        if isinstance(value, str | os.PathLike):
+            text = os.fspath(value)
+            if isinstance(text, str) and (not text.strip() or not Path(text).is_absolute()):
+                raise PydanticCustomError(
+                    "cchc_home",
+                    "CCHC_HOME phải là đường dẫn tuyệt đối (ví dụ /var/lib/cchc), "
+                    "không được để trống hay tương đối: {value}",
+                    {"value": repr(text)},
+                )
+        return value
 
     @property
     def db_url(self) -> str:
@@ -99,6 +139,24 @@ class Settings(BaseSettings):
         return env
 
 
+def describe(error: ValidationError) -> str:
+    """One line naming each bad variable, for the CLI and the logs."""
+    parts = []
+    for e in error.errors(include_url=False):
+        if e["type"] == "cchc_home":
+            parts.append(e["msg"])  # already names the variable and shows the value
+            continue
+        name = str(e["loc"][0]) if e["loc"] else ""
+        var = name if name.isupper() else f"CCHC_{name.upper()}"
+        # The value is not echoed: it may be a password (CCHC_SMTP_URL, CCHC_SECRET_KEY).
+        parts.append(f"biến môi trường {var} không hợp lệ: {e['msg']}")
+    return "; ".join(parts)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings of this process; SettingsError (one line) when the environment holds a bad value."""
+    try:
+        return Settings()
+    except ValidationError as e:
+        raise SettingsError(describe(e)) from None
