@@ -21,11 +21,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from cchc.logfiles import rotate_all
 from cchc.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 HEALTH_TIMEOUT = 120.0
 STOP_TIMEOUT = 30.0
+FIRST_WATCH = 600.0  # the first health pass waits until registration and the first runs are done
+ROTATE_EVERY = 60.0
 
 
 class SupervisorError(RuntimeError):
@@ -47,6 +50,9 @@ class Supervisor:
     echo: Callable[[str], None] = print
     children: list[Child] = field(default_factory=list)
     stopping: bool = False
+    watch: subprocess.Popen[bytes] | None = None
+    next_watch: float = 0.0
+    next_rotate: float = 0.0
 
     @property
     def api_url(self) -> str:
@@ -126,10 +132,33 @@ class Supervisor:
         # A second Ctrl-C or SIGTERM must not cut the shutdown short and orphan the server.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if self.watch is not None:
+            _stop_group(self.watch)
+            self.watch = None
         for c in reversed(self.children):
             _stop_group(c.proc)
             c.log.close()
         self.children.clear()
+
+    def housekeeping(self, now: float) -> None:
+        """Rotate the logs; run the watchdog (the doctor's checks, mail on a change) outside Prefect's scheduler."""
+        if now >= self.next_rotate:
+            self.next_rotate = now + ROTATE_EVERY
+            rotate_all(self.settings.home / "logs", self.settings.log_max_bytes, self.settings.log_backups)
+        if self.watch is not None and self.watch.poll() is None:
+            return  # one pass at a time
+        if now >= self.next_watch:
+            self.next_watch = now + self.settings.watchdog_interval
+            logs = (self.settings.home / "logs").resolve()
+            with (logs / "watchdog.log").open("ab") as log:
+                self.watch = subprocess.Popen(
+                    [sys.executable, "-m", "cchc.cli", "watchdog", "--once"],
+                    cwd=PROJECT_ROOT,
+                    env=self.prefect_env(),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
 
     def run_forever(self) -> int:
         def _on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -138,11 +167,13 @@ class Supervisor:
         signal.signal(signal.SIGTERM, _on_signal)
         try:
             self.start()
+            self.next_watch = time.monotonic() + min(FIRST_WATCH, self.settings.watchdog_interval)
             while True:
                 for c in self.children:
                     if c.proc.poll() is not None:
                         self.echo(f"{c.name} exited with {c.proc.returncode}; see {c.log.name}")
                         return 1
+                self.housekeeping(time.monotonic())
                 time.sleep(0.5)
         except KeyboardInterrupt:
             self.echo("đang dừng ...")
