@@ -17,11 +17,14 @@ from typing import Any
 import pendulum
 from sqlalchemy import Engine
 
+from cchc import runs
 from cchc.calendar import Occurrence, occurrences, to_local
+from cchc.deployments import plan_deployments
 from cchc.loader import SpecError, load_plan
 from cchc.settings import Settings
 from cchc.spec import DutyKind, EvidenceKind, Plan
 from cchc.store import repo
+from cchc.store import runs as run_store
 from cchc.store.db import get_engine, session_scope
 from cchc.views import duty_title
 
@@ -305,3 +308,26 @@ def waive_occurrence(
             return repo.waive(s, plan.id, duty_id, period, reason.strip(), by, now)
     except repo.StoreError as e:
         raise UserError(str(e)) from None
+
+
+GAPS_SHOWN = dt.timedelta(days=14)  # the status artifact mentions stops found this recently
+
+
+def note_run(settings: Settings, plan: Plan, now: dt.datetime, grace: dt.timedelta = runs.GRACE) -> runs.Gap | None:
+    """A run of the plan starts at ``now`` (wall clock): record its beat, and a stop since the last one.
+
+    Returns the stop when this call recorded it; overlapping runs record and return it once.
+    The schedules are expanded before the transaction, so the write lock is held only briefly.
+    """
+    specs = plan_deployments(plan)
+    with session_scope(engine_for(settings)) as s:
+        previous = run_store.record_beat(s, plan.id, now)
+        gap = runs.gap_in(specs, previous, now, grace)
+        if gap is None or not run_store.add_gap(s, plan.id, gap.stopped_from, gap.resumed_at):
+            return None
+    return gap
+
+
+def recent_gaps(settings: Settings, plan: Plan, since: dt.datetime) -> list[runs.Gap]:
+    with session_scope(engine_for(settings)) as s:
+        return run_store.gaps_since(s, plan.id, since)

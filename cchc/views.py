@@ -1,6 +1,7 @@
 """What coordinators see: the current occurrence of each duty, a table and a summary.
 
-Pure: built from judged occurrences; the flows publish the result as Prefect artifacts.
+Pure: built from judged occurrences (and the system's stops, which would otherwise go
+unnoticed); the flows publish the result as Prefect artifacts.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
+from zoneinfo import ZoneInfo
 
 from cchc.calendar import Occurrence
 from cchc.evaluate import Status
@@ -94,6 +96,38 @@ def fmt_day(day: dt.date) -> str:
     return f"{day.day:02d}/{day.month:02d}/{day.year}"
 
 
+def fmt_moment(moment: dt.datetime, tz: str) -> str:
+    """'08:00 ngày 03/11/2026', in the plan's time zone."""
+    local = moment.astimezone(ZoneInfo(tz))
+    return f"{local:%H:%M} ngày {fmt_day(local.date())}"
+
+
+def fmt_duration(length: dt.timedelta) -> str:
+    """'2 ngày 2 giờ', '3 giờ 20 phút', '45 phút': the two largest units, rounded down."""
+    minutes = max(0, int(length.total_seconds()) // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} ngày {hours} giờ" if hours else f"{days} ngày"
+    if hours:
+        return f"{hours} giờ {mins} phút" if mins else f"{hours} giờ"
+    return f"{mins} phút" if mins else "dưới 1 phút"
+
+
+def gap_notice(stopped_from: dt.datetime, resumed_at: dt.datetime, tz: str) -> str:
+    """One stop of the system, for the coordinator (status artifact, weekly digest)."""
+    return (
+        f"Lưu ý: hệ thống đã ngừng chạy từ {fmt_moment(stopped_from, tz)} đến {fmt_moment(resumed_at, tz)} "
+        f"({fmt_duration(resumed_at - stopped_from)}); các lần chạy theo lịch trong thời gian đó không diễn ra đúng giờ."
+    )
+
+
+def status_description(plan: Plan, at: dt.datetime, notes: Sequence[str] = ()) -> str:
+    """The description of the plan's status table; ``notes`` (stops) follow as paragraphs."""
+    head = f"{plan.title}: kỳ hiện tại của mọi nhiệm vụ, tính đến {fmt_day(at.date())}"
+    return "\n\n".join([head, *notes])
+
+
 def status_table(plan: Plan, judged: Sequence[Seen], at: dt.datetime) -> list[dict[str, str]]:
     rows = []
     for j in current(judged, at):
@@ -113,11 +147,14 @@ def status_table(plan: Plan, judged: Sequence[Seen], at: dt.datetime) -> list[di
     return rows
 
 
-def overdue_markdown(plan: Plan, judged: Sequence[Seen], at: dt.datetime) -> str:
-    """Everything overdue or missed so far, grouped by lead unit."""
+def overdue_markdown(plan: Plan, judged: Sequence[Seen], at: dt.datetime, notes: Sequence[str] = ()) -> str:
+    """Everything overdue or missed so far, grouped by lead unit; ``notes`` (stops) first."""
     late = [j for j in judged if j.status in (Status.overdue, Status.missed) and j.occurrence.starts <= at]
     when = fmt_day(at.date())
-    lines = [f"# {plan.commune_label.capitalize()}: việc quá hạn tính đến {when}", ""]
+    label = plan.commune_label[:1].upper() + plan.commune_label[1:]  # str.capitalize() would lower "Phú Thái"
+    lines = [f"# {label}: việc quá hạn tính đến {when}", ""]
+    for note in notes:
+        lines += [note, ""]
     if not late:
         lines.append("Không có nhiệm vụ nào quá hạn hoặc không đạt.")
         return "\n".join(lines) + "\n"

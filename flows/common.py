@@ -28,6 +28,7 @@ def run_duty(plan_id: str, duty_id: str, at: dt.datetime | None, reason: str) ->
     plan = t.load_plan(plan_id)
     moment = run_moment(at, plan.timezone)
     now = pendulum.now("UTC")
+    gap = t.note_run(plan, now)  # any run, scheduled or not, shows the system is running
     collected = t.collect_evidence(plan, duty_id, moment)
     evaluation = t.evaluate(plan, duty_id, moment, now)
     events = t.emit_status_events(plan, evaluation.changes)
@@ -43,4 +44,5 @@ def run_duty(plan_id: str, duty_id: str, at: dt.datetime | None, reason: str) ->
         "changes": [(j.occurrence.period, prev, j.status.value) for j, prev in evaluation.changes],
         "events": events,
         "mail": mail,
+        "gap": gap,
     }

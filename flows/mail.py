@@ -22,5 +22,7 @@ async def plan_mail(plan_id: str, at: dt.datetime | None = None) -> dict[str, An
     """
     plan = t.load_plan(plan_id)
     moment = run_moment(at, plan.timezone)
-    mail = t.notify(plan, None, moment, pendulum.now("UTC"))
-    return {"plan": plan_id, "at": moment.isoformat(), "mail": mail}
+    now = pendulum.now("UTC")
+    gap = t.note_run(plan, now)  # before the digest, so a stop found now is in it
+    mail = t.notify(plan, None, moment, now)
+    return {"plan": plan_id, "at": moment.isoformat(), "mail": mail, "gap": gap}

@@ -117,7 +117,10 @@ def render_notice(plan: Plan, recipient: str, title: str, message: str) -> Rende
     return Rendered(subject, text, html)
 
 
-def render_digest(plan: Plan, recipient: str, rows: list[dict[str, Any]], at: dt.datetime) -> Rendered:
+def render_digest(
+    plan: Plan, recipient: str, rows: list[dict[str, Any]], at: dt.datetime, notes: Sequence[str] = ()
+) -> Rendered:
+    """The weekly table; ``notes`` are the system's stops found since the previous digest (views.gap_notice)."""
     iso = at.isocalendar()
     week = f"{iso.week}/{iso.year}"
     late = sum(1 for r in rows if r["status"] in (STATUS_VI[Status.overdue], STATUS_VI[Status.missed]))
@@ -131,6 +134,7 @@ def render_digest(plan: Plan, recipient: str, rows: list[dict[str, Any]], at: dt
         "week": week,
         "today": fmt_day(at.date()),
         "late": late,
+        "notes": list(notes),
     }
     text, html = render("digest", context)
     return Rendered(subject, text, html)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, and_, or_, select, update
+from sqlalchemy import CursorResult, Engine, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -243,6 +243,21 @@ def rows(
     if keys is not None:
         q = q.where(OutboxRow.key.in_(list(keys)))
     return list(session.scalars(q.order_by(OutboxRow.id)))
+
+
+def last_digest_at(session: Session, plan_id: str, before_week: str) -> dt.datetime | None:
+    """When the plan's latest digest of an earlier week was written; skipped ones never went out.
+
+    Weeks are '2025-W43', so text order is week order.
+    """
+    q = select(func.max(OutboxRow.created_at)).where(
+        OutboxRow.plan_id == plan_id,
+        OutboxRow.step == "digest",
+        OutboxRow.status != SKIPPED,
+        OutboxRow.period < before_week,
+    )
+    moment: dt.datetime | None = session.scalar(q)
+    return moment
 
 
 def latest(session: Session, plan_id: str, limit: int) -> list[OutboxRow]:

@@ -17,13 +17,16 @@ from zoneinfo import ZoneInfo
 
 import aiosmtplib
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from cchc import escalation, links, service, views
 from cchc.calendar import Occurrence
 from cchc.escalation import Intent
+from cchc.runs import Gap
 from cchc.settings import Settings
 from cchc.spec import Plan, Unit, UnitRole
 from cchc.store import repo
+from cchc.store import runs as run_store
 from cchc.store.db import session_scope
 from cchc.store.models import OutboxRow
 from notifications import compose
@@ -237,10 +240,18 @@ def digest_moment(at: dt.datetime, tz: str) -> tuple[str, dt.datetime]:
     )
 
 
+DIGEST_GAPS = dt.timedelta(days=7)  # with no earlier digest: the stops found in the week before it
+
+
 def digest_messages(
-    settings: Settings, plan: Plan, judged: Sequence[repo.Judged], at: dt.datetime, known: set[str]
+    settings: Settings,
+    plan: Plan,
+    judged: Sequence[repo.Judged],
+    at: dt.datetime,
+    known: set[str],
+    gaps: Sequence[Gap] = (),
 ) -> list[ob.NewMessage]:
-    """The coordinator's weekly table, once a week from Monday 08:00, while the plan runs."""
+    """The coordinator's weekly table, once a week from Monday 08:00, while the plan runs; new stops first."""
     week, moment = digest_moment(at, plan.timezone)
     if at < moment or not (
         plan.period.start <= moment.date() + dt.timedelta(days=6) and moment.date() <= plan.period.end
@@ -264,7 +275,8 @@ def digest_messages(
         key = f"{plan.id}:digest:{week}:{u.id}"
         if key in known or not u.emails:
             continue
-        r = compose.render_digest(plan, u.name, rows, at)
+        notes = [views.gap_notice(g.stopped_from, g.resumed_at, plan.timezone) for g in gaps]
+        r = compose.render_digest(plan, u.name, rows, at, notes)
         out.append(
             _to_unit(
                 settings,
@@ -280,6 +292,18 @@ def digest_messages(
             )
         )
     return out
+
+
+def digest_gaps(session: Session, plan: Plan, week: str, moment: dt.datetime) -> list[Gap]:
+    """Stops found since the previous digest was written (wall clock, like the stops), else in the week before.
+
+    Anchored on the previous digest rather than on the digest moment, so a stop found just before a
+    late digest is told in it, and not again the week after.
+    """
+    previous = ob.last_digest_at(session, plan.id, week)
+    if previous is None:
+        return run_store.gaps_since(session, plan.id, moment - DIGEST_GAPS)
+    return [g for g in run_store.gaps_since(session, plan.id, previous) if g.resumed_at > previous]
 
 
 def plan_pass(
@@ -303,11 +327,12 @@ def plan_pass(
     messages, missing = ladder_messages(settings, plan, due, occ_of, at, known)
     if digest and duty_ids is None:
         with session_scope(engine) as s:
-            week, _ = digest_moment(at, plan.timezone)
+            week, moment = digest_moment(at, plan.timezone)
             known_digest = ob.existing_keys(
                 s, [f"{plan.id}:digest:{week}:{u.id}" for u in plan.units_with_role(UnitRole.coordinator)]
             )
-        messages += digest_messages(settings, plan, judged, at, known_digest)
+            gaps = digest_gaps(s, plan, week, moment)
+        messages += digest_messages(settings, plan, judged, at, known_digest, gaps)
     if missing:
         messages += _no_email_notices(settings, plan, missing, at)
         result.problems += [

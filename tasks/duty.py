@@ -87,16 +87,33 @@ def artifact_key(*parts: str) -> str:
     return "-".join(p.lower() for p in parts).replace("_", "-")
 
 
+@task(name="ghi nhận lần chạy")
+def note_run(plan: Plan, now: dt.datetime) -> dict[str, str] | None:
+    """The run's beat (wall clock); a stop of the system since the previous run is recorded and logged once."""
+    gap = service.note_run(get_settings(), plan, now)
+    if gap is None:
+        return None
+    get_run_logger().warning(views.gap_notice(gap.stopped_from, gap.resumed_at, plan.timezone))
+    return {"from": service.iso(gap.stopped_from), "to": service.iso(gap.resumed_at)}
+
+
+def gap_notes(plan: Plan, at: dt.datetime) -> list[str]:
+    """Stops found in the 14 days before the run's moment, as sentences for the coordinator."""
+    gaps = service.recent_gaps(get_settings(), plan, at - service.GAPS_SHOWN)
+    return [views.gap_notice(g.stopped_from, g.resumed_at, plan.timezone) for g in gaps]
+
+
 @task(name="cập nhật bảng theo dõi")
 def publish_artifacts(plan: Plan, duty_id: str, evaluation: service.DutyEvaluation, at: dt.datetime) -> None:
+    notes = gap_notes(plan, at)
     create_table_artifact(
         key=artifact_key("plan", plan.id, "status"),
         table=views.status_table(plan, evaluation.plan_judged, at),
-        description=f"{plan.title}: kỳ hiện tại của mọi nhiệm vụ, tính đến {views.fmt_day(at.date())}",
+        description=views.status_description(plan, at, notes),
     )
     create_markdown_artifact(
         key=artifact_key("plan", plan.id, "overdue"),
-        markdown=views.overdue_markdown(plan, evaluation.plan_judged, at),
+        markdown=views.overdue_markdown(plan, evaluation.plan_judged, at, notes),
         description=f"{plan.commune_label}: việc quá hạn theo đơn vị",
     )
     duty = next((d for d in plan.duties if d.id == duty_id), None)

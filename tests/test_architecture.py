@@ -9,7 +9,19 @@ import pytest
 
 from tests.conftest import ROOT
 
-PURE = ["spec", "loader", "calendar", "workdays", "evaluate", "communes", "escalation", "vndates", "links"]
+PURE = [
+    "spec",
+    "loader",
+    "calendar",
+    "workdays",
+    "evaluate",
+    "communes",
+    "escalation",
+    "vndates",
+    "links",
+    "deployments",
+    "runs",
+]
 FORBIDDEN = (
     "prefect",
     "sqlalchemy",

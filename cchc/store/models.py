@@ -254,3 +254,24 @@ class AuditRow(Base):
     evidence_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class PlanBeatRow(Base):
+    """When a run of the plan last started (wall clock): the next run compares it with the schedule."""
+
+    __tablename__ = "plan_beats"
+
+    plan_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_run_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class RunGapRow(Base):
+    """A stop of the plan's runs, found by the first run after it (see cchc.runs)."""
+
+    __tablename__ = "run_gaps"
+    __table_args__ = (UniqueConstraint("plan_id", "stopped_from"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    plan_id: Mapped[str] = mapped_column(String(64))
+    stopped_from: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # the first scheduled run that did not come
+    resumed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # when a run of the plan started again
