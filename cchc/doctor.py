@@ -184,6 +184,9 @@ def check_scheduler(ctx: Context) -> Check:
     per_plan = [_plan_schedule(ctx, ctx.api, p) for p in ctx.plans]
     parts, status = [], "ok"
     for r in per_plan:
+        if not r["expected"] and not r["paused"] and not r["unregistered"]:
+            parts.append(f"{r['plan']}: không có lần chạy nào trong 7 ngày tới theo lịch của kế hoạch")
+            continue
         line = f"{r['plan']}: {r['scheduled']}/{r['expected']} lần chạy sắp tới (trong 7 ngày) đã lên lịch"
         if r["paused"]:
             line += f", {len(r['paused'])} deployment bị tạm dừng"

@@ -20,9 +20,11 @@ from typing import IO
 from urllib.parse import urlsplit
 
 import httpx
+from sqlalchemy.exc import SQLAlchemyError
 
 from cchc.logfiles import rotate_all
 from cchc.settings import Settings
+from cchc.store.db import get_engine
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 HEALTH_TIMEOUT = 120.0
@@ -108,6 +110,12 @@ class Supervisor:
         raise SupervisorError(f"Prefect server at {self.api_url} not healthy after {timeout:.0f} s ({last})")
 
     def start(self) -> None:
+        # The store exists and is at the migration head before anything runs (and a wrong
+        # CCHC_DATABASE_URL stops `cchc up` here, with its reason, instead of failing every run).
+        try:
+            get_engine(self.settings.db_url)
+        except SQLAlchemyError as e:
+            raise SupervisorError(f"cannot open the store {self.settings.db_url.split('@')[-1]}: {e}") from None
         if self.settings.prefect_api_url:
             self.echo(f"dùng Prefect server có sẵn: {self.api_url}")
         else:

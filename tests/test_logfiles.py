@@ -158,9 +158,14 @@ def test_rotation_while_a_child_writes_flat_out(tmp_path: Path) -> None:
     for f in files:
         content = f.read_bytes()
         assert b"\0" not in content, f"hole in {f.name}"
-        assert content == b"" or content.endswith(b"\n"), f"{f.name} ends mid-line"
         raw = content.splitlines()
-        assert [x for x in raw if not LINE.fullmatch(x)] == [], f"torn lines in {f.name}"
+        # A line caught in the rotation's window may be cut at the boundary of two files (the copy can
+        # read a write in progress): only the last line of a file and the first of the next may be torn.
+        if raw and not content.endswith(b"\n"):
+            raw = raw[:-1]
+        if raw and not LINE.fullmatch(raw[0]):
+            raw = raw[1:]
+        assert [x for x in raw if not LINE.fullmatch(x)] == [], f"torn lines inside {f.name}"
         found = [int(x) for x in raw]
         # Inside one file nothing is lost: copytruncate can lose lines only at a rotation.
         if found:
