@@ -76,7 +76,8 @@ def main() -> None:
 
     import pendulum
 
-    from cchc import collectors, service
+    from cchc.app import collect as collectors
+    from cchc.app import service
     from cchc.settings import get_settings
 
     settings = get_settings()

@@ -26,10 +26,10 @@ from sqlalchemy import insert, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cchc.calendar import plan_occurrences  # noqa: E402
-from cchc.communes import all_wards, province_name, short_name  # noqa: E402
-from cchc.loader import load_plan  # noqa: E402
-from cchc.spec import Commune, Plan  # noqa: E402
+from cchc.core.calendar import plan_occurrences  # noqa: E402
+from cchc.core.communes import all_wards, province_name, short_name  # noqa: E402
+from cchc.core.loader import load_plan  # noqa: E402
+from cchc.core.spec import Commune, Plan  # noqa: E402
 from cchc.store import repo  # noqa: E402
 from cchc.store.db import get_engine, session_scope  # noqa: E402
 from cchc.store.models import EvidenceRow  # noqa: E402

@@ -37,7 +37,7 @@ def main() -> None:
     from prefect import flow
     from prefect.testing.utilities import prefect_test_harness
 
-    from cchc import service
+    from cchc.app import service
     from cchc.settings import get_settings
     from flows.common import run_duty
     from flows.quota import quota_duty

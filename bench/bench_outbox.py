@@ -25,13 +25,13 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cchc.app.mail_pass import adeliver  # noqa: E402
 from cchc.settings import Settings  # noqa: E402
+from cchc.store import outbox as ob  # noqa: E402
 from cchc.store.db import get_engine, session_scope  # noqa: E402
 from notifications import compose  # noqa: E402
-from notifications import outbox as ob  # noqa: E402
 from notifications.catcher import free_port  # noqa: E402
 from notifications.smtp import SmtpTransport, parse_smtp_url  # noqa: E402
-from notifications.tick import adeliver  # noqa: E402
 
 SUBJECT = "[CCHC xã Phú Thái] Nhắc hạn: Báo cáo kết quả công tác tuyên truyền cải cách hành chính quý (quý III/2025) — hạn 05/09/2025"
 TEXT = "Kính gửi Phòng Văn hoá - Xã hội xã,\n\nNhiệm vụ dưới đây sắp đến hạn.\n" * 8

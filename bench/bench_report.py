@@ -50,11 +50,11 @@ def main() -> None:
 
     import pendulum
 
-    from cchc import service
-    from cchc.loader import load_plan
-    from cchc.reporting import workflow
-    from cchc.reporting.assemble import EvidenceItem, assemble
-    from cchc.reporting.render import context, render_docx, render_docx_context, render_html, render_markdown
+    from cchc.app import report_workflow as workflow
+    from cchc.app import service
+    from cchc.app.report_render import context, render_docx, render_docx_context, render_html, render_markdown
+    from cchc.core.assemble import EvidenceItem, assemble
+    from cchc.core.loader import load_plan
     from cchc.settings import get_settings
     from cchc.store import repo
     from cchc.store.db import session_scope

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect.events import emit_event
 
-from cchc.deployments import EVIDENCE_EVENT
+from cchc.core.deployments import EVIDENCE_EVENT
 
 
 def emit_evidence_recorded(plan_id: str, duty_id: str, evidence_id: int | None, kind: str, reason: str = "") -> None:

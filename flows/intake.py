@@ -13,9 +13,9 @@ import pendulum
 from prefect import flow, get_run_logger
 from pydantic import Field
 
-from cchc import service
+from cchc.app import service
+from cchc.core.spec import EvidenceKind
 from cchc.settings import get_settings
-from cchc.spec import EvidenceKind
 from flows.events import emit_evidence_recorded
 
 

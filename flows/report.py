@@ -22,9 +22,9 @@ from prefect.input import RunInput
 from prefect.runtime import flow_run
 from pydantic import Field
 
-from cchc.calendar import to_local
-from cchc.reporting import workflow
-from cchc.spec import Plan
+from cchc.app import report_workflow as workflow
+from cchc.core.calendar import to_local
+from cchc.core.spec import Plan
 from flows.common import run_duty, run_moment
 from tasks import duty as t
 from tasks import report as rt

@@ -18,8 +18,8 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 from prefect.schedules import RRule
 
-from cchc import service
-from cchc.deployments import DeploymentSpec, all_deployments
+from cchc.app import service
+from cchc.core.deployments import DeploymentSpec, all_deployments
 from cchc.settings import get_settings
 
 MANAGED_TAG = "cchc"

@@ -15,13 +15,13 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from cchc.calendar import Occurrence
-from cchc.escalation import Intent
-from cchc.evaluate import Status
-from cchc.spec import Plan, UnitRole
-from cchc.views import STATUS_VI, duty_title, fmt_day, unit_name
-from cchc.views import period_label as period_label
-from cchc.workdays import working_days_between
+from cchc.core.calendar import Occurrence
+from cchc.core.escalation import Intent
+from cchc.core.evaluate import Status
+from cchc.core.spec import Plan, UnitRole
+from cchc.core.views import STATUS_VI, duty_title, fmt_day, unit_name
+from cchc.core.views import period_label as period_label
+from cchc.core.workdays import working_days_between
 
 TEMPLATES = Path(__file__).parent / "templates"
 # Python 3.11 folds long non-ASCII headers into encoded words split at a space, and RFC 2047

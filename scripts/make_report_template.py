@@ -1,4 +1,4 @@
-"""Build the report's Word template (cchc/reporting/templates/bao-cao.docx) in the NĐ 30/2020 layout.
+"""Build the report's Word template (cchc/app/report_templates/bao-cao.docx) in the NĐ 30/2020 layout.
 
 The output is an ordinary .docx with Jinja2 tags (docxtpl): a clerk may open it in Word or
 LibreOffice, restyle it and save it back, as long as the {{ }} / {% %} tags stay. Run again to
@@ -22,7 +22,7 @@ from docx.table import _Cell
 from docx.text.paragraph import Paragraph
 
 FONT = "Times New Roman"
-TARGET = Path(__file__).resolve().parent.parent / "cchc" / "reporting" / "templates" / "bao-cao.docx"
+TARGET = Path(__file__).resolve().parent.parent / "cchc" / "app" / "report_templates" / "bao-cao.docx"
 
 
 def _font(run_or_style: object, size: float, bold: bool = False, italic: bool = False, underline: bool = False) -> None:

@@ -10,12 +10,15 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact
 from prefect.events import emit_event
 
-from cchc import service, views
-from cchc.calendar import to_local
-from cchc.evaluate import Status
+from cchc.app import collect as collectors
+from cchc.app import service
+from cchc.app.mail_pass import run_tick
+from cchc.core import views
+from cchc.core.calendar import to_local
+from cchc.core.evaluate import Status
+from cchc.core.spec import DutyKind, Plan
 from cchc.settings import Settings, get_settings
-from cchc.spec import DutyKind, Plan
-from cchc.store import repo
+from cchc.store import outbox, repo
 from cchc.store.db import session_scope
 
 EVENT_OF_STATUS = {
@@ -34,8 +37,6 @@ def load_plan(plan_id: str) -> Plan:
 @task(name="thu thập minh chứng", retries=2, retry_delay_seconds=5)
 def collect_evidence(plan: Plan, duty_id: str, at: dt.datetime) -> int:
     """Automatic sources feed the store here; returns how many new items were recorded."""
-    from cchc import collectors
-
     result = collectors.collect(get_settings(), plan, duty_id, at, pendulum.now("UTC"))
     logger = get_run_logger()
     for problem in result.problems:
@@ -133,8 +134,6 @@ def publish_artifacts(plan: Plan, duty_id: str, evaluation: service.DutyEvaluati
 @task(name="nhắc việc qua thư", retries=2, retry_delay_seconds=30)
 def notify(plan: Plan, duty_ids: list[str] | None, at: dt.datetime, now: dt.datetime) -> dict[str, Any]:
     """The same pass as `cchc tick`: queue due ladder steps, send this plan's queue (exactly once per key)."""
-    from notifications.tick import run_tick
-
     settings = get_settings()
     result = run_tick(settings, plan, at, now, duty_ids)
     if result.sent or result.failed or result.skipped:
@@ -162,8 +161,6 @@ MAIL_STATUS_VI = {"queued": "chờ gửi", "sending": "đang gửi", "sent": "đ
 
 def _mail_table(settings: Settings, plan: Plan, limit: int = 100) -> list[dict[str, str]]:
     """The plan's latest outbox rows, for the coordinator in the UI."""
-    from notifications import outbox
-
     engine = service.engine_for(settings)
     with session_scope(engine) as s:
         latest = outbox.latest(s, plan.id, limit)

@@ -1,4 +1,4 @@
-"""Tasks of the report flow. Each calls one use case of cchc.reporting.workflow."""
+"""Tasks of the report flow. Each calls one use case of cchc.app.report_workflow."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.events import emit_event
 
-from cchc.reporting import workflow
-from cchc.reporting.render import render_markdown
+from cchc.app import report_workflow as workflow
+from cchc.app.report_render import render_markdown
+from cchc.core.spec import Plan
 from cchc.settings import get_settings
-from cchc.spec import Plan
 from tasks.duty import artifact_key
 
 

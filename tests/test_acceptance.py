@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cchc.deployments import TAIL_DAYS, all_deployments, expected_runs
-from cchc.loader import load_plan
+from cchc.core.deployments import TAIL_DAYS, all_deployments, expected_runs
+from cchc.core.loader import load_plan
 from tests.conftest import FIXTURES
 from tests.running import System, get_ok, port_closed, processes_of, wait_for
 

@@ -9,10 +9,10 @@ import pendulum
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cchc.calendar import _due_day, occurrences, period_bounds, period_key, plan_occurrences
-from cchc.loader import load_plan, parse_plan
-from cchc.spec import DueRule, Period
-from cchc.workdays import is_working_day, working_days_after, working_days_before
+from cchc.core.calendar import _due_day, occurrences, period_bounds, period_key, plan_occurrences
+from cchc.core.loader import load_plan, parse_plan
+from cchc.core.spec import DueRule, Period
+from cchc.core.workdays import is_working_day, working_days_after, working_days_before
 from tests.conftest import FIXTURES, PLAN_DIR
 
 DEMO = (FIXTURES / "demo.yaml").read_text(encoding="utf-8")
@@ -156,8 +156,8 @@ def test_due_rule_next_month_crosses_the_year_boundary() -> None:
 def test_report_data_windows_follow_the_national_cut_off_unless_the_plan_is_due_earlier() -> None:
     import datetime as _dt
 
-    from cchc.calendar import report_data_window
-    from cchc.loader import load_plan
+    from cchc.core.calendar import report_data_window
+    from cchc.core.loader import load_plan
     from tests.conftest import PLAN_DIR
 
     phu_thai = load_plan(PLAN_DIR / "phu-thai-2025h2.yaml")

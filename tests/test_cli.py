@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from cchc.cli import app
+from cchc.cli.main import app
 from cchc.settings import Settings
 from tests.conftest import FIXTURES, PLAN_DIR, PLAN_IDS, ROOT
 

@@ -11,10 +11,11 @@ import pendulum
 import pytest
 import yaml
 
-from cchc import collectors, service
+from cchc.app import collect as collectors
+from cchc.app import service
 from cchc.settings import Settings, get_settings
+from cchc.store import outbox as ob
 from cchc.store.db import session_scope
-from notifications import outbox as ob
 from tests.conftest import FIXTURES, PLAN_DIR
 from tests.webserver import Route, Web, serving
 
@@ -180,7 +181,7 @@ def test_loopback_is_refused_unless_the_spec_allows_the_host(
 def test_a_source_whose_kind_the_duty_does_not_count_is_a_spec_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cchc.loader import SpecError, load_plan
+    from cchc.core.loader import SpecError, load_plan
 
     use_sources(tmp_path, monkeypatch, [{"type": "feed", "url": "https://x.example/rss", "kind": "photo"}])
     with pytest.raises(SpecError, match="kind 'photo' does not count for this duty"):
@@ -216,7 +217,7 @@ def test_a_very_long_link_is_keyed_by_its_hash_and_recorded_once() -> None:
 
 
 def test_a_page_source_with_a_broken_selector_is_a_spec_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from cchc.loader import SpecError, load_plan
+    from cchc.core.loader import SpecError, load_plan
 
     page = {"type": "page", "url": "https://x.example/cchc", "items": "article[", "link": "a"}
     use_sources(tmp_path, monkeypatch, [page])

@@ -9,10 +9,10 @@ import email.policy
 
 import pendulum
 
-from cchc.calendar import plan_occurrences
-from cchc.escalation import intents
-from cchc.evaluate import Status
-from cchc.loader import parse_plan
+from cchc.core.calendar import plan_occurrences
+from cchc.core.escalation import intents
+from cchc.core.evaluate import Status
+from cchc.core.loader import parse_plan
 from notifications.compose import period_label, render_digest, render_intent, to_email
 from tests.conftest import FIXTURES
 
@@ -91,9 +91,9 @@ def test_the_weekly_digest_lists_every_duty() -> None:
 
 
 def test_a_reminder_carries_the_units_signed_link_and_an_escalation_does_not(cchc_env: object) -> None:
-    from cchc import links
+    from cchc.core import links
     from cchc.settings import get_settings
-    from notifications.tick import answer_link
+    from notifications.messages import answer_link
 
     plan = parse_plan((FIXTURES / "demo.yaml").read_text(encoding="utf-8"))
     settings = get_settings()

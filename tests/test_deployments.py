@@ -12,9 +12,9 @@ from prefect import Flow
 from prefect.client.schemas.schedules import RRuleSchedule
 from typer.testing import CliRunner
 
-from cchc.cli import app
-from cchc.deployments import all_deployments, plan_deployments
-from cchc.loader import load_plan, parse_plan
+from cchc.cli.main import app
+from cchc.core.deployments import all_deployments, plan_deployments
+from cchc.core.loader import load_plan, parse_plan
 from cchc.settings import Settings
 from flows.serve import load_flow, to_runner
 from tests.conftest import FIXTURES, PLAN_DIR, PLAN_IDS, ROOT

@@ -7,11 +7,11 @@ import datetime as dt
 import pendulum
 import pytest
 
-from cchc.calendar import Occurrence, plan_occurrences
-from cchc.escalation import intents, ladder_for, step_moment
-from cchc.evaluate import Status
-from cchc.loader import load_plan, parse_plan
-from cchc.spec import Plan
+from cchc.core.calendar import Occurrence, plan_occurrences
+from cchc.core.escalation import intents, ladder_for, step_moment
+from cchc.core.evaluate import Status
+from cchc.core.loader import load_plan, parse_plan
+from cchc.core.spec import Plan
 from tests.conftest import FIXTURES, PLAN_DIR
 
 TZ = "Asia/Ho_Chi_Minh"

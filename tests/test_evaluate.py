@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete
 
-from cchc.calendar import plan_occurrences
-from cchc.evaluate import Status, Tally, judge, tally_dates
-from cchc.loader import parse_plan
+from cchc.core.calendar import plan_occurrences
+from cchc.core.evaluate import Status, Tally, judge, tally_dates
+from cchc.core.loader import parse_plan
 from cchc.settings import Settings
 from cchc.store import repo
 from cchc.store.db import get_engine, session_scope

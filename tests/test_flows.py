@@ -31,7 +31,7 @@ def _statuses(settings: Settings) -> dict[tuple[str, str], tuple[str | None, Any
 
 
 def _add_posts(settings: Settings, days: list[int], month: int = 10) -> None:
-    from cchc import service
+    from cchc.app import service
 
     plan = service.resolve_plan("demo", settings)
     for d in days:

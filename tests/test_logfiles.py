@@ -20,7 +20,7 @@ from typing import IO
 
 import pytest
 
-from cchc.logfiles import backup_path, rotate_all, rotate_if_large
+from cchc.app.logfiles import backup_path, rotate_all, rotate_if_large
 
 LINE = re.compile(rb"\d{6}")
 LINE_BYTES = 7  # b"000123\n"
@@ -207,5 +207,5 @@ def test_rotate_all_skips_a_file_it_cannot_rotate(tmp_path: Path, monkeypatch: p
             raise OSError(28, "No space left on device")
         return real(path, max_bytes, backups)
 
-    monkeypatch.setattr("cchc.logfiles.rotate_if_large", flaky)
+    monkeypatch.setattr("cchc.app.logfiles.rotate_if_large", flaky)
     assert rotate_all(tmp_path, 10, 2) == [tmp_path / "b.log"]

@@ -10,14 +10,14 @@ from pathlib import Path
 import pendulum
 import pytest
 
-from cchc import service
-from cchc.loader import load_plan, parse_plan
+from cchc.app import service
+from cchc.app.mail_pass import TickResult, flush, run_tick
+from cchc.core.loader import load_plan, parse_plan
+from cchc.core.spec import Plan
 from cchc.settings import Settings, get_settings
-from cchc.spec import Plan
+from cchc.store import outbox as ob
 from cchc.store.db import session_scope
 from cchc.store.models import OutboxRow
-from notifications import outbox as ob
-from notifications.tick import TickResult, flush, run_tick
 from tests.conftest import FIXTURES, PLAN_DIR
 from tests.mailserver import MailServer, running
 
@@ -323,7 +323,7 @@ def test_a_run_that_died_mid_send_is_taken_over_with_the_same_message_id(
     # Queue the reminder, then claim it the way a run does just before it crashes.
     engine = service.engine_for(mail_env)
     judged = service.judge_plan(mail_env, p, at(2025, 8, 27), NOW)
-    from notifications.tick import plan_pass
+    from cchc.app.mail_pass import plan_pass
 
     down.merge(plan_pass(mail_env, engine, p, judged, at(2025, 8, 27), NOW, ["bao-cao-quy"]))
     (claimed,) = ob.claim(engine, NOW)

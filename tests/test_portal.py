@@ -20,11 +20,11 @@ import pendulum
 import pytest
 import uvicorn
 
-from cchc import service
-from cchc.portal import create_app
+from cchc.app import service
+from cchc.app.mail_pass import run_tick
+from cchc.portal.app import create_app
 from cchc.settings import Settings, get_settings
 from notifications.catcher import free_port
-from notifications.tick import run_tick
 from tests.mailserver import MailServer, running
 
 pytestmark = pytest.mark.timeout_slow

@@ -11,8 +11,8 @@ import pendulum
 import pytest
 from sqlalchemy import create_engine, text
 
-from cchc.evaluate import Status
-from cchc.loader import parse_plan
+from cchc.core.evaluate import Status
+from cchc.core.loader import parse_plan
 from cchc.store import repo
 from cchc.store.db import current_revision, dispose_all, get_engine, head_revision, session_scope
 from tests.conftest import FIXTURES
@@ -70,7 +70,7 @@ def test_the_store_migrates_records_and_judges_on_postgresql(pg_url: str) -> Non
 def test_outbox_rows_are_unique_and_claimed_by_one_worker_each_on_postgresql(pg_url: str) -> None:
     import threading
 
-    from notifications import outbox as ob
+    from cchc.store import outbox as ob
 
     engine = get_engine(pg_url)
     now = pendulum.datetime(2025, 10, 28, 9, tz="UTC")

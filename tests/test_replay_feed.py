@@ -11,12 +11,13 @@ from prefect.client.orchestration import get_client
 from prefect.flow_engine import run_flow_async
 from prefect.states import Scheduled
 
-from cchc import collectors, service
+from cchc.app import collect as collectors
+from cchc.app import service
+from cchc.app.mail_pass import run_tick
 from cchc.settings import Settings, get_settings
+from cchc.store import outbox as ob
 from cchc.store.db import session_scope
 from flows.quota import quota_duty
-from notifications import outbox as ob
-from notifications.tick import run_tick
 from tests.mailserver import MailServer, running
 from tests.test_collectors import DUTY, RSS, feed, use_sources
 from tests.webserver import Route, Web, serving

@@ -11,10 +11,9 @@ import docx
 import pendulum
 import pytest
 
-from cchc import service
-from cchc.calendar import plan_occurrences
-from cchc.loader import load_plan
-from cchc.reporting.assemble import (
+from cchc.app import service
+from cchc.app.report_render import render_docx, render_html, render_markdown
+from cchc.core.assemble import (
     ASSESS_DONE,
     ASSESS_LATE,
     ASSESS_NONE,
@@ -23,7 +22,8 @@ from cchc.reporting.assemble import (
     assemble,
     place_date,
 )
-from cchc.reporting.render import render_docx, render_html, render_markdown
+from cchc.core.calendar import plan_occurrences
+from cchc.core.loader import load_plan
 from cchc.settings import Settings
 from tests.conftest import PLAN_DIR, PLAN_IDS
 from tests.test_cli import run, run_json

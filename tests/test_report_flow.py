@@ -22,8 +22,8 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import aresume_flow_run
 
-from cchc import service
-from cchc.reporting import workflow
+from cchc.app import report_workflow as workflow
+from cchc.app import service
 from cchc.settings import Settings, get_settings
 from flows.report import report_duty
 from tests.mailserver import MailServer, Received, running

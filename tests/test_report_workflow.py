@@ -10,14 +10,14 @@ import docx
 import pendulum
 import pytest
 
-from cchc import service
-from cchc.reporting import workflow
+from cchc.app import report_workflow as workflow
+from cchc.app import service
+from cchc.app.mail_pass import run_tick
 from cchc.settings import Settings, get_settings
+from cchc.store import outbox as ob
 from cchc.store import repo
 from cchc.store.db import session_scope
 from cchc.store.models import OutboxRow
-from notifications import outbox as ob
-from notifications.tick import run_tick
 from tests.mailserver import MailServer, running
 from tests.test_postgres import pg_url  # noqa: F401  (fixture)
 

@@ -12,15 +12,16 @@ import pendulum
 import pytest
 from sqlalchemy import func, select
 
-from cchc import service, views
-from cchc.loader import load_plan
-from cchc.runs import Gap, find_gap
+from cchc.app import service
+from cchc.app.mail_pass import run_tick
+from cchc.core import views
+from cchc.core.loader import load_plan
+from cchc.core.runs import Gap, find_gap
 from cchc.settings import Settings, get_settings
+from cchc.store import outbox as ob
 from cchc.store import runs as run_store
 from cchc.store.db import get_engine, session_scope
 from cchc.store.models import OutboxRow, PlanBeatRow, RunGapRow
-from notifications import outbox as ob
-from notifications.tick import run_tick
 from tests import test_postgres
 from tests.conftest import PLAN_DIR
 

@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from cchc.supervisor import STOP_TIMEOUT
+from cchc.app.supervisor import STOP_TIMEOUT
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT_DIR = ROOT / "deploy" / "systemd"

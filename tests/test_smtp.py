@@ -11,12 +11,12 @@ import pytest
 import trustme
 from aiosmtpd.controller import Controller
 
-from cchc.loader import load_plan
+from cchc.app.mail_pass import run_tick
+from cchc.core.loader import load_plan
 from cchc.settings import Settings, get_settings
-from notifications import outbox as ob
+from cchc.store import outbox as ob
 from notifications.catcher import free_port
 from notifications.smtp import MailConfigError, parse_smtp_url
-from notifications.tick import run_tick
 from tests.conftest import PLAN_DIR
 from tests.mailserver import Scripted
 
@@ -69,7 +69,7 @@ def _configure(monkeypatch: pytest.MonkeyPatch, url: str, ca_file: Path | None) 
 
 
 def _statuses(settings: Settings) -> list[str]:
-    from cchc import service
+    from cchc.app import service
     from cchc.store.db import session_scope
 
     with session_scope(service.engine_for(settings)) as s:

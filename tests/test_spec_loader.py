@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from cchc.loader import SpecError, json_schema, load_plan, parse_plan
-from cchc.spec import Plan
+from cchc.core.loader import SpecError, json_schema, load_plan, parse_plan
+from cchc.core.spec import Plan
 from tests.conftest import FIXTURES, PLAN_DIR, PLAN_IDS
 
 DEMO = (FIXTURES / "demo.yaml").read_text(encoding="utf-8")

@@ -11,7 +11,7 @@ import pytest
 from alembic import command
 from sqlalchemy import create_engine, func, select, text
 
-from cchc.loader import parse_plan
+from cchc.core.loader import parse_plan
 from cchc.settings import Settings
 from cchc.store import repo
 from cchc.store.db import alembic_config, current_revision, get_engine, head_revision, session_scope

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cchc.deployments import all_deployments
-from cchc.loader import load_plan
+from cchc.core.deployments import all_deployments
+from cchc.core.loader import load_plan
 from tests.conftest import PLAN_DIR
 from tests.running import System, get_ok, port_closed, processes_of, wait_for
 

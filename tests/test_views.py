@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pendulum
 
-from cchc.calendar import plan_occurrences
-from cchc.evaluate import Status, Tally, judge
-from cchc.loader import parse_plan
+from cchc.core.calendar import plan_occurrences
+from cchc.core.evaluate import Status, Tally, judge
+from cchc.core.loader import parse_plan
+from cchc.core.views import current, overdue_markdown, status_table
 from cchc.store.repo import Judged
-from cchc.views import current, overdue_markdown, status_table
 from tests.conftest import FIXTURES
 
 DEMO = parse_plan((FIXTURES / "demo.yaml").read_text(encoding="utf-8"))

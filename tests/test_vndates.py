@@ -7,7 +7,7 @@ import unicodedata
 
 import pytest
 
-from cchc.vndates import normalize, parse_vn_date
+from cchc.core.vndates import normalize, parse_vn_date
 
 NOW = dt.datetime(2025, 10, 21, 9, 30)
 

@@ -17,9 +17,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from cchc.calendar import Occurrence, plan_occurrences
-from cchc.evaluate import Status, Tally, judge
-from cchc.spec import DutyKind, Plan
+from cchc.core.calendar import Occurrence, plan_occurrences
+from cchc.core.evaluate import Status, Tally, judge
+from cchc.core.spec import DutyKind, Plan
 from cchc.store.models import (
     AuditRow,
     DutyEvidenceKind,

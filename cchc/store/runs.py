@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from cchc.runs import Gap
+from cchc.core.runs import Gap
 from cchc.store.models import PlanBeatRow, RunGapRow
 
 

@@ -1,0 +1,1 @@
+"""Use cases: each takes its settings, engine or session explicitly."""

@@ -1,0 +1,342 @@
+"""One pass as the schedule runs it: judge, turn due ladder steps into outbox rows, send what is queued.
+
+`cchc tick`, `cchc mail flush` and the duty flows on Prefect all call this module, so the
+three paths cannot behave differently. Everything takes the moment it acts at.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from email.utils import formataddr
+from typing import Any
+
+import aiosmtplib
+from sqlalchemy import Engine
+
+from cchc.app import report_workflow as workflow
+from cchc.app import service
+from cchc.core import escalation, views
+from cchc.core.spec import Plan, UnitRole
+from cchc.settings import Settings
+from cchc.store import outbox as ob
+from cchc.store import repo
+from cchc.store.db import session_scope
+from cchc.store.models import OutboxRow
+from notifications import compose
+from notifications.delivery import make_transport, run_sync
+from notifications.messages import (
+    coordinator_notice,
+    digest_gaps,
+    digest_messages,
+    digest_moment,
+    ladder_key,
+    ladder_messages,
+    no_email_notices,
+)
+from notifications.smtp import MailConfigError, Outcome, Transport
+
+
+@dataclass
+class Line:
+    key: str
+    to: str
+    subject: str
+    detail: str = ""
+
+    def as_json(self) -> dict[str, str]:
+        return {"key": self.key, "to": self.to, "subject": self.subject, "detail": self.detail}
+
+
+@dataclass
+class TickResult:
+    plan: str | None
+    at: dt.datetime | None
+    transport: str = ""
+    queued: list[Line] = field(default_factory=list)
+    skipped: list[Line] = field(default_factory=list)
+    sent: list[Line] = field(default_factory=list)
+    retrying: list[Line] = field(default_factory=list)
+    failed: list[Line] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    config_error: str | None = None  # the mail settings are wrong: nothing could be sent
+    reports: list[str] = field(default_factory=list)  # "report:period" delivered and recorded in this pass
+
+    def merge(self, other: TickResult) -> None:
+        for name in ("queued", "skipped", "sent", "retrying", "failed", "problems", "reports"):
+            getattr(self, name).extend(getattr(other, name))
+        self.transport = other.transport or self.transport
+        self.config_error = other.config_error or self.config_error
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "plan": self.plan,
+            "at": self.at.isoformat() if self.at else None,
+            "transport": self.transport,
+            **{
+                k: [line.as_json() for line in getattr(self, k)]
+                for k in ("queued", "skipped", "sent", "retrying", "failed")
+            },
+            "problems": self.problems,
+            "reports": self.reports,
+        }
+
+
+def plan_pass(
+    settings: Settings,
+    engine: Engine,
+    plan: Plan,
+    judged: Sequence[repo.Judged],
+    at: dt.datetime,
+    now: dt.datetime,
+    duty_ids: Sequence[str] | None = None,
+    digest: bool = True,
+) -> TickResult:
+    """Judged occurrences -> outbox rows (new ones only), and queued rows no longer due -> skipped."""
+    result = TickResult(plan=plan.id, at=at)
+    chosen = [j for j in judged if duty_ids is None or j.occurrence.duty in duty_ids]
+    due = escalation.intents(plan, [(j.occurrence, j.status, j.count) for j in chosen], at)
+    occ_of = {(j.occurrence.duty, j.occurrence.period): j.occurrence for j in chosen}
+    candidate_keys = [ladder_key(i, u) for i in due for u in i.to]
+    with session_scope(engine) as s:
+        known = ob.existing_keys(s, candidate_keys)
+    messages, missing = ladder_messages(settings, plan, due, occ_of, at, known)
+    if digest and duty_ids is None:
+        with session_scope(engine) as s:
+            week, moment = digest_moment(at, plan.timezone)
+            known_digest = ob.existing_keys(
+                s, [f"{plan.id}:digest:{week}:{u.id}" for u in plan.units_with_role(UnitRole.coordinator)]
+            )
+            gaps = digest_gaps(s, plan, week, moment)
+        messages += digest_messages(settings, plan, judged, at, known_digest, gaps)
+    if missing:
+        messages += no_email_notices(settings, plan, missing, at)
+        result.problems += [
+            f"unit '{u}' of plan {plan.id} has no email address; the coordinator is told" for u in missing
+        ]
+    keep = {f"{i.duty}:{i.period}:{i.step}" for i in due if not i.stale}
+    with session_scope(engine) as s:
+        new = set(ob.enqueue(s, messages, now))
+        cancelled = ob.cancel(
+            s, plan.id, keep, duty_ids, "no longer due: the occurrence is met, waived or past this step"
+        )
+    for m in messages:
+        if m.key not in new:
+            continue  # another run queued it first
+        line = Line(m.key, m.recipient, m.subject, m.last_error or "")
+        {ob.QUEUED: result.queued, ob.SKIPPED: result.skipped, ob.FAILED: result.failed}[m.status].append(line)
+    result.skipped += [Line(k, "", "", "no longer due") for k in cancelled]
+    return result
+
+
+# --- sending -------------------------------------------------------------------------------------
+
+
+def build_email(settings: Settings, row: OutboxRow, plan: Plan | None, now: dt.datetime) -> tuple[Any, list[str]]:
+    to = [a.strip() for a in row.recipient.split(",") if a.strip()]
+    cc = [a.strip() for a in row.cc.split(",") if a.strip()]
+    name = views.unit_name(plan, row.unit_id) if plan is not None and row.unit_id else ""
+    msg = compose.to_email(
+        sender=settings.mail_from,
+        recipient=", ".join(formataddr((compose.one_line(name), a)) if name else a for a in to),
+        cc=cc,
+        subject=row.subject,
+        text=row.body_text,
+        html=row.body_html,
+        message_id=row.message_id,
+        date=now,
+        attachments=[(a.name, a.type, _stored(settings, a.sha256)) for a in ob.Attachment.load(row.attachments)],
+    )
+    return msg, to + [c for c in cc if c not in to]
+
+
+def _stored(settings: Settings, sha256: str) -> bytes:
+    path = service.stored_path(settings, sha256)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise AttachmentMissing(f"attachment {path} is missing from the file store") from None
+
+
+class AttachmentMissing(Exception):
+    """A message's file is gone from the content store: retrying cannot help."""
+
+
+PlanLookup = Callable[[str], Plan | None]
+
+
+def _failure_notice(
+    settings: Settings, plan: Plan | None, row: OutboxRow, why: str, now: dt.datetime
+) -> list[ob.NewMessage]:
+    if plan is None or row.step in ("notice",):
+        return []  # never a notice about a notice: that would loop
+    text = (
+        f'Thư "{row.subject}" gửi {row.recipient} không gửi được: {why}. '
+        "Đề nghị kiểm tra địa chỉ thư điện tử của đơn vị trong kế hoạch rồi báo lại cho đơn vị."
+    )
+    return coordinator_notice(settings, plan, f"{row.plan_id}:notice:failed:{row.key}", "thư không gửi được", text, now)
+
+
+async def adeliver(
+    settings: Settings,
+    engine: Engine,
+    now: dt.datetime,
+    plans: PlanLookup,
+    plan_id: str | None = None,
+    transport: Transport | None = None,
+    batch: int = 200,
+) -> TickResult:
+    """Send every row that is due, one connection for the whole pass; settle each row at once."""
+    result = TickResult(plan=plan_id, at=None)
+    try:
+        transport = transport or make_transport(settings)
+    except MailConfigError as e:
+        result.problems.append(str(e))
+        result.config_error = str(e)
+        return result
+    result.transport = transport.where
+    opened = False
+    try:
+        for _ in range(1000):  # bounded: notices created below are sent in a later round
+            rows = ob.claim(engine, now, batch, plan_id)
+            if not rows:
+                break
+            if not opened:
+                try:
+                    await transport.open()
+                    opened = True
+                except MailConfigError as e:
+                    with session_scope(engine) as s:
+                        for row in rows:
+                            ob.release(s, row.id, str(e))
+                    result.problems.append(str(e))
+                    result.config_error = str(e)
+                    break
+                except (OSError, aiosmtplib.SMTPException) as e:
+                    outcome = Outcome("temporary", f"cannot connect to {transport.where}: {e}")
+                    for row in rows:
+                        _settle(settings, engine, row, outcome, plans(row.plan_id), now, result)
+                    break
+            for row in rows:
+                plan = plans(row.plan_id)
+                try:
+                    msg, recipients = build_email(settings, row, plan, now)
+                except AttachmentMissing as e:
+                    # The row fails and the coordinator is told; the rest of the pass goes on.
+                    _settle(settings, engine, row, Outcome("permanent", str(e)), plan, now, result)
+                    continue
+                try:
+                    outcome = await transport.send(msg, settings.mail_from_address, recipients)
+                except MailConfigError as e:
+                    with session_scope(engine) as s:
+                        ob.release(s, row.id, str(e))
+                    result.problems.append(str(e))
+                    result.config_error = str(e)
+                    continue
+                _settle(settings, engine, row, outcome, plan, now, result)
+    finally:
+        if opened:
+            await transport.close()
+    return result
+
+
+def _settle(
+    settings: Settings,
+    engine: Engine,
+    row: OutboxRow,
+    outcome: Outcome,
+    plan: Plan | None,
+    now: dt.datetime,
+    result: TickResult,
+) -> None:
+    line = Line(row.key, row.recipient, row.subject, outcome.reply)
+    notices: list[ob.NewMessage] = []
+    with session_scope(engine) as s:
+        if outcome.kind == "sent":
+            refused = "; ".join(f"{a}: {why}" for a, why in outcome.refused.items()) or None
+            ob.mark_sent(s, row.id, outcome.reply, now, refused=f"refused: {refused}" if refused else None)
+            result.sent.append(line)
+            if refused:
+                line.detail = f"refused: {refused}"
+                notices = _failure_notice(settings, plan, row, f"máy chủ từ chối {refused}", now)
+        elif outcome.kind == "temporary":
+            if ob.mark_retry(s, row, outcome.reply, now):
+                result.retrying.append(line)
+            else:
+                result.failed.append(line)
+                notices = _failure_notice(settings, plan, row, f"thử lại nhiều lần vẫn lỗi ({outcome.reply})", now)
+        else:
+            why = "; ".join(f"{a}: {r}" for a, r in outcome.refused.items()) or outcome.reply
+            ob.mark_failed(s, row.id, why)
+            line.detail = why
+            result.failed.append(line)
+            notices = _failure_notice(settings, plan, row, f"máy chủ từ chối ({why})", now)
+        if notices:
+            ob.enqueue(s, notices, now)
+
+
+# --- the pass ------------------------------------------------------------------------------------
+
+
+def plan_lookup(settings: Settings, first: Plan | None = None) -> PlanLookup:
+    cache: dict[str, Plan | None] = {first.id: first} if first else {}
+
+    def get(plan_id: str) -> Plan | None:
+        if plan_id not in cache:
+            try:
+                cache[plan_id] = service.resolve_plan(plan_id, settings)
+            except (service.UserError, service.SpecError):
+                cache[plan_id] = None
+        return cache[plan_id]
+
+    return get
+
+
+async def arun_tick(
+    settings: Settings,
+    plan: Plan,
+    at: dt.datetime,
+    now: dt.datetime,
+    duty_ids: Sequence[str] | None = None,
+    transport: Transport | None = None,
+) -> TickResult:
+    """Evaluate at ``at``, enqueue what is due, send this plan's queue. Safe to repeat and to overlap."""
+    engine = service.engine_for(settings)
+    judged = service.judge_plan(settings, plan, at, now)
+    result = plan_pass(settings, engine, plan, judged, at, now, duty_ids)
+    sent = await adeliver(settings, engine, now, plan_lookup(settings, plan), plan.id, transport)
+    result.merge(sent)
+    _settle_reports(settings, [plan], now, result)
+    return result
+
+
+def _settle_reports(settings: Settings, plans: Sequence[Plan], now: dt.datetime, result: TickResult) -> None:
+    """Delivered reports become evidence of their report duty (see cchc.app.report_workflow.settle)."""
+    for plan in plans:
+        if plan.reports:
+            for report_id, period in workflow.settle(settings, plan, now):
+                result.reports.append(f"{plan.id}:{report_id}:{period}")
+
+
+def run_tick(
+    settings: Settings, plan: Plan, at: dt.datetime, now: dt.datetime, duty_ids: Sequence[str] | None = None
+) -> TickResult:
+    return run_sync(arun_tick(settings, plan, at, now, duty_ids))
+
+
+def flush(settings: Settings, now: dt.datetime, plan_id: str | None = None) -> TickResult:
+    """`cchc mail flush`: everything queued, backoff or not, goes out now."""
+    engine = service.engine_for(settings)
+    with session_scope(engine) as s:
+        ob.retry_now(s, now, plan_id)
+    lookup = plan_lookup(settings)
+    result = run_sync(adeliver(settings, engine, now, lookup, plan_id))
+    ids = {plan_id} if plan_id else {r.plan_id for r in _sent_report_rows(engine)}
+    _settle_reports(settings, [p for p in map(lookup, sorted(ids)) if p is not None], now, result)
+    return result
+
+
+def _sent_report_rows(engine: Engine) -> list[OutboxRow]:
+    with session_scope(engine) as s:
+        return ob.rows(s, status=ob.SENT, steps=[ob.REPORT_STEP_PREFIX + "delivery"])

@@ -1,0 +1,89 @@
+"""Render a report model: DOCX (the Word template, docxtpl), HTML and Markdown (Jinja2).
+
+Rendering returns bytes or text; storing and sending are elsewhere.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from docxtpl import DocxTemplate
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from cchc.core.assemble import ReportModel, fmt_day
+
+TEMPLATES = Path(__file__).parent / "report_templates"
+DOCX_TEMPLATE = TEMPLATES / "bao-cao.docx"
+FORMATS = ("docx", "html", "md")
+MEDIA_TYPES = {
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "html": "text/html",
+    "md": "text/markdown",
+}
+
+
+class TemplateError(ValueError):
+    """The Word template cannot be used; the message says which file and why."""
+
+
+def context(model: ReportModel) -> dict[str, Any]:
+    ctx: dict[str, Any] = {f.name: getattr(model, f.name) for f in fields(model)}
+    ctx["next_heading"] = model.next_label.upper() if model.next_label else "THỜI GIAN TỚI"
+    ctx["data_from_text"] = fmt_day(model.data_from)
+    ctx["data_to_text"] = fmt_day(model.data_to)
+    return ctx
+
+
+def render_docx(model: ReportModel, template: Path | None = None) -> bytes:
+    """The document from the Word template; the signature block stays editable for signing by hand."""
+    return render_docx_context(context(model), template)
+
+
+def render_docx_context(ctx: dict[str, Any], template: Path | None = None) -> bytes:
+    path = template or DOCX_TEMPLATE
+    if not path.is_file():
+        raise TemplateError(f"report template {path} does not exist; set CCHC_REPORT_TEMPLATE to a .docx file")
+    try:
+        doc = DocxTemplate(str(path))
+        doc.render(ctx, autoescape=True)
+    except Exception as e:  # docxtpl surfaces Jinja and zip errors alike
+        raise TemplateError(
+            f"report template {path}: {e}; fix the {{{{ }}}} / {{% %}} tags or run scripts/make_report_template.py"
+        ) from e
+    out = io.BytesIO()
+    doc.save(out)
+    return out.getvalue()
+
+
+@lru_cache(maxsize=1)
+def _env() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render_html(model: ReportModel) -> str:
+    return _env().get_template("bao-cao.html").render(context(model))
+
+
+def render_markdown(model: ReportModel) -> str:
+    return _env().get_template("bao-cao.md").render(context(model))
+
+
+def render(model: ReportModel, fmt: str, template: Path | None = None) -> bytes:
+    if fmt == "docx":
+        return render_docx(model, template)
+    if fmt == "html":
+        return render_html(model).encode()
+    if fmt == "md":
+        return render_markdown(model).encode()
+    raise ValueError(f"unknown format '{fmt}' (use {', '.join(FORMATS)})")

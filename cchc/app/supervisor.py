@@ -1,0 +1,211 @@
+"""`cchc up`: a Prefect server with its UI, and a runner serving every plan's deployments.
+
+Both run as child processes in their own process groups, so that stopping `cchc up`
+(Ctrl-C or SIGTERM) stops them and everything they started. The runner is told not to
+pause schedules on shutdown. State lives under CCHC_HOME.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import IO
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy.exc import SQLAlchemyError
+
+from cchc.app.logfiles import rotate_all
+from cchc.settings import Settings
+from cchc.store.db import get_engine
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+HEALTH_TIMEOUT = 120.0
+STOP_TIMEOUT = 30.0
+FIRST_WATCH = 600.0  # the first health pass waits until registration and the first runs are done
+ROTATE_EVERY = 60.0
+
+
+class SupervisorError(RuntimeError):
+    pass
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: IO[bytes]
+
+
+@dataclass
+class Supervisor:
+    settings: Settings
+    host: str
+    port: int
+    echo: Callable[[str], None] = print
+    children: list[Child] = field(default_factory=list)
+    stopping: bool = False
+    watch: subprocess.Popen[bytes] | None = None
+    next_watch: float = 0.0
+    next_rotate: float = 0.0
+
+    @property
+    def api_url(self) -> str:
+        return self.settings.prefect_api_url or f"http://{self.host}:{self.port}/api"
+
+    @property
+    def ui_url(self) -> str:
+        return self.api_url.removesuffix("/api")
+
+    def prefect_env(self) -> dict[str, str]:
+        prefect_home = (self.settings.home / "prefect").resolve()
+        prefect_home.mkdir(parents=True, exist_ok=True)
+        return self.settings.child_env(
+            {
+                "PREFECT_HOME": str(prefect_home),
+                "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{prefect_home / 'prefect.db'}",
+                "PREFECT_SERVER_API_HOST": self.host,
+                "PREFECT_SERVER_API_PORT": str(self.port),
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                "PREFECT_API_URL": self.api_url,
+                "PREFECT_UI_API_URL": self.api_url,
+                "PREFECT_LOGGING_LEVEL": "INFO",
+                "DO_NOT_TRACK": "1",
+            }
+        )
+
+    def _spawn(self, name: str, args: list[str]) -> Child:
+        logs = (self.settings.home / "logs").resolve()
+        logs.mkdir(parents=True, exist_ok=True)
+        log = (logs / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            args, cwd=PROJECT_ROOT, env=self.prefect_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        child = Child(name, proc, log)
+        self.children.append(child)
+        return child
+
+    def wait_healthy(self, timeout: float = HEALTH_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            for c in self.children:
+                if c.proc.poll() is not None:
+                    raise SupervisorError(f"{c.name} exited with {c.proc.returncode}; see {c.log.name}")
+            try:
+                r = httpx.get(f"{self.api_url}/health", timeout=2.0)
+                if r.status_code == 200:
+                    return
+                last = f"HTTP {r.status_code}"
+            except httpx.HTTPError as e:
+                last = type(e).__name__
+            time.sleep(0.5)
+        raise SupervisorError(f"Prefect server at {self.api_url} not healthy after {timeout:.0f} s ({last})")
+
+    def start(self) -> None:
+        # The store exists and is at the migration head before anything runs (and a wrong
+        # CCHC_DATABASE_URL stops `cchc up` here, with its reason, instead of failing every run).
+        try:
+            get_engine(self.settings.db_url)
+        except SQLAlchemyError as e:
+            raise SupervisorError(f"cannot open the store {self.settings.db_url.split('@')[-1]}: {e}") from None
+        if self.settings.prefect_api_url:
+            self.echo(f"dùng Prefect server có sẵn: {self.api_url}")
+        else:
+            self.echo(f"khởi động Prefect server tại {self.ui_url} ...")
+            self._spawn("server", [sys.executable, "-m", "prefect", "server", "start"])
+        self.wait_healthy()
+        self._spawn("serve", [sys.executable, "-m", "flows.serve"])
+        # The units' answer page. Behind a reverse proxy CCHC_PORTAL_URL is the public address and
+        # CCHC_PORTAL_BIND (default 127.0.0.1:8700) is where it listens.
+        portal = urlsplit(self.settings.portal_url)
+        local = portal.hostname in ("127.0.0.1", "localhost")
+        bind = self.settings.portal_bind or (f"{portal.hostname}:{portal.port or 80}" if local else "127.0.0.1:8700")
+        host, _, port = bind.rpartition(":")
+        self._spawn("portal", [sys.executable, "-m", "cchc.cli", "portal", "--host", host, "--port", port])
+        self.echo(f"trang gửi minh chứng của đơn vị: {self.settings.portal_url}")
+        self.echo(f"giao diện Prefect: {self.ui_url}")
+        self.echo("Ctrl-C để dừng.")
+
+    def stop(self) -> None:
+        """Runner first (so it deregisters cleanly), then the server; whole process groups."""
+        self.stopping = True
+        # A second Ctrl-C or SIGTERM must not cut the shutdown short and orphan the server.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if self.watch is not None:
+            _stop_group(self.watch)
+            self.watch = None
+        for c in reversed(self.children):
+            _stop_group(c.proc)
+            c.log.close()
+        self.children.clear()
+
+    def housekeeping(self, now: float) -> None:
+        """Rotate the logs; run the watchdog (the doctor's checks, mail on a change) outside Prefect's scheduler."""
+        if now >= self.next_rotate:
+            self.next_rotate = now + ROTATE_EVERY
+            rotate_all(self.settings.home / "logs", self.settings.log_max_bytes, self.settings.log_backups)
+        if self.watch is not None and self.watch.poll() is None:
+            return  # one pass at a time
+        if now >= self.next_watch:
+            self.next_watch = now + self.settings.watchdog_interval
+            logs = (self.settings.home / "logs").resolve()
+            with (logs / "watchdog.log").open("ab") as log:
+                self.watch = subprocess.Popen(
+                    [sys.executable, "-m", "cchc.cli", "watchdog", "--once"],
+                    cwd=PROJECT_ROOT,
+                    env=self.prefect_env(),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+
+    def run_forever(self) -> int:
+        def _on_signal(signum: int, _frame: FrameType | None) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, _on_signal)
+        try:
+            self.start()
+            self.next_watch = time.monotonic() + min(FIRST_WATCH, self.settings.watchdog_interval)
+            while True:
+                for c in self.children:
+                    if c.proc.poll() is not None:
+                        self.echo(f"{c.name} exited with {c.proc.returncode}; see {c.log.name}")
+                        return 1
+                self.housekeeping(time.monotonic())
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            self.echo("đang dừng ...")
+            return 0
+        except SupervisorError as e:
+            self.echo(f"error: {e}")
+            return 1
+        finally:
+            self.stop()
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    import os
+
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    except ProcessLookupError:
+        pass
+    # Anything the child left in its group (flow-run subprocesses) goes too.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)

@@ -1,0 +1,202 @@
+"""The `cchc` command. Thin: parse, call cchc.service, print. Reads the clock only here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import pendulum
+import typer
+
+from cchc.app import service
+from cchc.core.loader import SpecError, json_schema, load_plan, spec_files
+from cchc.core.spec import Plan
+from cchc.settings import get_settings
+
+app = typer.Typer(help="cchc: kế hoạch tuyên truyền CCHC chạy như quy trình có lịch.", no_args_is_help=True)
+evidence_app = typer.Typer(help="Minh chứng (evidence).", no_args_is_help=True)
+app.add_typer(evidence_app, name="evidence")
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def parse_moment(text: str | None, tz: str) -> dt.datetime:
+    """ISO 8601; without an offset it is read in the plan's time zone; a bare date is its 00:00."""
+    if text is None:
+        return now_utc()
+    try:
+        parsed = pendulum.parse(text, tz=tz)
+    except (ValueError, pendulum.parsing.exceptions.ParserError):
+        fail(f"--at '{text}' is not an ISO 8601 date or datetime (e.g. 2025-10-21T09:00:00+07:00)")
+    if not isinstance(parsed, pendulum.DateTime):
+        fail(f"--at '{text}' is not a date or datetime")
+    return parsed
+
+
+def parse_day(text: str | None, flag: str) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        fail(f"{flag} '{text}' is not a date in the form YYYY-MM-DD")
+
+
+def get_plan(ref: str) -> Plan:
+    try:
+        return service.resolve_plan(ref, get_settings())
+    except SpecError as e:
+        fail(str(e))
+    except service.UserError as e:
+        fail(str(e))
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Spec files or folders (default: plan_specs/).")] = None,
+) -> None:
+    """Check plan specs; one line per plan; exit 0 only when all are valid."""
+    targets = spec_files(paths or [get_settings().plan_dir])
+    if not targets:
+        fail("no plan specs found")
+    bad = 0
+    for p in targets:
+        try:
+            plan = load_plan(p)
+        except SpecError as e:
+            bad += 1
+            for issue in e.issues:
+                typer.echo(str(issue))
+            continue
+        typer.echo(f"{p}: ok: {plan.id} ({len(plan.duties)} duties, {len(plan.reports)} reports)")
+    raise typer.Exit(1 if bad else 0)
+
+
+@app.command()
+def schema(out: Annotated[Path | None, typer.Option(help="Write the JSON Schema here.")] = None) -> None:
+    """Export the JSON Schema of plan specs (for editors)."""
+    text = json_schema()
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}")
+
+
+@app.command()
+def plans(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the plans in the plan folder."""
+    settings = get_settings()
+    rows = []
+    for p in spec_files([settings.plan_dir]):
+        try:
+            plan = load_plan(p)
+        except SpecError as e:
+            fail(str(e))
+        rows.append(
+            {
+                "id": plan.id,
+                "title": plan.title,
+                "number": plan.number,
+                "commune": plan.commune.name,
+                "commune_code": plan.commune.code,
+                "province": plan.commune.province,
+                "period_start": plan.period.start.isoformat(),
+                "period_end": plan.period.end.isoformat(),
+                "duties": len(plan.duties),
+                "reports": len(plan.reports),
+            }
+        )
+    if as_json:
+        emit_json(rows)
+        return
+    for r in rows:
+        typer.echo(
+            f"{r['id']:<20} xã {r['commune']:<12} {r['period_start']}..{r['period_end']}  {r['duties']} nhiệm vụ, {r['reports']} báo cáo"
+        )
+
+
+@app.command()
+def calendar(
+    plan: str,
+    from_: Annotated[str | None, typer.Option("--from", help="YYYY-MM-DD")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="YYYY-MM-DD")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Occurrences of every duty and report: period, window, due time."""
+    p = get_plan(plan)
+    start, end = parse_day(from_, "--from"), parse_day(to, "--to")
+    if start and end and end < start:
+        fail("--to is before --from")
+    rows = service.calendar_json(p, start, end)
+    if as_json:
+        emit_json(rows)
+        return
+    for r in rows:
+        req = f"≥{r['required']}" if r["required"] is not None else ""
+        typer.echo(f"{r['period']:<10} hạn {r['due_date']}  {r['kind']:<10} {r['duty']:<28} {req:<4} {r['lead']}")
+
+
+@evidence_app.command("add")
+def evidence_add(
+    plan: str,
+    duty: str,
+    kind: Annotated[str, typer.Option(help="post, broadcast, document, photo, event, survey, report_delivery")],
+    title: Annotated[str, typer.Option()],
+    date: Annotated[str, typer.Option(help="When it happened, YYYY-MM-DD.")],
+    url: Annotated[str | None, typer.Option()] = None,
+    file: Annotated[Path | None, typer.Option()] = None,
+    unit: Annotated[str | None, typer.Option(help="Unit id that sent it.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Record a piece of evidence for a duty; a duplicate link or file is not counted twice."""
+    p = get_plan(plan)
+    day = parse_day(date, "--date")
+    assert day is not None
+    settings = get_settings()
+    try:
+        rec = service.record_evidence(
+            settings,
+            p,
+            service.EvidenceInput(duty=duty, kind=kind, title=title, occurred_on=day, url=url, file=file, unit=unit),
+            now_utc(),
+        )
+    except service.UserError as e:
+        fail(str(e))
+    if as_json:
+        emit_json({"id": rec.id, "duplicate": rec.duplicate})
+    else:
+        typer.echo(f"{rec.id} (duplicate: already recorded)" if rec.duplicate else str(rec.id))
+
+
+@app.command()
+def status(
+    plan: str,
+    at: Annotated[str | None, typer.Option(help="ISO 8601 moment to judge at (default: now).")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Status of every occurrence as at a moment."""
+    p = get_plan(plan)
+    moment = parse_moment(at, p.timezone)
+    judged = service.judge_plan(get_settings(), p, moment, now_utc())
+    rows = service.status_json(p, judged)
+    if as_json:
+        emit_json(rows)
+        return
+    for r in rows:
+        req = f"{r['count']}/{r['required']}" if r["required"] is not None else str(r["count"])
+        typer.echo(f"{r['period']:<10} hạn {r['due_date']}  {r['status']:<9} {req:<5} {r['duty']:<28} {r['lead']}")

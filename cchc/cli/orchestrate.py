@@ -1,0 +1,97 @@
+"""CLI for the running system: `cchc up`, `cchc deployments`, `cchc waive`, and evidence events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cchc.app import service
+from cchc.app.supervisor import Supervisor
+from cchc.cli.app import app, emit_json, fail, get_plan, now_utc
+from cchc.core.deployments import all_deployments, prefect_yaml
+from cchc.core.loader import SpecError
+from cchc.core.spec import Plan
+from cchc.io import events
+from cchc.settings import get_settings
+
+
+def _warn(message: str) -> None:
+    typer.echo(f"warning: {message}", err=True)
+
+
+events.add_warning_sink(_warn)
+service.on_evidence_recorded(events.evidence_listener)
+
+
+def _plans_or_fail() -> list[Plan]:
+    settings = get_settings()
+    try:
+        plans = service.all_plans(settings)
+    except SpecError as e:
+        fail(str(e))
+    if not plans:
+        fail(f"no plan specs in {settings.plan_dir}")
+    return plans
+
+
+@app.command()
+def up(
+    host: Annotated[str | None, typer.Option(help="Default: PREFECT_SERVER_API_HOST or 127.0.0.1.")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: PREFECT_SERVER_API_PORT or 4200.")] = None,
+) -> None:
+    """Start a Prefect server with its UI and serve every plan's deployments until stopped."""
+    settings = get_settings()
+    _plans_or_fail()
+    sup = Supervisor(settings, host or settings.server_host, port or settings.server_port, echo=typer.echo)
+    raise typer.Exit(sup.run_forever())
+
+
+@app.command()
+def deployments(
+    write: Annotated[Path | None, typer.Option(help="Write prefect.yaml here.")] = None,
+    check: Annotated[Path | None, typer.Option(help="Fail if this prefect.yaml is out of date.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The deployments derived from plan_specs/ (one per duty and report)."""
+    plans = _plans_or_fail()
+    text = prefect_yaml(plans)
+    if write is not None:
+        write.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {write} ({len(all_deployments(plans))} deployments)")
+        return
+    if check is not None:
+        if not check.is_file() or check.read_text(encoding="utf-8") != text:
+            fail(f"{check} is out of date: run `cchc deployments --write {check}`", code=1)
+        typer.echo(f"{check} is up to date")
+        return
+    specs = all_deployments(plans)
+    if as_json:
+        emit_json(
+            [{"name": s.name, "entrypoint": s.entrypoint, "parameters": s.parameters, "tags": s.tags} for s in specs]
+        )
+        return
+    for s in specs:
+        typer.echo(f"{s.entrypoint:<36} {s.name}")
+
+
+@app.command()
+def waive(
+    plan: str,
+    duty: str,
+    period: str,
+    reason: Annotated[str, typer.Option(help="Why this occurrence is excused.")],
+    by: Annotated[str, typer.Option(help="Who decided.")] = "điều phối viên",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Excuse one occurrence of a duty, with a reason; its reminders stop."""
+    p = get_plan(plan)
+    try:
+        created = service.waive_occurrence(get_settings(), p, duty, period, reason, by, now_utc())
+    except service.UserError as e:
+        fail(str(e))
+    if as_json:
+        emit_json({"plan": p.id, "duty": duty, "period": period, "waived": True, "new": created})
+    else:
+        typer.echo("waived" if created else "already waived")

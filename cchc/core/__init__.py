@@ -1,0 +1,1 @@
+"""Pure: plan specs, calendar, evaluation, escalation policy, views. No I/O, no clock."""

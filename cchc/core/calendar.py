@@ -1,0 +1,290 @@
+"""The plan calendar: every (duty, period) occurrence with its window and due time.
+
+All moments are in the plan's time zone. A due time is *exclusive*: "trước ngày 06"
+means the last day that counts is the 5th and the deadline is 00:00 of the 6th.
+Nothing here reads the clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import pendulum
+from pendulum import Date, DateTime
+
+from cchc.core.spec import DueRule, Duty, DutyKind, EvidenceKind, Period, Plan, Report
+from cchc.core.workdays import working_days_before
+
+DUE_SOON_WORKING_DAYS = 5
+_KEY = re.compile(r"^(?P<y>\d{4})(?:-(?:(?P<m>0[1-9]|1[0-2])|Q(?P<q>[1-4])|H(?P<h>[12])))?$")
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One (duty or report, period) pair."""
+
+    plan: str
+    duty: str
+    kind: DutyKind
+    period: str
+    starts: dt.datetime  # aware, in the plan's time zone
+    due: dt.datetime  # exclusive
+    closes: dt.datetime  # exclusive; after this the occurrence is missed if not met
+    required: int | None  # shown to people; None where no count applies
+    needed: int  # evidence items that satisfy it
+    evidence_kinds: tuple[str, ...]
+    lead: str
+    due_soon_from: dt.datetime
+
+    @property
+    def start_day(self) -> dt.date:
+        return self.starts.date()
+
+    @property
+    def last_day(self) -> dt.date:
+        """The last calendar day that is still on time."""
+        return (self.due - dt.timedelta(days=1)).date()
+
+    @property
+    def close_day(self) -> dt.date:
+        """First day no longer counted (exclusive)."""
+        return self.closes.date()
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.plan, self.duty, self.period)
+
+
+def period_bounds(key: str) -> tuple[Date, Date]:
+    """First and last day of a period key: ``2025-10``, ``2025-Q3``, ``2025-H2``, ``2025``."""
+    m = _KEY.match(key)
+    if not m:
+        raise ValueError(f"'{key}' is not a period (use 2025-10, 2025-Q3, 2025-H2 or 2025)")
+    year = int(m["y"])
+    if m["m"]:
+        first = pendulum.date(year, int(m["m"]), 1)
+        months = 1
+    elif m["q"]:
+        first = pendulum.date(year, 3 * (int(m["q"]) - 1) + 1, 1)
+        months = 3
+    elif m["h"]:
+        first = pendulum.date(year, 6 * (int(m["h"]) - 1) + 1, 1)
+        months = 6
+    else:
+        first = pendulum.date(year, 1, 1)
+        months = 12
+    return first, first.add(months=months).subtract(days=1)
+
+
+def period_key(cadence: Period, day: dt.date) -> str:
+    if cadence is Period.month:
+        return f"{day.year}-{day.month:02d}"
+    if cadence is Period.quarter:
+        return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+    if cadence is Period.half:
+        return f"{day.year}-H{1 if day.month <= 6 else 2}"
+    if cadence is Period.year:
+        return f"{day.year}"
+    raise ValueError("a one-off window has no period key of its own")
+
+
+def _months(cadence: Period) -> int:
+    return {Period.month: 1, Period.quarter: 3, Period.half: 6, Period.year: 12}[cadence]
+
+
+def _periods(cadence: Period, start: dt.date, end: dt.date) -> Iterator[tuple[str, Date, Date]]:
+    """Whole periods of the cadence that overlap [start, end]."""
+    step = _months(cadence)
+    first_month = ((start.month - 1) // step) * step + 1
+    cur = pendulum.date(start.year, first_month, 1)
+    while cur <= end:
+        last = cur.add(months=step).subtract(days=1)
+        yield period_key(cadence, cur), cur, last
+        cur = cur.add(months=step)
+
+
+def _due_day(rule: DueRule | None, first: Date, last: Date) -> Date:
+    """The last on-time day of a period under its due rule."""
+    if rule is None:
+        return last
+    if rule.in_month == "last":
+        month_start = last.start_of("month")
+    elif rule.in_month == "next":
+        month_start = last.add(days=1)
+    else:
+        month_start = first.add(months=rule.in_month - 1)
+        if month_start > last:
+            raise ValueError(f"in_month {rule.in_month} is past the end of the period")
+    day = min(rule.day, month_start.days_in_month)
+    return month_start.replace(day=day)
+
+
+def smallest_key(start: dt.date, end: dt.date) -> str:
+    """The narrowest standard period containing [start, end], for one-off windows."""
+    for cadence in (Period.month, Period.quarter, Period.half, Period.year):
+        k = period_key(cadence, start)
+        if k == period_key(cadence, end):
+            return k
+    return f"{start.isoformat()}..{end.isoformat()}"
+
+
+def _at(day: dt.date, tz: str) -> DateTime:
+    return pendulum.datetime(day.year, day.month, day.day, tz=tz)
+
+
+class _Builder:
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.tz = plan.timezone
+        self.plan_start = plan.period.start
+        self.plan_end = plan.period.end
+
+    def make(
+        self,
+        duty_id: str,
+        kind: DutyKind,
+        key: str,
+        start: dt.date,
+        due_day: dt.date,
+        close_day: dt.date,
+        required: int | None,
+        needed: int,
+        evidence: tuple[str, ...],
+        lead: str,
+    ) -> Occurrence:
+        due = _at(due_day, self.tz).add(days=1)
+        closes = max(_at(close_day, self.tz).add(days=1), due)
+        soon = _at(working_days_before(due_day, DUE_SOON_WORKING_DAYS), self.tz)
+        return Occurrence(
+            plan=self.plan.id,
+            duty=duty_id,
+            kind=kind,
+            period=key,
+            starts=_at(start, self.tz),
+            due=due,
+            closes=closes,
+            required=required,
+            needed=needed,
+            evidence_kinds=evidence,
+            lead=lead,
+            due_soon_from=max(soon, _at(start, self.tz)),
+        )
+
+    def duty(self, d: Duty) -> list[Occurrence]:
+        assert d.requirement is not None or d.kind is DutyKind.report
+        kinds = (
+            tuple(k.value for k in d.requirement.evidence) if d.requirement else (EvidenceKind.report_delivery.value,)
+        )
+        needed = d.requirement.min_count if d.requirement else 1
+        required = needed if d.kind in (DutyKind.quota, DutyKind.continuous) else None
+        late_allowed = d.kind in (DutyKind.deadline, DutyKind.report)
+        out: list[Occurrence] = []
+        if d.cadence is Period.once:
+            assert d.window is not None
+            w = d.window
+            close = max(self.plan_end, w.due) if late_allowed else w.due
+            out.append(
+                self.make(
+                    d.id, d.kind, smallest_key(w.start, w.due), w.start, w.due, close, required, needed, kinds, d.lead
+                )
+            )
+            return out
+        for key, first, last in _periods(d.cadence, self.plan_start, self.plan_end):
+            if d.only and key not in d.only:
+                continue
+            start = max(first, self.plan_start)
+            end = min(last, self.plan_end)
+            due_day = _due_day(d.due, first, last) if d.due else end
+            close = max(self.plan_end, due_day) if late_allowed else due_day
+            out.append(self.make(d.id, d.kind, key, start, due_day, close, required, needed, kinds, d.lead))
+        return out
+
+    def report(self, r: Report) -> list[Occurrence]:
+        out: list[Occurrence] = []
+        cadence = Period(r.cadence)
+        default_rule = DueRule(in_month="last", day=5)
+        for key, first, last in _periods(cadence, self.plan_start, self.plan_end):
+            if r.only and key not in r.only:
+                continue
+            start = max(first, self.plan_start)
+            due_day = _due_day(r.due or default_rule, first, last)
+            close = max(self.plan_end, due_day)
+            out.append(
+                self.make(
+                    r.id,
+                    DutyKind.report,
+                    key,
+                    start,
+                    due_day,
+                    close,
+                    None,
+                    1,
+                    (EvidenceKind.report_delivery.value,),
+                    r.compiler,
+                )
+            )
+        return out
+
+
+def plan_occurrences(plan: Plan) -> list[Occurrence]:
+    """Every occurrence of every duty and report of the plan, sorted by due time."""
+    b = _Builder(plan)
+    occ: list[Occurrence] = []
+    for d in plan.duties:
+        occ.extend(b.duty(d))
+    for r in plan.reports:
+        occ.extend(b.report(r))
+    occ.sort(key=lambda o: (o.due, o.duty, o.period))
+    return occ
+
+
+def occurrences(
+    plan: Plan,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    duties: Iterable[str] | None = None,
+) -> list[Occurrence]:
+    """Occurrences whose window [starts, due) overlaps the days [start, end]."""
+    wanted = set(duties) if duties is not None else None
+    out = []
+    for o in plan_occurrences(plan):
+        if wanted is not None and o.duty not in wanted:
+            continue
+        if start is not None and o.last_day < start:
+            continue
+        if end is not None and o.start_day > end:
+            continue
+        out.append(o)
+    return out
+
+
+def to_local(moment: dt.datetime, tz: str) -> DateTime:
+    """Refuse naive datetimes: a moment without an offset is ambiguous."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{moment.isoformat()} has no time zone; give an offset such as +07:00")
+    return pendulum.instance(moment).in_timezone(tz)
+
+
+def report_data_window(report: Report, period: str) -> tuple[dt.date, dt.date]:
+    """The days whose records a report of ``period`` covers (national practice).
+
+    From the day after the cut-off in the last month of the previous period to the cut-off
+    (the 14th by default) in the last month of this one. When the plan's own due date comes
+    before that cut-off, the data stop on the day the draft is made. Without a cut-off day
+    the window is the calendar period itself.
+    """
+    first, last = period_bounds(period)
+    if report.cutoff_day is None:
+        start: dt.date = first
+        end: dt.date = last
+    else:
+        prev_last_month = first.subtract(months=1)
+        start = prev_last_month.replace(day=min(report.cutoff_day, prev_last_month.days_in_month)).add(days=1)
+        end = last.replace(day=min(report.cutoff_day, last.days_in_month))
+    due = _due_day(report.due, first, last)
+    if due < end:
+        end = working_days_before(due, report.draft_working_days)
+    return start, end

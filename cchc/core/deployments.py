@@ -1,0 +1,274 @@
+"""Deployments derived from plan specs: one per duty and per report, plus the intake ones.
+
+Plain data, no Prefect import: the same list feeds ``serve()`` (flows/serve.py) and the
+checked-in prefect.yaml, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+from dateutil.rrule import rrulestr
+
+from cchc.core.calendar import Occurrence, plan_occurrences
+from cchc.core.escalation import SEND_HOUR, ladder_for, step_moment
+from cchc.core.spec import Duty, DutyKind, Plan, Report
+from cchc.core.workdays import first_working_day_from, working_days_after, working_days_before
+
+WORK_POOL = "cchc"
+TZ = "Asia/Ho_Chi_Minh"
+TAIL_DAYS = 20  # keep judging after a plan ends: closing notices and escalations land then
+RUN_TIME = dt.time(SEND_HOUR)  # default: runs land when ladder steps fall due, so a reminder goes out on its day
+EVIDENCE_EVENT = "cchc.evidence.recorded"
+
+FLOW_OF_KIND = {
+    DutyKind.quota: ("flows/quota.py", "quota_duty"),
+    DutyKind.deadline: ("flows/deadline.py", "deadline_duty"),
+    DutyKind.continuous: ("flows/continuous.py", "continuous_duty"),
+    DutyKind.report: ("flows/report.py", "report_duty"),
+}
+INTAKE = [
+    (
+        "flows/intake.py",
+        "record_evidence",
+        "Ghi nhận minh chứng",
+        "Ghi nhận một minh chứng cho một nhiệm vụ của kế hoạch.",
+    ),
+    ("flows/intake.py", "waive_occurrence", "Miễn một kỳ nhiệm vụ", "Miễn (waive) một kỳ của một nhiệm vụ, kèm lý do."),
+    (
+        "flows/intake.py",
+        "reject_evidence",
+        "Loại một minh chứng",
+        "Loại một minh chứng không đạt (không tính nữa, vẫn lưu trong hồ sơ), kèm lý do.",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    name: str
+    entrypoint: str  # "flows/quota.py:quota_duty"
+    description: str
+    parameters: dict[str, Any]
+    tags: list[str]
+    schedules: list[dict[str, Any]] = field(default_factory=list)
+    triggers: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def flow_file(self) -> str:
+        return self.entrypoint.split(":")[0]
+
+    @property
+    def flow_name(self) -> str:
+        return self.entrypoint.split(":")[1]
+
+
+def _clean(name: str) -> str:
+    """Prefect refuses / % & > < in names."""
+    return re.sub(r"\s+", " ", re.sub(r"[/%&<>]", "-", name)).strip()
+
+
+def _short(text: str, limit: int = 70) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def deployment_name(plan: Plan, duty_id: str, title: str) -> str:
+    return _clean(f"{plan.commune.name} · {_short(title)} · {plan.id}:{duty_id}")
+
+
+def _stamp(day: dt.date, at: dt.time = RUN_TIME) -> str:
+    return f"{day:%Y%m%d}T{at:%H%M%S}"
+
+
+def _rrule(start: dt.date, until: dt.date, rule: str, at: dt.time = RUN_TIME) -> dict[str, Any]:
+    return {"rrule": f"DTSTART:{_stamp(start, at)}\nRRULE:{rule};UNTIL={_stamp(until, dt.time(23))}", "timezone": TZ}
+
+
+def ladder_days(plan: Plan, occ: Sequence[Occurrence]) -> set[dt.date]:
+    """Every day a ladder step of these occurrences falls due."""
+    days: set[dt.date] = set()
+    for o in occ:
+        for step in ladder_for(plan, o.duty).ladder:
+            moment = step_moment(step, o, plan.timezone)
+            if moment is not None:
+                days.add(moment.date())
+    return days
+
+
+def _rdates(days: set[dt.date], at: dt.time = RUN_TIME) -> dict[str, Any]:
+    dates = sorted(days)
+    stamps = ",".join(_stamp(d, at) for d in dates)
+    return {"rrule": f"DTSTART:{_stamp(dates[0], at)}\nRDATE:{stamps}", "timezone": TZ}
+
+
+def duty_schedules(plan: Plan, duty: Duty | Report) -> list[dict[str, Any]]:
+    occ = [o for o in plan_occurrences(plan) if o.duty == duty.id]
+    if not occ:
+        return []
+    first = min(o.start_day for o in occ)
+    last = max(o.close_day for o in occ) + dt.timedelta(days=TAIL_DAYS)
+    if isinstance(duty, Report) or duty.kind is DutyKind.report:
+        # Every working day from the draft day to the due date (a run each morning waits for the
+        # approval), then every day a ladder step falls due.
+        ahead = duty.draft_working_days if isinstance(duty, Report) else 5
+        moments = ladder_days(plan, occ)
+        for o in occ:
+            day = working_days_before(o.last_day, ahead)
+            while day <= o.last_day:
+                moments.add(day)
+                day = working_days_after(day, 1)
+        return [_rdates(moments, plan.run_time)]
+    if duty.kind is DutyKind.continuous:
+        # Weekly for the coordinator's table, plus the days its reminders and notices are due.
+        weekly = _rrule(first, last, "FREQ=WEEKLY;BYDAY=MO", plan.run_time)
+        steps = ladder_days(plan, occ)
+        return [weekly, _rdates(steps, plan.run_time)] if steps else [weekly]
+    # Deadlines and quotas: daily, so progress is visible and a close is judged the morning after.
+    return [_rrule(first, last, "FREQ=DAILY", plan.run_time)]
+
+
+def mail_schedule(plan: Plan) -> list[dict[str, Any]]:
+    """Working hours, hourly: the Monday digest at 08:00, and retries of queued mail within the hour."""
+    last = plan.period.end + dt.timedelta(days=TAIL_DAYS + 31)
+    hours = ",".join(str(h) for h in range(SEND_HOUR, 18))
+    return [_rrule(plan.period.start, last, f"FREQ=HOURLY;BYDAY=MO,TU,WE,TH,FR;BYHOUR={hours};BYMINUTE=5")]
+
+
+def schedule_moments(schedule: dict[str, Any], start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+    """The moments in [start, end) a schedule produces, read the way Prefect reads it (local DTSTART in its zone)."""
+    zone = ZoneInfo(schedule["timezone"])
+    rule = rrulestr(schedule["rrule"], forceset=True)
+    lo = start.astimezone(zone).replace(tzinfo=None)
+    hi = end.astimezone(zone).replace(tzinfo=None)
+    return [m.replace(tzinfo=zone) for m in rule.between(lo, hi, inc=True) if m < hi]
+
+
+def expected_runs(spec: DeploymentSpec, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+    """Every moment in [start, end) at which the scheduler should have a run of this deployment."""
+    moments = {m for s in spec.schedules for m in schedule_moments(s, start, end)}
+    return sorted(moments)
+
+
+def evidence_trigger(plan: Plan, duty_id: str) -> dict[str, Any]:
+    """Re-run the duty as soon as evidence for it is recorded. Templates carry defaults."""
+    return {
+        "type": "event",
+        "name": f"cchc minh chứng mới {plan.id}:{duty_id}",
+        "enabled": True,
+        "match": {"prefect.resource.id": f"cchc.duty.{plan.id}.{duty_id}"},
+        "expect": [EVIDENCE_EVENT],
+        "posture": "Reactive",
+        "threshold": 1,
+        "within": 0,
+        "parameters": {
+            "plan_id": plan.id,
+            "duty_id": duty_id,
+            "reason": "{{ event.payload.reason | default('minh chứng mới') }}",
+        },
+    }
+
+
+def _description(plan: Plan, d: Duty | Report) -> str:
+    if isinstance(d, Report):
+        recipients = ", ".join(r.name for r in d.recipients)
+        return f"{d.title} — {plan.title}. Nguồn: {d.source}. Tổng hợp: {plan.unit(d.compiler).name}. Nơi nhận: {recipients}."
+    parts = [d.title]
+    if d.content:
+        parts.append(d.content)
+    parts.append(f"Nguồn: {d.source}. Chủ trì: {plan.unit(d.lead).name}.")
+    if d.timing:
+        parts.append(f"Thời gian: {d.timing}.")
+    if d.requirement and d.kind in (DutyKind.quota, DutyKind.continuous):
+        parts.append(f"Yêu cầu: ít nhất {d.requirement.min_count} minh chứng mỗi kỳ.")
+    return "\n\n".join(parts)
+
+
+def plan_deployments(plan: Plan) -> list[DeploymentSpec]:
+    specs = []
+    items: list[Duty | Report] = [*plan.duties, *plan.reports]
+    for d in items:
+        kind = DutyKind.report if isinstance(d, Report) else d.kind
+        lead = d.compiler if isinstance(d, Report) else d.lead
+        path, func = FLOW_OF_KIND[kind]
+        specs.append(
+            DeploymentSpec(
+                name=deployment_name(plan, d.id, d.title),
+                entrypoint=f"{path}:{func}",
+                description=_description(plan, d),
+                parameters={"plan_id": plan.id, "duty_id": d.id},
+                tags=[f"plan:{plan.id}", f"lead:{lead}", f"kind:{kind.value}", f"xã {plan.commune.name}"],
+                schedules=duty_schedules(plan, d),
+                triggers=[evidence_trigger(plan, d.id)],
+            )
+        )
+    specs.append(
+        DeploymentSpec(
+            name=_clean(f"{plan.commune.name} · Thư nhắc việc và tổng hợp tuần · {plan.id}"),
+            entrypoint="flows/mail.py:plan_mail",
+            description=(
+                f"{plan.title}: gửi thư trong hàng đợi (kể cả thư cần gửi lại), tổng hợp tình hình hằng tuần "
+                "cho cơ quan thường trực vào sáng thứ Hai, và mọi bước nhắc việc đến hạn của cả kế hoạch."
+            ),
+            parameters={"plan_id": plan.id},
+            tags=[f"plan:{plan.id}", "kind:mail", f"xã {plan.commune.name}"],
+            schedules=mail_schedule(plan),
+        )
+    )
+    return specs
+
+
+def intake_deployments() -> list[DeploymentSpec]:
+    return [
+        DeploymentSpec(name=name, entrypoint=f"{path}:{func}", description=desc, parameters={}, tags=["cchc", "intake"])
+        for path, func, name, desc in INTAKE
+    ]
+
+
+def all_deployments(plans: Sequence[Plan]) -> list[DeploymentSpec]:
+    out = intake_deployments()
+    for p in sorted(plans, key=lambda p: p.id):
+        out.extend(plan_deployments(p))
+    return out
+
+
+def prefect_yaml(plans: Sequence[Plan]) -> str:
+    """The checked-in prefect.yaml for worker-based running (`prefect deploy --all`)."""
+    deployments = []
+    for s in all_deployments(plans):
+        entry: dict[str, Any] = {
+            "name": s.name,
+            "entrypoint": s.entrypoint,
+            "description": s.description,
+            "tags": s.tags,
+            "parameters": s.parameters,
+            "work_pool": {"name": WORK_POOL, "work_queue_name": None, "job_variables": {}},
+            "schedules": [{**sch, "active": True} for sch in s.schedules],
+        }
+        if s.triggers:
+            entry["triggers"] = s.triggers
+        deployments.append(entry)
+    doc = {
+        "name": "cchc",
+        "prefect-version": "3.9.1",
+        "build": None,
+        "push": None,
+        "pull": [{"prefect.deployments.steps.set_working_directory": {"directory": "{{ $CCHC_PROJECT_DIR }}"}}],
+        "deployments": deployments,
+    }
+    header = (
+        "# Generated from plan_specs/ by `cchc deployments --write prefect.yaml`; do not edit by hand.\n"
+        "# `cchc deployments --check` (run by the tests) fails when this file is out of date.\n"
+        "# Workers need CCHC_PROJECT_DIR set to this checkout's path (see README).\n"
+    )
+    return header + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=120)
+
+
+def first_run_day(plan: Plan) -> dt.date:
+    return first_working_day_from(plan.period.start)

@@ -1,0 +1,134 @@
+"""The escalation ladder as a pure policy: judged occurrences at a moment -> notification intents.
+
+Each ladder step has a moment (a local 08:00 on a Vietnamese working day). A step is due once
+its moment has passed and its condition still holds; the outbox makes sending it exactly once.
+A step whose moment is long past when first seen is *stale*: recorded, never sent, so that a
+system started in the middle of a plan does not flood anyone with old reminders.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from cchc.core.calendar import Occurrence
+from cchc.core.evaluate import Status
+from cchc.core.spec import DutyKind, Escalation, LadderStep, Plan, UnitRole
+from cchc.core.workdays import first_working_day_from, working_days_after, working_days_before
+
+SEND_HOUR = 8
+OPEN = frozenset({Status.open, Status.due_soon})
+
+
+@dataclass(frozen=True)
+class Intent:
+    plan: str
+    duty: str
+    period: str
+    step: str
+    action: str  # reminder | progress | overdue | escalation
+    to: tuple[str, ...]  # unit ids
+    cc: tuple[str, ...]
+    moment: dt.datetime
+    stale: bool
+    status: Status
+    count: int
+
+    @property
+    def occurrence_key(self) -> str:
+        return f"{self.plan}:{self.duty}:{self.period}"
+
+
+def ladder_for(plan: Plan, duty_id: str) -> Escalation:
+    for d in plan.duties:
+        if d.id == duty_id and d.escalation is not None:
+            return d.escalation
+    return plan.escalation
+
+
+def _at(day: dt.date, tz: str) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, SEND_HOUR, tzinfo=ZoneInfo(tz))
+
+
+def step_moment(step: LadderStep, occ: Occurrence, tz: str) -> dt.datetime | None:
+    """When a step falls due for an occurrence, or None when it does not apply to it."""
+    if step.action == "reminder":
+        if occ.kind is DutyKind.quota:
+            return None  # quotas get the progress reminder instead
+        day = working_days_before(occ.last_day, step.working_days)
+        return _at(day, tz) if day >= occ.start_day else None
+    if step.action == "progress":
+        if occ.kind is not DutyKind.quota or step.after_day is None:
+            return None
+        last_month = occ.last_day.replace(day=1)
+        try:
+            day = first_working_day_from(last_month.replace(day=step.after_day) + dt.timedelta(days=1))
+        except ValueError:
+            return None
+        return _at(day, tz) if occ.start_day <= day <= occ.last_day else None
+    return _at(working_days_after(occ.last_day, max(step.working_days, 1)), tz)
+
+
+def _applies(step: LadderStep, status: Status, count: int, occ: Occurrence) -> bool:
+    if step.action in ("reminder",):
+        return status in OPEN
+    if step.action == "progress":
+        return status in OPEN and occ.required is not None and count < occ.required
+    if step.action == "overdue":
+        return status in (Status.overdue, Status.missed)
+    # Escalation only while the work can still be done; a closed window cannot be rescued.
+    return status is Status.overdue
+
+
+def _units(plan: Plan, occ: Occurrence, who: Iterable[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for w in who:
+        if w == "lead":
+            ids = [occ.lead]
+        elif w == "coordinator":
+            ids = [u.id for u in plan.units_with_role(UnitRole.coordinator)]
+        elif w == "leader":
+            ids = [u.id for u in plan.units_with_role(UnitRole.leader)]
+        else:  # support
+            ids = list(next((d.support for d in plan.duties if d.id == occ.duty), ()))
+        out.extend(i for i in ids if i not in out)
+    return tuple(out)
+
+
+def intents(
+    plan: Plan,
+    judged: Iterable[tuple[Occurrence, Status, int]],
+    at: dt.datetime,
+    stale_after: dt.timedelta | None = None,
+) -> list[Intent]:
+    """Every step that is due at ``at`` (moment passed, condition holds), stale ones marked."""
+    out: list[Intent] = []
+    for occ, status, count in judged:
+        if status in (Status.met, Status.met_late, Status.waived, Status.upcoming):
+            continue
+        ladder = ladder_for(plan, occ.duty)
+        lateness = stale_after if stale_after is not None else dt.timedelta(days=ladder.stale_after_days)
+        for step in ladder.ladder:
+            moment = step_moment(step, occ, plan.timezone)
+            if moment is None or at < moment or not _applies(step, status, count, occ):
+                continue
+            to = _units(plan, occ, step.to)
+            cc = tuple(u for u in _units(plan, occ, step.cc) if u not in to)
+            out.append(
+                Intent(
+                    plan=plan.id,
+                    duty=occ.duty,
+                    period=occ.period,
+                    step=step.step,
+                    action=step.action,
+                    to=to,
+                    cc=cc,
+                    moment=moment,
+                    stale=at - moment > lateness,
+                    status=status,
+                    count=count,
+                )
+            )
+    return out

@@ -1,0 +1,224 @@
+"""Load plan specs from YAML, with errors a person can act on.
+
+An error names the file, the line, the field path and the likely fix
+(``plan_specs/x.yaml:42: duties[3].cadence: unknown value 'quater' (did you mean 'quarter'?)``).
+A file either loads whole or not at all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from cchc.core.spec import Plan
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class SpecIssue:
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.file}:{self.line}: {self.field}: {self.message}"
+            if self.field
+            else f"{self.file}:{self.line}: {self.message}"
+        )
+
+
+class SpecError(Exception):
+    """One or more problems in one spec file."""
+
+    def __init__(self, issues: Sequence[SpecIssue]):
+        self.issues = list(issues)
+        super().__init__("\n".join(str(i) for i in self.issues))
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (YAML silently keeps the last one)."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key '{key}' appears twice (first on line {seen[key] + 1})", key_node.start_mark
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _line_index(node: yaml.Node, loc: Loc = (), out: dict[Loc, int] | None = None) -> dict[Loc, int]:
+    """Map every key path in the YAML tree to its 1-based line."""
+    out = {} if out is None else out
+    out.setdefault(loc, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = (*loc, str(k.value))
+            out[key] = k.start_mark.line + 1
+            _line_index(v, key, out)
+            out[key] = k.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_index(item, (*loc, i), out)
+    return out
+
+
+def _format_loc(loc: Loc) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + part
+    return text
+
+
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    """The pydantic model that owns the keys at ``loc`` (for 'did you mean')."""
+    model: Any = Plan
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
+            return None
+        model = _inner_type(model.model_fields[part].annotation)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _inner_type(annotation: Any) -> Any:
+    """Unwrap Optional[...] and tuple[X, ...] to X."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is None:
+            return annotation
+        args = [a for a in get_args(annotation) if a is not type(None) and a is not Ellipsis]
+        models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+        if models:
+            return models[0]
+        if not args:
+            return annotation
+        annotation = args[0]
+
+
+def _enum_values(loc: Loc) -> list[str]:
+    idx = max((i for i, p in enumerate(loc) if isinstance(p, str)), default=None)
+    if idx is None:
+        return []
+    key = str(loc[idx])
+    parent = _model_at(loc[:idx])
+    if parent is None or key not in parent.model_fields:
+        return []
+    inner = _inner_type(parent.model_fields[key].annotation)
+    if isinstance(inner, type) and issubclass(inner, Enum):
+        return [str(e.value) for e in inner]
+    literal_args = [a for a in get_args(inner) if isinstance(a, str)]
+    return literal_args
+
+
+def _suggest(value: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _explain(err: Any) -> tuple[Loc, str]:
+    loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    kind = err["type"]
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        owner = _model_at(loc[:-1])
+        known = sorted(owner.model_fields) if owner else []
+        hint = _suggest(str(loc[-1]), known) or (f" (allowed: {', '.join(known)})" if known else "")
+        return loc, f"unknown key '{loc[-1]}'{hint}; remove it or fix its spelling"
+    if kind in ("enum", "literal_error"):
+        choices = _enum_values(loc)
+        hint = _suggest(str(value), choices) or (f" (allowed: {', '.join(choices)})" if choices else "")
+        return loc, f"unknown value '{value}'{hint}"
+    if kind == "missing":
+        return loc, "required field is missing; add it"
+    msg = str(err["msg"])
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return loc, msg
+
+
+def parse_plan(text: str, filename: str = "<string>") -> Plan:
+    """Parse and validate one spec; raise SpecError naming file, line and field."""
+    try:
+        root = yaml.compose(text, Loader=_LineLoader)
+        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - _LineLoader is a SafeLoader
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else 1
+        raise SpecError([SpecIssue(filename, line, "", f"YAML syntax: {e.problem or e}")]) from None
+    if root is None or not isinstance(data, dict):
+        raise SpecError(
+            [SpecIssue(filename, 1, "", "the file must be a YAML mapping with the plan's keys (id, title, ...)")]
+        )
+    lines = _line_index(root)
+    try:
+        return Plan.model_validate(data)
+    except ValidationError as exc:
+        issues = []
+        errors = exc.errors()
+        locs = [tuple(e["loc"]) for e in errors]
+        for err in errors:
+            here = tuple(err["loc"])
+            # A container's "too short" just echoes its failed items; keep the items.
+            if err["type"] == "too_short" and any(o[: len(here)] == here and o != here for o in locs):
+                continue
+            loc, message = _explain(err)
+            probe = loc
+            while probe and probe not in lines:
+                probe = probe[:-1]
+            issues.append(SpecIssue(filename, lines.get(probe, 1), _format_loc(loc), message))
+        raise SpecError(issues) from None
+
+
+def load_plan(path: Path | str) -> Plan:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError([SpecIssue(str(p), 0, "", "file not found")]) from None
+    except UnicodeDecodeError as e:
+        raise SpecError([SpecIssue(str(p), 1, "", f"not UTF-8 text ({e.reason}); save the file as UTF-8")]) from None
+    plan = parse_plan(text, str(p))
+    if p.stem != plan.id:
+        line = next((i + 1 for i, ln in enumerate(text.splitlines()) if ln.startswith("id:")), 1)
+        raise SpecError([SpecIssue(str(p), line, "id", f"plan id '{plan.id}' must match the file name '{p.stem}'")])
+    return plan
+
+
+def spec_files(paths: Sequence[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(sorted(q for q in p.glob("*.yaml") if not q.name.startswith("_")))
+        else:
+            out.append(p)
+    return out
+
+
+def json_schema() -> str:
+    schema = Plan.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Kế hoạch tuyên truyền CCHC (cchc plan spec)"
+    return json.dumps(schema, ensure_ascii=False, indent=2) + "\n"

@@ -1,0 +1,436 @@
+"""Plan spec models: the YAML files in plan_specs/ validate against these.
+
+Models forbid unknown keys (a typo must not be silently dropped) and are frozen
+once loaded, so every later layer can trust and share them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+PERIOD_KEY_PATTERN = r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4]|-H[12])?$"
+
+Slug = Annotated[str, Field(pattern=ID_PATTERN, min_length=1, max_length=64)]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class DutyKind(StrEnum):
+    quota = "quota"
+    deadline = "deadline"
+    continuous = "continuous"
+    report = "report"
+
+
+class Period(StrEnum):
+    """How a duty's timeline is cut into occurrences."""
+
+    month = "month"
+    quarter = "quarter"
+    half = "half"
+    year = "year"
+    once = "once"
+
+
+class EvidenceKind(StrEnum):
+    post = "post"
+    broadcast = "broadcast"
+    document = "document"
+    photo = "photo"
+    event = "event"
+    survey = "survey"
+    report_delivery = "report_delivery"
+
+
+class UnitRole(StrEnum):
+    coordinator = "coordinator"
+    lead = "lead"
+    leader = "leader"
+    external = "external"
+
+
+class Channel(StrEnum):
+    """Where a duty's communication happens; used for report totals by channel."""
+
+    website = "website"
+    radio = "radio"
+    social = "social"
+    banner = "banner"
+    meeting = "meeting"
+    contest = "contest"
+    survey = "survey"
+    notice_board = "notice_board"
+    training = "training"
+    press = "press"
+    report = "report"
+    other = "other"
+
+
+class Commune(Frozen):
+    name: str = Field(description="Tên xã/phường, như trong danh mục hành chính (vd. 'Phú Thái').")
+    province: str = Field(description="Tỉnh/thành phố (vd. 'Thành phố Hải Phòng').")
+    code: int = Field(description="Mã xã theo danh mục 2025 (gói vietnam-provinces).")
+
+    @model_validator(mode="after")
+    def _in_register(self) -> Commune:
+        from cchc.core.communes import check_commune
+
+        check_commune(self.code, self.name, self.province)
+        return self
+
+
+class PlanPeriod(Frozen):
+    start: dt.date
+    end: dt.date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PlanPeriod:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}; swap them")
+        return self
+
+
+class Unit(Frozen):
+    id: Slug
+    name: str = Field(min_length=1, description="Tên đơn vị bằng tiếng Việt.")
+    role: UnitRole
+    emails: tuple[EmailStr, ...] = ()
+    person: str | None = Field(default=None, description="Người phụ trách / ký (nếu có).")
+    title: str | None = Field(default=None, description="Chức vụ của người phụ trách (vd. 'Phó Chủ tịch').")
+
+
+class Requirement(Frozen):
+    evidence: tuple[EvidenceKind, ...] = Field(min_length=1, description="Loại minh chứng được tính.")
+    min_count: int = Field(default=1, ge=1, description="Số minh chứng tối thiểu mỗi kỳ.")
+
+
+class DueRule(Frozen):
+    """When an occurrence is due, relative to its period.
+
+    Without a rule an occurrence is due at the end of its period. ``in_month``
+    picks a month of the period (1-based, ``last``) or the month after it
+    (``next``); ``day`` is the last day that still counts (the deadline is
+    exclusive at 00:00 of the following day): "trước ngày 06 của tháng cuối quý"
+    is ``{in_month: last, day: 5}``.
+    """
+
+    in_month: int | Literal["last", "next"] = "last"
+    day: int = Field(ge=1, le=31)
+
+    @field_validator("in_month")
+    @classmethod
+    def _month_index(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and not 1 <= v <= 12:
+            raise ValueError("in_month must be 1..12, 'last' or 'next'")
+        return v
+
+
+class Window(Frozen):
+    """An explicit window for a one-off duty: from ``start`` to the end of ``due``."""
+
+    start: dt.date
+    due: dt.date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.due < self.start:
+            raise ValueError(f"due {self.due} is before start {self.start}")
+        return self
+
+
+class LadderStep(Frozen):
+    """One rung of the escalation ladder (see notifications)."""
+
+    step: Slug = Field(description="Tên bước, duy nhất trong thang (vd. 'reminder-1').")
+    action: Literal["reminder", "progress", "overdue", "escalation"]
+    working_days: int = Field(
+        default=0,
+        ge=0,
+        le=60,
+        description="Số ngày làm việc trước hạn (reminder) hoặc sau hạn (overdue, escalation).",
+    )
+    after_day: int | None = Field(
+        default=None, ge=1, le=31, description="Với 'progress': gửi sau ngày này của tháng nếu còn thiếu."
+    )
+    to: tuple[Literal["lead", "coordinator", "leader", "support"], ...] = ("lead",)
+    cc: tuple[Literal["lead", "coordinator", "leader", "support"], ...] = ()
+
+
+DEFAULT_LADDER: tuple[LadderStep, ...] = (
+    LadderStep(step="reminder-1", action="reminder", working_days=5),
+    LadderStep(step="reminder-2", action="reminder", working_days=1),
+    LadderStep(step="progress", action="progress", after_day=20),
+    LadderStep(step="overdue", action="overdue", working_days=1, cc=("coordinator",)),
+    LadderStep(step="escalation", action="escalation", working_days=6, to=("leader",), cc=("coordinator",)),
+)
+
+
+class Escalation(Frozen):
+    ladder: tuple[LadderStep, ...] = DEFAULT_LADDER
+    stale_after_days: int = Field(
+        default=2, ge=0, description="Bước đã quá hạn gửi hơn số ngày này khi mới thấy thì ghi 'skipped', không gửi."
+    )
+
+    @field_validator("ladder")
+    @classmethod
+    def _unique_steps(cls, v: tuple[LadderStep, ...]) -> tuple[LadderStep, ...]:
+        seen: set[str] = set()
+        for s in v:
+            if s.step in seen:
+                raise ValueError(f"step '{s.step}' appears twice in the ladder")
+            seen.add(s.step)
+        return v
+
+
+class Source(Frozen):
+    """Where a duty's evidence appears by itself: a feed, or a listing page of the commune website."""
+
+    type: Literal["feed", "page"] = Field(description="feed: RSS/Atom; page: a listing page read with CSS selectors.")
+    url: str = Field(description="http(s) address of the feed or of the listing page.")
+    name: str | None = Field(default=None, description="Tên nguồn, để báo lỗi cho dễ hiểu (vd. 'Chuyên mục CCHC').")
+    items: str | None = Field(default=None, description="page: CSS selector of one item of the list.")
+    link: str = Field(default="a", description="page: CSS selector (inside an item) of the item's link.")
+    title: str | None = Field(default=None, description="page: CSS selector of the title; default: the link's text.")
+    date: str | None = Field(default=None, description="page: CSS selector of the date text (Vietnamese dates read).")
+    keywords: tuple[str, ...] = Field(
+        default=(), description="Chỉ ghi nhận tin có một trong các từ này (vd. 'cải cách hành chính', 'CCHC')."
+    )
+    kind: EvidenceKind = Field(default=EvidenceKind.post, description="Loại minh chứng ghi nhận.")
+    unit: Slug | None = Field(default=None, description="Đơn vị được ghi là người gửi; mặc định đơn vị chủ trì.")
+    allow_hosts: tuple[str, ...] = Field(
+        default=(), description="Máy chủ được phép dù ở dải địa chỉ nội bộ/loopback (mặc định: không máy nào)."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"'{v}' is not an http/https address")
+        return v
+
+    @model_validator(mode="after")
+    def _page_needs_items(self) -> Source:
+        if self.type == "page" and not self.items:
+            raise ValueError("a page source needs 'items': the CSS selector of one item of the list")
+        if self.type == "page":
+            from selectolax.lexbor import LexborHTMLParser
+
+            probe = LexborHTMLParser("<p></p>")
+            for name in ("items", "link", "title", "date"):
+                selector = getattr(self, name)
+                if selector:
+                    try:
+                        probe.css(selector)
+                    except Exception:  # selectolax raises its own error type for a bad selector
+                        raise ValueError(f"{name}: '{selector}' is not a valid CSS selector") from None
+        return self
+
+
+class Duty(Frozen):
+    id: Slug
+    number: str | None = Field(
+        default=None, description="Số thứ tự của nhiệm vụ như kế hoạch ghi (giữ nguyên, kể cả khi nhảy số)."
+    )
+    source: str = Field(description="Vị trí trong kế hoạch (vd. 'Phụ lục, STT 1' hoặc 'IV.2').")
+    title: str = Field(min_length=1)
+    content: str | None = None
+    lead: Slug = Field(description="Đơn vị chủ trì (id trong units).")
+    support: tuple[Slug, ...] = Field(default=(), description="Đơn vị phối hợp.")
+    support_text: str | None = Field(
+        default=None, description="Đơn vị phối hợp như kế hoạch ghi, khi không liệt kê được."
+    )
+    channels: tuple[Channel, ...] = ()
+    products: tuple[str, ...] = Field(default=(), description="Sản phẩm như kế hoạch ghi.")
+    timing: str | None = Field(default=None, description="Thời gian thực hiện như kế hoạch ghi (vd. 'Thường xuyên').")
+    kind: DutyKind
+    cadence: Period
+    only: tuple[Annotated[str, Field(pattern=PERIOD_KEY_PATTERN)], ...] = Field(
+        default=(), description="Chỉ các kỳ này (vd. ['2025-Q3']); trống là mọi kỳ trong thời gian kế hoạch."
+    )
+    window: Window | None = Field(default=None, description="Bắt buộc với cadence 'once'.")
+    due: DueRule | None = None
+    requirement: Requirement | None = None
+    escalation: Escalation | None = Field(
+        default=None, description="Thang nhắc việc riêng; trống thì dùng của kế hoạch."
+    )
+    sources: tuple[Source, ...] = Field(default=(), description="Nguồn minh chứng tự động (feed, trang danh sách).")
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Duty:
+        if self.cadence is Period.once and self.window is None:
+            raise ValueError("cadence 'once' needs a window: {start: YYYY-MM-DD, due: YYYY-MM-DD}")
+        if self.cadence is not Period.once and self.window is not None:
+            raise ValueError("window is only for cadence 'once'; use 'only' to pick periods")
+        if self.kind is not DutyKind.report and self.requirement is None:
+            raise ValueError(f"a {self.kind.value} duty needs a requirement: {{evidence: [post], min_count: 1}}")
+        for key in self.only:
+            if not _key_matches_cadence(key, self.cadence):
+                raise ValueError(f"only: '{key}' is not a {self.cadence.value} period key")
+        counted = self.requirement.evidence if self.requirement else (EvidenceKind.report_delivery,)
+        for i, src in enumerate(self.sources):
+            if src.kind not in counted:
+                raise ValueError(
+                    f"sources[{i}]: kind '{src.kind.value}' does not count for this duty "
+                    f"(it counts {', '.join(k.value for k in counted)})"
+                )
+        return self
+
+
+class Recipient(Frozen):
+    name: str = Field(description="Tên nơi nhận như trong mục 'Nơi nhận'.")
+    unit: Slug | None = Field(default=None, description="Đơn vị trong units, nếu có.")
+    emails: tuple[EmailStr, ...] = ()
+
+
+class Signer(Frozen):
+    authority: str = Field(description="Thẩm quyền ký (vd. 'KT. CHỦ TỊCH' hoặc 'TM. ỦY BAN NHÂN DÂN').")
+    title: str = Field(description="Chức vụ (vd. 'PHÓ CHỦ TỊCH').")
+    name: str | None = None
+
+
+class Report(Frozen):
+    id: Slug
+    title: str
+    cadence: Literal["quarter", "half", "year"]
+    due: DueRule | None = None
+    only: tuple[Annotated[str, Field(pattern=PERIOD_KEY_PATTERN)], ...] = ()
+    source: str = Field(description="Vị trí trong kế hoạch quy định chế độ báo cáo.")
+    compiler: Slug = Field(description="Đơn vị tổng hợp (thường là cơ quan thường trực CCHC).")
+    signer: Signer
+    recipients: tuple[Recipient, ...] = Field(min_length=1)
+    draft_working_days: int = Field(
+        default=5, ge=0, le=30, description="Lập dự thảo trước hạn bao nhiêu ngày làm việc."
+    )
+    cutoff_day: int | None = Field(
+        default=14, ge=1, le=31, description="Số liệu tính đến ngày này của tháng cuối kỳ (mặc định 14)."
+    )
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Report:
+        for key in self.only:
+            if not _key_matches_cadence(key, Period(self.cadence)):
+                raise ValueError(f"only: '{key}' is not a {self.cadence} period key")
+        return self
+
+
+class Plan(Frozen):
+    id: Slug
+    title: str
+    number: str | None = Field(default=None, description="Số kế hoạch (vd. '481/KH-UBND'); trống với bản dự thảo.")
+    issued_on: dt.date | None = None
+    issuer: str
+    commune: Commune
+    period: PlanPeriod
+    timezone: Literal["Asia/Ho_Chi_Minh"] = "Asia/Ho_Chi_Minh"
+    run_time: dt.time = Field(
+        default=dt.time(8, 0),
+        description=(
+            "Giờ chạy hằng ngày của các nhiệm vụ (giờ địa phương, 'HH:MM' trong ngoặc). Mặc định 08:00, giờ thư nhắc việc đến hạn; "
+            "giờ sớm hơn thì thư đến hạn lúc 08:00 do lượt gửi thư hằng giờ gửi đi."
+        ),
+    )
+    legal_bases: tuple[str, ...] = ()
+    units: tuple[Unit, ...] = Field(min_length=1)
+    escalation: Escalation = Escalation()
+    duties: tuple[Duty, ...] = Field(min_length=1)
+    reports: tuple[Report, ...] = ()
+
+    @field_validator("run_time", mode="before")
+    @classmethod
+    def _hh_mm(cls, v: object) -> object:
+        # Unquoted 08:00 is a base-60 integer (480) to YAML 1.1; only 'HH:MM' text is accepted.
+        if isinstance(v, dt.time):
+            return v
+        if not isinstance(v, str) or not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?", v):
+            raise ValueError(f"expected a time of day as quoted 'HH:MM' (or 'HH:MM:SS') text, e.g. '08:00' (got {v!r})")
+        return v
+
+    @model_validator(mode="after")
+    def _references(self) -> Plan:
+        unit_ids = [u.id for u in self.units]
+        _no_repeats("units", unit_ids)
+        _no_repeats("duties", [d.id for d in self.duties])
+        _no_repeats("reports", [r.id for r in self.reports])
+        clash = {d.id for d in self.duties} & {r.id for r in self.reports}
+        if clash:
+            raise ValueError(f"ids used by both a duty and a report: {sorted(clash)}")
+        known = set(unit_ids)
+        for i, d in enumerate(self.duties):
+            for ref in (d.lead, *d.support, *(s.unit for s in d.sources if s.unit)):
+                if ref not in known:
+                    raise ValueError(f"duties[{i}] ({d.id}): unknown unit '{ref}'{_hint(ref, known)}")
+        for i, r in enumerate(self.reports):
+            if r.compiler not in known:
+                raise ValueError(f"reports[{i}] ({r.id}): unknown unit '{r.compiler}'{_hint(r.compiler, known)}")
+            for rc in r.recipients:
+                if rc.unit and rc.unit not in known:
+                    raise ValueError(f"reports[{i}] ({r.id}): unknown unit '{rc.unit}'{_hint(rc.unit, known)}")
+        roles = {u.role for u in self.units}
+        for needed in (UnitRole.coordinator, UnitRole.leader):
+            if needed not in roles:
+                raise ValueError(f"units: no unit has role '{needed.value}'; the plan needs one")
+        return self
+
+    def unit(self, unit_id: str) -> Unit:
+        for u in self.units:
+            if u.id == unit_id:
+                return u
+        raise KeyError(unit_id)
+
+    def units_with_role(self, role: UnitRole) -> list[Unit]:
+        return [u for u in self.units if u.role is role]
+
+    def duty(self, duty_id: str) -> Duty:
+        for d in self.duties:
+            if d.id == duty_id:
+                return d
+        raise KeyError(duty_id)
+
+    def report(self, report_id: str) -> Report:
+        for r in self.reports:
+            if r.id == report_id:
+                return r
+        raise KeyError(report_id)
+
+    @property
+    def commune_label(self) -> str:
+        return f"xã {self.commune.name}"
+
+
+def _no_repeats(what: str, ids: list[str]) -> None:
+    seen: set[str] = set()
+    for x in ids:
+        if x in seen:
+            raise ValueError(f"{what}: id '{x}' is used twice")
+        seen.add(x)
+
+
+def _hint(value: str, known: set[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(value, sorted(known), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(sorted(known))})"
+
+
+_CADENCE_KEY = {
+    Period.month: re.compile(r"^\d{4}-(0[1-9]|1[0-2])$"),
+    Period.quarter: re.compile(r"^\d{4}-Q[1-4]$"),
+    Period.half: re.compile(r"^\d{4}-H[12]$"),
+    Period.year: re.compile(r"^\d{4}$"),
+}
+
+
+def _key_matches_cadence(key: str, cadence: Period) -> bool:
+    pattern = _CADENCE_KEY.get(cadence)
+    return bool(pattern and pattern.match(key))

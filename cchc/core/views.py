@@ -1,0 +1,173 @@
+"""What coordinators see: the current occurrence of each duty, a table and a summary.
+
+Pure: built from judged occurrences (and the system's stops, which would otherwise go
+unnoticed); the flows publish the result as Prefect artifacts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from typing import Protocol, TypeVar
+from zoneinfo import ZoneInfo
+
+from cchc.core.calendar import Occurrence
+from cchc.core.evaluate import Status
+from cchc.core.spec import Plan
+
+STATUS_VI = {
+    Status.upcoming: "chưa đến kỳ",
+    Status.open: "đang thực hiện",
+    Status.due_soon: "sắp đến hạn",
+    Status.met: "đạt",
+    Status.met_late: "đạt (muộn)",
+    Status.overdue: "quá hạn",
+    Status.missed: "không đạt",
+    Status.waived: "miễn",
+}
+
+
+class Seen(Protocol):
+    """A judged occurrence, whatever layer judged it."""
+
+    @property
+    def occurrence(self) -> Occurrence: ...
+    @property
+    def status(self) -> Status: ...
+    @property
+    def count(self) -> int: ...
+
+
+S = TypeVar("S", bound=Seen)
+
+
+def duty_title(plan: Plan, duty_id: str) -> str:
+    for d in plan.duties:
+        if d.id == duty_id:
+            return d.title
+    for r in plan.reports:
+        if r.id == duty_id:
+            return r.title
+    return duty_id
+
+
+def unit_name(plan: Plan, unit_id: str) -> str:
+    try:
+        return plan.unit(unit_id).name
+    except KeyError:
+        return unit_id
+
+
+def current(judged: Sequence[S], at: dt.datetime) -> list[S]:
+    """Per duty: the occurrence whose window holds ``at``, else the last started, else the next."""
+    by_duty: dict[str, list[S]] = {}
+    for j in judged:
+        by_duty.setdefault(j.occurrence.duty, []).append(j)
+    out = []
+    for items in by_duty.values():
+        items.sort(key=lambda j: j.occurrence.starts)
+        inside = [j for j in items if j.occurrence.starts <= at < j.occurrence.due]
+        started = [j for j in items if j.occurrence.starts <= at]
+        out.append(inside[0] if inside else started[-1] if started else items[0])
+    out.sort(key=lambda j: (j.occurrence.due, j.occurrence.duty))
+    return out
+
+
+ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
+
+
+def period_label(key: str, sep: str = "/") -> str:
+    """'tháng 9/2025', 'quý III/2025' (or with sep=' năm ': 'quý III năm 2025'), '6 tháng cuối năm 2025', 'năm 2025'."""
+    m = re.fullmatch(r"(\d{4})(?:-(\d{2})|-Q([1-4])|-H([12]))?", key)
+    if not m:
+        return key
+    year, month, quarter, half = m.groups()
+    if month:
+        return f"tháng {int(month)}{sep}{year}"
+    if quarter:
+        return f"quý {ROMAN[int(quarter)]}{sep}{year}"
+    if half:
+        return f"6 tháng {'đầu' if half == '1' else 'cuối'} năm {year}"
+    return f"năm {year}"
+
+
+def fmt_day(day: dt.date) -> str:
+    return f"{day.day:02d}/{day.month:02d}/{day.year}"
+
+
+def fmt_moment(moment: dt.datetime, tz: str) -> str:
+    """'08:00 ngày 03/11/2026', in the plan's time zone."""
+    local = moment.astimezone(ZoneInfo(tz))
+    return f"{local:%H:%M} ngày {fmt_day(local.date())}"
+
+
+def fmt_duration(length: dt.timedelta) -> str:
+    """'2 ngày 2 giờ', '3 giờ 20 phút', '45 phút': the two largest units, rounded down."""
+    minutes = max(0, int(length.total_seconds()) // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} ngày {hours} giờ" if hours else f"{days} ngày"
+    if hours:
+        return f"{hours} giờ {mins} phút" if mins else f"{hours} giờ"
+    return f"{mins} phút" if mins else "dưới 1 phút"
+
+
+def gap_notice(stopped_from: dt.datetime, resumed_at: dt.datetime, tz: str) -> str:
+    """One stop of the system, for the coordinator (status artifact, weekly digest)."""
+    return (
+        f"Lưu ý: hệ thống đã ngừng chạy từ {fmt_moment(stopped_from, tz)} đến {fmt_moment(resumed_at, tz)} "
+        f"({fmt_duration(resumed_at - stopped_from)}); các lần chạy theo lịch trong thời gian đó không diễn ra đúng giờ."
+    )
+
+
+def status_description(plan: Plan, at: dt.datetime, notes: Sequence[str] = ()) -> str:
+    """The description of the plan's status table; ``notes`` (stops) follow as paragraphs."""
+    head = f"{plan.title}: kỳ hiện tại của mọi nhiệm vụ, tính đến {fmt_day(at.date())}"
+    return "\n\n".join([head, *notes])
+
+
+def status_table(plan: Plan, judged: Sequence[Seen], at: dt.datetime) -> list[dict[str, str]]:
+    rows = []
+    for j in current(judged, at):
+        o = j.occurrence
+        need = f"{j.count}/{o.required}" if o.required is not None else str(j.count)
+        rows.append(
+            {
+                "Nhiệm vụ": duty_title(plan, o.duty),
+                "Mã": o.duty,
+                "Đơn vị chủ trì": unit_name(plan, o.lead),
+                "Kỳ": o.period,
+                "Hạn": fmt_day(o.last_day),
+                "Kết quả": need,
+                "Trạng thái": STATUS_VI[j.status],
+            }
+        )
+    return rows
+
+
+def overdue_markdown(plan: Plan, judged: Sequence[Seen], at: dt.datetime, notes: Sequence[str] = ()) -> str:
+    """Everything overdue or missed so far, grouped by lead unit; ``notes`` (stops) first."""
+    late = [j for j in judged if j.status in (Status.overdue, Status.missed) and j.occurrence.starts <= at]
+    when = fmt_day(at.date())
+    label = plan.commune_label[:1].upper() + plan.commune_label[1:]  # str.capitalize() would lower "Phú Thái"
+    lines = [f"# {label}: việc quá hạn tính đến {when}", ""]
+    for note in notes:
+        lines += [note, ""]
+    if not late:
+        lines.append("Không có nhiệm vụ nào quá hạn hoặc không đạt.")
+        return "\n".join(lines) + "\n"
+    by_unit: dict[str, list[Seen]] = {}
+    for j in late:
+        by_unit.setdefault(j.occurrence.lead, []).append(j)
+    for unit_id in sorted(by_unit, key=lambda u: unit_name(plan, u)):
+        lines.append(f"## {unit_name(plan, unit_id)}")
+        for j in sorted(by_unit[unit_id], key=lambda j: j.occurrence.due):
+            o = j.occurrence
+            need = f", {j.count}/{o.required}" if o.required is not None else ""
+            lines.append(
+                f"- {duty_title(plan, o.duty)} — kỳ {o.period}, hạn {fmt_day(o.last_day)}: **{STATUS_VI[j.status]}**{need}"
+            )
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""I/O at the edges: Prefect events."""

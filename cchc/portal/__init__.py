@@ -1,0 +1,1 @@
+"""The units' answer page (FastAPI)."""

@@ -1,1 +1,0 @@
-"""The periodic reform report: assembled from records (pure), rendered (DOCX, HTML, Markdown), delivered."""
