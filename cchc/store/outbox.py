@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, and_, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from cchc.store.db import session_scope
+from cchc.store.dialect import insert, is_postgres
 from cchc.store.models import OutboxRow
 
 QUEUED, SENDING, SENT, FAILED, SKIPPED = "queued", "sending", "sent", "failed", "skipped"
@@ -77,10 +76,6 @@ class NewMessage:
     attachments: Sequence[Attachment] = field(default_factory=tuple)
 
 
-def _insert(session: Session):  # type: ignore[no-untyped-def]
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 def enqueue(session: Session, messages: Sequence[NewMessage], now: dt.datetime) -> list[str]:
     """Insert rows that do not exist yet; returns the keys that were new."""
     if not messages:
@@ -110,7 +105,7 @@ def enqueue(session: Session, messages: Sequence[NewMessage], now: dt.datetime) 
         for m in messages
     ]
     stmt = (
-        _insert(session)(OutboxRow).values(rows).on_conflict_do_nothing(index_elements=["key"]).returning(OutboxRow.key)
+        insert(session, OutboxRow).values(rows).on_conflict_do_nothing(index_elements=["key"]).returning(OutboxRow.key)
     )
     return [k for (k,) in session.execute(stmt)]
 
@@ -138,7 +133,7 @@ def claim(engine: Engine, now: dt.datetime, limit: int = 500, plan_id: str | Non
         if plan_id is not None:
             q = q.where(OutboxRow.plan_id == plan_id)
         q = q.order_by(OutboxRow.id).limit(limit)
-        if s.get_bind().dialect.name == "postgresql":
+        if is_postgres(s):
             q = q.with_for_update(skip_locked=True)
         ids = list(s.scalars(q))
         if not ids:

@@ -11,15 +11,13 @@ from functools import lru_cache
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-import pendulum
 from sqlalchemy import Row, and_, case, delete, func, insert, literal, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from cchc.core.calendar import Occurrence, plan_occurrences
 from cchc.core.evaluate import Status, Tally, judge
 from cchc.core.spec import DutyKind, Plan
+from cchc.store import dialect
 from cchc.store.models import (
     AuditRow,
     DutyEvidenceKind,
@@ -208,8 +206,7 @@ def add_evidence(session: Session, ev: NewEvidence, now: dt.datetime) -> Recorde
         "recorded_at": now,
         "dedup_key": key,
     }
-    dialect = session.get_bind().dialect.name
-    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(EvidenceRow).values(**values)
+    ins = dialect.insert(session, EvidenceRow).values(**values)
     new_id = session.execute(ins.on_conflict_do_nothing().returning(EvidenceRow.id)).scalar()
     if new_id is not None:
         return Recorded(id=int(new_id), duplicate=False)
@@ -232,8 +229,7 @@ def waive(session: Session, plan_id: str, duty_id: str, period: str, reason: str
     )
     if exists is None:
         raise StoreError(f"{plan_id}/{duty_id} has no occurrence for period '{period}'")
-    dialect = session.get_bind().dialect.name
-    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(WaiverRow).values(
+    ins = dialect.insert(session, WaiverRow).values(
         plan_id=plan_id, duty_id=duty_id, period=period, reason=reason, by=by, at=now
     )
     created = session.execute(ins.on_conflict_do_nothing().returning(WaiverRow.id)).scalar() is not None
@@ -310,9 +306,9 @@ class Judged:
     late: int
 
 
-def _tally_query(plan_ids: Sequence[str] | None, at: dt.datetime, duty_ids: Sequence[str] | None = None):  # type: ignore[no-untyped-def]
-    """One grouped query: on-time and late evidence per occurrence, as of ``at``."""
-    at_day = pendulum.instance(at).in_timezone("Asia/Ho_Chi_Minh").date()
+def _tally_query(plan_ids: Sequence[str] | None, at: dt.datetime, tz: str, duty_ids: Sequence[str] | None = None):  # type: ignore[no-untyped-def]
+    """One grouped query: on-time and late evidence per occurrence, as of ``at`` (its day in the plans' zone)."""
+    at_day = at.astimezone(_zone(tz)).date()
     o = OccurrenceRow.__table__.alias("o")
     e = EvidenceRow.__table__.alias("e")
     k = DutyEvidenceKind.__table__.alias("k")
@@ -386,7 +382,7 @@ def evaluate(
     if at.tzinfo is None:
         raise StoreError("evaluation needs an aware moment")
     out = []
-    for r in session.execute(_tally_query(plan_ids, at, duty_ids)):
+    for r in session.execute(_tally_query(plan_ids, at, tz, duty_ids)):
         occ = _row_occurrence(r, tz)
         m = r._mapping
         tally = Tally(on_time=int(m["on_time"]), late=int(m["late"]), waived=bool(m["waived"]))

@@ -10,20 +10,13 @@ beat is an insert that waits for a concurrent one instead of failing.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from cchc.core.runs import Gap
+from cchc.store.dialect import insert as _insert
 from cchc.store.models import PlanBeatRow, RunGapRow
-
-
-def _insert(session: Session, table: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
 
 
 def record_beat(session: Session, plan_id: str, now: dt.datetime) -> dt.datetime | None:
