@@ -1,7 +1,7 @@
 """Benchmark: reading a commune website's feed inside a duty run.
 
 A 300-item RSS feed (Vietnamese titles) served on loopback. Baseline: fetching and parsing the
-feed alone (httpx + feedparser). Measured: the first collection (every item recorded) and a
+feed alone (cchc.io: httpx + feedparser). Measured: the first collection (every item recorded) and a
 repeated one on the unchanged feed (the daily case: one read of the store, no write).
 
     python bench/bench_collect.py [--items 300] [--runs 5]
@@ -78,6 +78,8 @@ def main() -> None:
 
     from cchc.app import collect as collectors
     from cchc.app import service
+    from cchc.io.feeds import parse_feed
+    from cchc.io.fetch import fetch
     from cchc.settings import get_settings
 
     settings = get_settings()
@@ -85,8 +87,8 @@ def main() -> None:
     at = pendulum.datetime(2025, 12, 31, 9, tz=plan.timezone)
 
     def baseline() -> None:
-        _, data = collectors.fetch(url, ["127.0.0.1"])
-        collectors.parse_feed(data, at, plan.timezone)
+        _, data = fetch(url, ["127.0.0.1"])
+        parse_feed(data, at, plan.timezone)
 
     baseline()
     base = []

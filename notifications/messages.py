@@ -123,11 +123,16 @@ def ladder_messages(
             addresses = unit_emails(plan, [unit_id])
             r = compose.render_intent(plan, intent, occ, unit_id, at, answer_link(settings, plan, intent, occ, unit_id))
             status, error = (
-                (ob.SKIPPED, "stale: its moment passed before the system saw it") if intent.stale else (ob.QUEUED, None)
+                (ob.SKIPPED, "bỏ qua: thời điểm gửi đã qua khi hệ thống chạy tới")
+                if intent.stale
+                else (ob.QUEUED, None)
             )
             if not addresses:
                 if not intent.stale:
-                    status, error = ob.FAILED, f"unit '{unit_id}' has no email address in plan {plan.id}"
+                    status, error = (
+                        ob.FAILED,
+                        f"đơn vị '{unit_id}' chưa có địa chỉ thư điện tử trong kế hoạch {plan.id}",
+                    )
                 if unit_id not in missing:
                     missing.append(unit_id)
             out.append(
@@ -220,7 +225,7 @@ def digest_messages(
                 moment,
                 period=week,
                 status=ob.SKIPPED if stale else ob.QUEUED,
-                last_error="stale: the week's digest moment passed before the system saw it" if stale else None,
+                last_error="bỏ qua: thời điểm gửi tổng hợp tuần đã qua khi hệ thống chạy tới" if stale else None,
             )
         )
     return out

@@ -1,18 +1,23 @@
-"""Collectors against a real HTTP server on loopback serving portal-shaped fixtures."""
+"""Collectors against a real HTTP server on loopback serving portal-shaped fixtures, and through an injected
+transport (``httpx.MockTransport``, no socket at all) to show the fetch's guards hold around any transport."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import socket
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pendulum
 import pytest
 import yaml
 
 from cchc.app import collect as collectors
 from cchc.app import service
+from cchc.io.fetch import Limits, SourceError, fetch
 from cchc.settings import Settings, get_settings
 from cchc.store import outbox as ob
 from cchc.store.db import session_scope
@@ -57,9 +62,10 @@ def feed(web: Web, path: str = "/rss/cchc.rss", **extra: Any) -> dict[str, Any]:
     }
 
 
-def collect(settings: Settings, at: dt.datetime = AT) -> collectors.CollectResult:
+def collect(settings: Settings, at: dt.datetime = AT, **fetching: Any) -> collectors.CollectResult:
+    """One collection at ``at``; ``fetching``: transport / resolve / limits, passed on to the fetch."""
     plan = service.resolve_plan("phu-thong-2025", settings)
-    return collectors.collect(settings, plan, DUTY, at, at)
+    return collectors.collect(settings, plan, DUTY, at, at, **fetching)
 
 
 def recorded(settings: Settings) -> list[tuple[str, dt.date, str, str | None]]:
@@ -138,29 +144,28 @@ def test_a_listing_page_is_read_with_its_selectors_and_vietnamese_dates(
 def test_a_broken_source_is_reported_once_and_records_nothing(
     cchc_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, web: Web, route: Route, expected: str
 ) -> None:
-    monkeypatch.setattr(collectors, "MAX_BYTES", 2048)
+    small = Limits(max_bytes=2048)  # the fixture feed (2032 bytes) still fits
     web.routes["/rss/cchc.rss"] = route
     settings = use_sources(tmp_path, monkeypatch, [feed(web)])
-    result = collect(settings)
+    result = collect(settings, limits=small)
     assert result.new == 0 and len(result.problems) == 1 and expected in result.problems[0]
     assert recorded(settings) == []
     assert len(notices(settings)) == 1 and expected in notices(settings)[0]
-    collect(settings, AT.add(days=1))  # still broken the next day: not told again
+    collect(settings, AT.add(days=1), limits=small)  # still broken the next day: not told again
     assert len(notices(settings)) == 1
     web.routes["/rss/cchc.rss"] = Route(body=RSS)  # repaired: collected again, and a later failure is news again
-    assert collect(settings, AT.add(days=2)).new == 3
+    assert collect(settings, AT.add(days=2), limits=small).new == 3
     web.routes["/rss/cchc.rss"] = Route(500, b"down")
-    collect(settings, AT.add(days=3))
+    collect(settings, AT.add(days=3), limits=small)
     assert len(notices(settings)) == 2
 
 
 def test_a_source_that_does_not_answer_in_time_is_reported(
     cchc_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, web: Web
 ) -> None:
-    monkeypatch.setattr(collectors, "TIMEOUT", 0.5)
     web.routes["/rss/cchc.rss"] = Route(body=RSS, delay=2.0)
     settings = use_sources(tmp_path, monkeypatch, [feed(web)])
-    result = collect(settings)
+    result = collect(settings, limits=Limits(timeout=0.5))
     assert result.new == 0 and "did not answer within 0.5 s" in result.problems[0]
 
 
@@ -223,3 +228,105 @@ def test_a_page_source_with_a_broken_selector_is_a_spec_error(tmp_path: Path, mo
     use_sources(tmp_path, monkeypatch, [page])
     with pytest.raises(SpecError, match="items: 'article\\[' is not a valid CSS selector"):
         load_plan(tmp_path / "plans" / "phu-thong-2025.yaml")
+
+
+# An injected transport: the website answered in memory, the guards still around it.
+
+SITE = "https://phuthong.example"  # .example never resolves: only the injected transport can answer
+
+
+def public(host: str) -> Sequence[str]:
+    """The injected resolver: every name is at a public address (a VNPT block)."""
+    return ["113.160.0.1"]
+
+
+@pytest.fixture
+def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tripwire: any attempt to resolve a name or open a TCP connection fails the test."""
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"network used: {args!r}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+class Site:
+    """An ``httpx.MockTransport`` serving routes from memory and noting every request."""
+
+    def __init__(self, routes: dict[str, httpx.Response]) -> None:
+        self.routes = routes
+        self.requests: list[httpx.Request] = []
+        self.transport = httpx.MockTransport(self.answer)
+
+    def answer(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return self.routes.get(str(request.url), httpx.Response(404, content=b"not found"))
+
+    @property
+    def urls(self) -> list[str]:
+        return [str(r.url) for r in self.requests]
+
+
+@pytest.mark.usefixtures("no_sockets")
+def test_an_injected_transport_is_what_reads_the_feed(
+    cchc_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"{SITE}/rss/cchc.rss"
+    site = Site({url: httpx.Response(200, content=RSS, headers={"Content-Type": "application/rss+xml"})})
+    source = {"type": "feed", "name": "RSS chuyên mục CCHC", "url": url, "keywords": KEYWORDS}
+    settings = use_sources(tmp_path, monkeypatch, [source])
+    result = collect(settings, transport=site.transport, resolve=public)
+    assert (result.new, result.problems) == (3, [])
+    assert site.urls == [url]
+    assert site.requests[0].headers["User-Agent"].startswith("cchc-collector/")
+    assert len(recorded(settings)) == 3
+    again = collect(settings, transport=site.transport, resolve=public)  # the transport is not closed after use
+    assert (again.new, site.urls) == (0, [url, url])
+
+
+@pytest.mark.usefixtures("no_sockets")
+def test_a_redirect_to_a_private_address_is_refused_through_an_injected_transport(
+    cchc_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"{SITE}/rss/cchc.rss"
+    site = Site(
+        {
+            url: httpx.Response(302, headers={"Location": "http://10.20.30.40/rss"}),
+            "http://10.20.30.40/rss": httpx.Response(200, content=RSS),
+        }
+    )
+    settings = use_sources(tmp_path, monkeypatch, [{"type": "feed", "url": url, "keywords": KEYWORDS}])
+    result = collect(settings, transport=site.transport, resolve=public)
+    assert result.new == 0 and len(result.problems) == 1 and "10.20.30.40, a private" in result.problems[0]
+    assert site.urls == [url]  # the second hop was checked and never asked for
+    assert recorded(settings) == [] and len(notices(settings)) == 1
+
+
+def dripping(chunks: int, pause: float) -> Iterator[bytes]:
+    for _ in range(chunks):
+        time.sleep(pause)
+        yield b"<rss>"
+
+
+@pytest.mark.usefixtures("no_sockets")
+@pytest.mark.parametrize(
+    ("routes", "resolve", "limits", "expected", "asked"),
+    [
+        ({}, lambda h: ["192.168.1.10"], Limits(), "192.168.1.10, a private", 0),
+        ({"/": httpx.Response(302, headers={"Location": "file:///etc/passwd"})}, public, Limits(), "not an http", 1),
+        ({"/": httpx.Response(301, headers={"Location": "/"})}, public, Limits(max_redirects=2), "more than 2", 3),
+        ({"/": httpx.Response(200, content=b"x" * 4096)}, public, Limits(max_bytes=2048), "larger than 2 KiB", 1),
+        ({"/": httpx.Response(200, content=dripping(20, 0.05))}, public, Limits(timeout=0.1), "within 0.3 s", 1),
+        ({"/": httpx.Response(503)}, public, Limits(), "answered HTTP 503", 1),
+    ],
+    ids=["name-at-private-address", "redirect-off-http", "redirect-loop", "too-large", "dripping", "http-503"],
+)
+def test_every_guard_holds_around_an_injected_transport(
+    routes: dict[str, httpx.Response], resolve: Any, limits: Limits, expected: str, asked: int
+) -> None:
+    site = Site({SITE + path: response for path, response in routes.items()})
+    with pytest.raises(SourceError, match=expected):
+        fetch(SITE + "/", [], transport=site.transport, resolve=resolve, limits=limits)
+    assert len(site.requests) == asked

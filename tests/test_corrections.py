@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cchc.settings import Settings
+from tests.conftest import PLAN_IDS
 from tests.test_cli import run, run_json
 
 PLAN = "phu-thong-2025"
@@ -59,9 +60,13 @@ def test_a_waiver_is_audited_and_bad_corrections_are_refused(cchc_env: Settings)
     assert code == 2 and "needs a reason" in out
 
 
-@pytest.mark.parametrize("plan", [PLAN])
-def test_the_audit_of_a_plan_with_no_changes_is_empty(cchc_env: Settings, plan: str) -> None:
+@pytest.mark.parametrize("plan", [p for p in PLAN_IDS if p != PLAN])
+def test_the_audit_of_a_plan_holds_its_own_changes_only(cchc_env: Settings, plan: str) -> None:
     assert run_json("audit", plan, "--json") == []
+    code, out = run("waive", PLAN, DUTY, "2025-10", "--reason", "Trang thông tin điện tử bảo trì cả tháng")
+    assert code == 0, out
+    assert run_json("audit", plan, "--json") == [], "another plan's change is not in this plan's trail"
+    assert [t["action"] for t in run_json("audit", PLAN, "--json")] == ["occurrence.waive"]
 
 
 @pytest.mark.usefixtures("prefect_harness")

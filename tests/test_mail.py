@@ -169,7 +169,7 @@ def test_starting_six_months_late_sends_no_stale_reminders(mail_env: Settings, s
     result = run_tick(mail_env, p, moment, NOW)
     skipped = rows(mail_env, status=ob.SKIPPED)
     assert len(skipped) > 30  # January to June: reminders, notices, escalations, all recorded
-    assert all((r.last_error or "").startswith("stale") for r in skipped)
+    assert all((r.last_error or "").startswith("bỏ qua: thời điểm gửi") for r in skipped)
     sent = rows(mail_env, status=ob.SENT)
     assert [r.step for r in sent] == ["digest"], "this week's digest is current, so it goes out"
     lateness = dt.timedelta(days=2)
@@ -211,7 +211,7 @@ def test_a_unit_without_email_is_a_configuration_error_the_coordinator_hears_of(
     result = run_tick(mail_env, demo, at(2025, 9, 15), NOW, ["bao-cao-quy"])
     assert any("lanh-dao" in p for p in result.problems)
     (failed,) = rows(mail_env, status=ob.FAILED)
-    assert failed.key.endswith(":escalation:lanh-dao") and "no email address" in (failed.last_error or "")
+    assert failed.key.endswith(":escalation:lanh-dao") and "chưa có địa chỉ thư điện tử" in (failed.last_error or "")
     subjects = [r.subject for r in server.received]
     assert any("Quá hạn" in s for s in subjects), "the lead unit still gets its notice"
     (notice,) = server.handler.by_subject("chưa có địa chỉ thư")
@@ -310,7 +310,7 @@ def test_a_queued_reminder_is_not_sent_once_the_work_is_done(
         result = run_tick(settings, p, at(2025, 8, 27, 10), NOW.add(hours=1), ["bao-cao-quy"])
         assert result.sent == [] and down.received == []
         (row,) = rows(settings)
-        assert row.status == ob.SKIPPED and "no longer due" in (row.last_error or "")
+        assert row.status == ob.SKIPPED and "không còn đến hạn" in (row.last_error or "")
     finally:
         down.stop()
 

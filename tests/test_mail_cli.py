@@ -37,7 +37,7 @@ def test_without_smtp_messages_become_eml_files_and_the_cli_says_where(cchc_env:
     code, out = run("tick", "phu-thai-2025h2", "--at", "2025-08-27T09:00", "--duty", "bao-cao-quy")
     assert code == 0, out
     folder = cchc_env.mail_dir.resolve()
-    assert f"written as .eml files to {folder}" in out
+    assert f"thư được ghi thành tệp .eml trong {folder}" in out
     (eml,) = folder.glob("*.eml")
     msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
     assert msg["Subject"].startswith("[CCHC xã Phú Thái] Nhắc hạn: Báo cáo kết quả công tác tuyên truyền cải cách")

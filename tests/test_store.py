@@ -10,6 +10,7 @@ import pendulum
 import pytest
 from alembic import command
 from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.exc import StatementError
 
 from cchc.core.loader import parse_plan
 from cchc.settings import Settings
@@ -107,10 +108,11 @@ def test_the_same_link_for_the_same_duty_counts_once(cchc_env: Settings) -> None
 
 def test_naive_timestamps_are_refused_at_the_boundary(cchc_env: Settings) -> None:
     engine = get_engine(cchc_env.db_url)
-    with pytest.raises(Exception, match="naive datetime"), session_scope(engine) as s:
+    with pytest.raises(StatementError, match="naive datetime") as refused, session_scope(engine) as s:
         repo.sync_plan(s, DEMO, dt.datetime(2025, 10, 1, 9))
     with session_scope(engine) as s:
         assert s.scalar(select(func.count()).select_from(PlanRow)) == 0  # nothing half-written
+    assert isinstance(refused.value.orig, ValueError), "the type decorator refuses it, not the database"
 
 
 def test_timestamps_come_back_aware_utc(cchc_env: Settings) -> None:

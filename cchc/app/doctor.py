@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -28,8 +27,8 @@ from cchc.core.health import Check, Verdict
 from cchc.core.loader import SpecError, load_plan, spec_files
 from cchc.core.spec import Plan
 from cchc.settings import Settings
+from cchc.store import outbox as ob
 from cchc.store.db import current_revision, head_revision, make_engine, session_scope
-from cchc.store.models import OutboxRow
 from notifications.smtp import MailConfigError, SmtpTransport, is_loopback, parse_smtp_url
 
 AHEAD = dt.timedelta(days=7)
@@ -381,12 +380,7 @@ def check_outbox(ctx: Context) -> Check:
         engine = make_engine(ctx.settings.db_url)
         try:
             with session_scope(engine) as s:
-                queued, oldest = s.execute(
-                    select(func.count(), func.min(OutboxRow.due_at)).where(OutboxRow.status.in_(("queued", "sending")))
-                ).one()
-                failed = s.execute(
-                    select(func.count()).where(OutboxRow.status == "failed", OutboxRow.created_at >= ctx.now - LOOKBACK)
-                ).scalar_one()
+                queued, oldest, failed = ob.backlog(s, ctx.now - LOOKBACK)
         finally:
             engine.dispose()
     except SQLAlchemyError as e:

@@ -119,14 +119,14 @@ def plan_pass(
     with session_scope(engine) as s:
         new = set(ob.enqueue(s, messages, now))
         cancelled = ob.cancel(
-            s, plan.id, keep, duty_ids, "no longer due: the occurrence is met, waived or past this step"
+            s, plan.id, keep, duty_ids, "không còn đến hạn: kỳ đã đạt, được miễn hoặc đã qua bước này"
         )
     for m in messages:
         if m.key not in new:
             continue  # another run queued it first
         line = Line(m.key, m.recipient, m.subject, m.last_error or "")
         {ob.QUEUED: result.queued, ob.SKIPPED: result.skipped, ob.FAILED: result.failed}[m.status].append(line)
-    result.skipped += [Line(k, "", "", "no longer due") for k in cancelled]
+    result.skipped += [Line(k, "", "", "không còn đến hạn") for k in cancelled]
     return result
 
 

@@ -9,14 +9,15 @@ import typer
 
 from cchc.app import doctor as dr
 from cchc.cli.app import app, emit_json, now_utc
-from cchc.core.health import LABEL, Check, worst
+from cchc.core.health import Check, worst
+from cchc.core.labels import VERDICT_VI
 from cchc.settings import get_settings
 
 
 def _print(checks: list[Check]) -> None:
     width = max(len(c.name) for c in checks)
     for c in checks:
-        typer.echo(f"[{LABEL[c.status]:<8}] {c.name:<{width}}  {c.message}")
+        typer.echo(f"[{VERDICT_VI[c.status]:<8}] {c.name:<{width}}  {c.message}")
         if c.action and c.status != "ok":
             typer.echo(f"{'':<{width + 13}}→ {c.action}")
 

@@ -42,12 +42,14 @@ def _report(result: TickResult, as_json: bool) -> None:
                 detail = f"  ({line.detail})" if line.detail and title != "đã gửi" else ""
                 typer.echo(f"{title:<12} {line.key}  → {line.to or '-'}{detail}")
         typer.echo(
-            f"sent {len(result.sent)}, skipped {len(result.skipped)}, retrying {len(result.retrying)}, failed {len(result.failed)}"
+            f"đã gửi {len(result.sent)}, bỏ qua {len(result.skipped)}, thử lại sau {len(result.retrying)}, "
+            f"lỗi {len(result.failed)}"
         )
         settings = get_settings()
         if result.sent and (settings.smtp_url is None or not settings.smtp_url.get_secret_value().strip()):
             typer.echo(
-                f"no SMTP server configured (CCHC_SMTP_URL): messages were written as .eml files to {settings.mail_dir.resolve()}"
+                "chưa cấu hình máy chủ thư (CCHC_SMTP_URL): thư được ghi thành tệp .eml trong "
+                f"{settings.mail_dir.resolve()}"
             )
     for p in result.problems:
         typer.echo(f"warning: {p}", err=True)

@@ -14,23 +14,10 @@ from dataclasses import dataclass, field, replace
 
 from cchc.core.calendar import Occurrence, period_bounds, plan_occurrences, report_data_window, to_local
 from cchc.core.evaluate import DONE, Status, judge, tally_dates
+from cchc.core.labels import CHANNEL_VI, ROMAN
 from cchc.core.spec import Channel, Plan, Report
-from cchc.core.views import ROMAN, period_label
+from cchc.core.views import period_label
 
-CHANNEL_VI: dict[Channel, str] = {
-    Channel.website: "Tin, bài trên Trang thông tin điện tử",
-    Channel.radio: "Chương trình phát thanh",
-    Channel.social: "Tin, bài trên mạng xã hội",
-    Channel.banner: "Pa-nô, áp phích, băng rôn, khẩu hiệu",
-    Channel.meeting: "Hội nghị, cuộc họp, đối thoại",
-    Channel.contest: "Cuộc thi",
-    Channel.survey: "Khảo sát, lấy ý kiến",
-    Channel.notice_board: "Niêm yết, bảng tin",
-    Channel.training: "Tập huấn, bồi dưỡng",
-    Channel.press: "Báo chí",
-    Channel.report: "Báo cáo",
-    Channel.other: "Hình thức khác",
-}
 ASSESS_DONE = "Hoàn thành"
 ASSESS_DONE_LATE = "Hoàn thành (có kỳ muộn)"
 ASSESS_LATE = "Chưa hoàn thành"

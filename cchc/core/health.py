@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 Verdict = Literal["ok", "warning", "failing"]
 ORDER: dict[Verdict, int] = {"ok": 0, "warning": 1, "failing": 2}
-LABEL: dict[Verdict, str] = {"ok": "tốt", "warning": "cảnh báo", "failing": "lỗi"}
 
 
 @dataclass(frozen=True)

@@ -14,18 +14,9 @@ from zoneinfo import ZoneInfo
 
 from cchc.core.calendar import Occurrence
 from cchc.core.evaluate import Status
+from cchc.core.labels import ROMAN as ROMAN
+from cchc.core.labels import STATUS_VI as STATUS_VI
 from cchc.core.spec import Plan
-
-STATUS_VI = {
-    Status.upcoming: "chưa đến kỳ",
-    Status.open: "đang thực hiện",
-    Status.due_soon: "sắp đến hạn",
-    Status.met: "đạt",
-    Status.met_late: "đạt (muộn)",
-    Status.overdue: "quá hạn",
-    Status.missed: "không đạt",
-    Status.waived: "miễn",
-}
 
 
 class Seen(Protocol):
@@ -72,9 +63,6 @@ def current(judged: Sequence[S], at: dt.datetime) -> list[S]:
         out.append(inside[0] if inside else started[-1] if started else items[0])
     out.sort(key=lambda j: (j.occurrence.due, j.occurrence.duty))
     return out
-
-
-ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
 
 
 def period_label(key: str, sep: str = "/") -> str:

@@ -25,6 +25,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from cchc.app import service
 from cchc.core import links, views
 from cchc.core.calendar import occurrences, to_local
+from cchc.core.labels import EVIDENCE_KIND_VI
 from cchc.core.spec import Plan
 from cchc.io import events
 from cchc.settings import Settings, get_settings
@@ -32,15 +33,6 @@ from cchc.store import repo
 
 log = logging.getLogger("cchc.portal")
 TEMPLATES = Path(__file__).parent / "templates"
-KIND_VI = {
-    "post": "bài đăng",
-    "broadcast": "chương trình phát thanh",
-    "document": "văn bản",
-    "photo": "ảnh",
-    "event": "sự kiện",
-    "survey": "khảo sát",
-    "report_delivery": "báo cáo",
-}
 
 
 @dataclass(frozen=True)
@@ -141,7 +133,7 @@ class Portal:
             "count": count,
             "required": occ.required,
             "state": state,
-            "kinds": ", ".join(KIND_VI.get(k, k) for k in _accepted(plan, c.duty)),
+            "kinds": ", ".join(EVIDENCE_KIND_VI.get(k, k) for k in _accepted(plan, c.duty)),
             "today": to_local(now, plan.timezone).date().isoformat(),
             "max_size": size_label(self.settings.upload_max_bytes),
         }

@@ -268,3 +268,15 @@ def retry_now(session: Session, now: dt.datetime, plan_id: str | None = None) ->
         q = q.where(OutboxRow.plan_id == plan_id)
     result = cast(CursorResult[Any], session.execute(q.values(next_attempt_at=now)))
     return result.rowcount or 0
+
+
+def backlog(session: Session, since: dt.datetime) -> tuple[int, dt.datetime | None, int]:
+    """`cchc doctor`: how many rows wait to be sent (queued or being sent), the oldest due time among them,
+    and how many failed among those created since ``since``: a stuck queue or a failing server shows here."""
+    queued, oldest = session.execute(
+        select(func.count(), func.min(OutboxRow.due_at)).where(OutboxRow.status.in_((QUEUED, SENDING)))
+    ).one()
+    failed = session.execute(
+        select(func.count()).where(OutboxRow.status == FAILED, OutboxRow.created_at >= since)
+    ).scalar_one()
+    return int(queued), oldest, int(failed)

@@ -1,0 +1,132 @@
+"""Reading one web address of a commune's website, under guards.
+
+http/https only; every address the host resolves to must be public unless the spec allows that
+host; redirects are followed by hand, each hop checked, at most ``Limits.max_redirects``; a timeout
+bounds each wait and a deadline (three timeouts) the whole read, so a dripping server is cut off;
+a size cap bounds the body. Every guard is applied here, around the transport, so a transport
+given by the caller (``httpx.MockTransport`` in tests, a proxying transport in production) is
+guarded just the same. Name resolution is a parameter too (``resolve``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+MAX_BYTES = 2 * 1024 * 1024
+TIMEOUT = 10.0
+MAX_REDIRECTS = 3
+USER_AGENT = "cchc-collector/0.1 (theo doi ke hoach tuyen truyen CCHC)"
+
+
+class SourceError(Exception):
+    """The source cannot be read as declared; the message says why, for the coordinator."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout: float = TIMEOUT  # seconds for each wait; the whole read gets three times this
+    max_bytes: int = MAX_BYTES
+    max_redirects: int = MAX_REDIRECTS
+
+
+DEFAULT_LIMITS = Limits()
+
+Resolver = Callable[[str], Sequence[str]]
+
+
+def resolve_host(host: str) -> list[str]:
+    """Every address ``host`` resolves to (the system resolver)."""
+    try:
+        return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None)})
+    except socket.gaierror as e:
+        raise SourceError(f"cannot resolve {host}: {e.strerror}") from None
+    except (UnicodeError, ValueError) as e:
+        raise SourceError(f"'{host}' is not a valid host name ({e})") from None
+
+
+def check_host(url: str, allow_hosts: Sequence[str], resolve: Resolver = resolve_host) -> None:
+    """Refuse ``url`` unless it is http/https and its host is public (or allowed by the spec)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SourceError(f"{url} is not an http/https address")
+    host = parts.hostname
+    if host in allow_hosts:
+        return
+    try:
+        addrs: Sequence[str] = [str(ipaddress.ip_address(host))]  # a literal address needs no resolver
+    except ValueError:
+        addrs = resolve(host)
+    for addr in addrs:
+        ip = ipaddress.ip_address(addr.split("%", 1)[0])
+        if not ip.is_global:
+            raise SourceError(
+                f"{host} is at {ip}, a private, loopback or link-local address; refused "
+                "(add the host to allow_hosts in the spec if it really is the commune's server)"
+            )
+
+
+class _Borrowed(httpx.BaseTransport):
+    """The caller's transport, used but not closed: it may serve several fetches."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self._inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        pass
+
+
+def fetch(
+    url: str,
+    allow_hosts: Sequence[str],
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    transport: httpx.BaseTransport | None = None,
+    resolve: Resolver = resolve_host,
+) -> tuple[str, bytes]:
+    """GET ``url`` under the guards above; returns the final address (after redirects) and the body.
+
+    ``transport``: None for a normal network transport (opened and closed here, proxies from the
+    environment honoured as before); otherwise the caller's, which is used as it is (no proxy from the
+    environment in front of it) and left open.
+    """
+    timeout, max_bytes = limits.timeout, limits.max_bytes
+    deadline = time.monotonic() + 3 * timeout  # the whole read, not each chunk: a dripping server is cut off
+    with httpx.Client(
+        follow_redirects=False,
+        timeout=timeout,
+        headers={"User-Agent": USER_AGENT},
+        transport=None if transport is None else _Borrowed(transport),
+        trust_env=transport is None,
+    ) as client:
+        for _ in range(limits.max_redirects + 1):
+            check_host(url, allow_hosts, resolve)
+            try:
+                with client.stream("GET", url) as r:
+                    if r.is_redirect:
+                        url = urljoin(url, r.headers.get("location", ""))
+                        continue
+                    if r.status_code != 200:
+                        raise SourceError(f"{url} answered HTTP {r.status_code}")
+                    body = bytearray()
+                    for chunk in r.iter_bytes():
+                        body += chunk
+                        if len(body) > max_bytes:
+                            raise SourceError(f"{url} is larger than {max_bytes // 1024} KiB; refused")
+                        if time.monotonic() > deadline:
+                            raise SourceError(f"{url} did not finish within {3 * timeout:g} s")
+                    return url, bytes(body)
+            except httpx.TimeoutException:
+                raise SourceError(f"{url} did not answer within {timeout:g} s") from None
+            except (httpx.HTTPError, httpx.InvalidURL) as e:
+                raise SourceError(f"{url} cannot be read: {e}") from None
+        raise SourceError(f"{url}: more than {limits.max_redirects} redirects")
