@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from cchc.core.calendar import _due_day, occurrences, period_bounds, period_key, plan_occurrences
 from cchc.core.loader import load_plan, parse_plan
-from cchc.core.spec import DueRule, Period
+from cchc.core.spec import Cadence, DueRule
 from cchc.core.workdays import is_working_day, working_days_after, working_days_before
 from tests.conftest import FIXTURES, PLAN_DIR
 
@@ -108,8 +108,8 @@ def test_working_days_before_lands_on_a_working_day_with_exactly_n_between(day: 
     assert between == n
 
 
-@given(day=days, cadence=st.sampled_from([Period.month, Period.quarter, Period.half, Period.year]))
-def test_period_key_and_bounds_agree(day: dt.date, cadence: Period) -> None:
+@given(day=days, cadence=st.sampled_from([Cadence.month, Cadence.quarter, Cadence.half, Cadence.year]))
+def test_period_key_and_bounds_agree(day: dt.date, cadence: Cadence) -> None:
     first, last = period_bounds(period_key(cadence, day))
     assert first <= day <= last
     assert (last + dt.timedelta(days=1)).day == 1 and first.day == 1
@@ -136,7 +136,7 @@ def test_occurrences_tile_the_plan_period_without_gaps_or_overlaps(start: dt.dat
 
 @given(first=days, day=st.integers(min_value=1, max_value=31))
 def test_due_rule_day_is_clipped_to_the_month_end_including_leap_years(first: dt.date, day: int) -> None:
-    f, last = period_bounds(period_key(Period.quarter, first))
+    f, last = period_bounds(period_key(Cadence.quarter, first))
     due = _due_day(DueRule(in_month="last", day=day), f, last)
     assert due.month == last.month and due.day == min(day, last.day)
 

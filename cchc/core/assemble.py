@@ -68,7 +68,7 @@ class PeriodResult:
 
 
 @dataclass(frozen=True)
-class DutyRow:
+class ReportRow:
     number: str
     duty: str
     title: str
@@ -127,7 +127,7 @@ class ReportModel:
     basis: str
     data_from: dt.date
     data_to: dt.date
-    rows: tuple[DutyRow, ...]
+    rows: tuple[ReportRow, ...]
     totals: tuple[tuple[str, int], ...]
     evidence_count: int
     overview: str
@@ -264,7 +264,7 @@ def assemble(
     for o in plan_occurrences(plan):
         occ_by_duty.setdefault(o.duty, []).append(o)
 
-    rows: list[DutyRow] = []
+    rows: list[ReportRow] = []
     totals: dict[str, int] = {}
     late: dict[str, list[str]] = {}
     for i, d in enumerate(plan.duties, start=1):
@@ -309,7 +309,7 @@ def assemble(
         )
         result = _cap("; ".join(p.note for p in periods)) if periods else "Kế hoạch không đặt yêu cầu trong kỳ này"
         rows.append(
-            DutyRow(
+            ReportRow(
                 number=d.number or str(i),
                 duty=d.id,
                 title=d.title,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pendulum
 from pendulum import Date, DateTime
 
-from cchc.core.spec import DueRule, Duty, DutyKind, EvidenceKind, Period, Plan, Report
+from cchc.core.spec import Cadence, DueRule, Duty, DutyKind, EvidenceKind, Plan, Report
 from cchc.core.workdays import working_days_before
 
 DUE_SOON_WORKING_DAYS = 5
@@ -79,23 +79,23 @@ def period_bounds(key: str) -> tuple[Date, Date]:
     return first, first.add(months=months).subtract(days=1)
 
 
-def period_key(cadence: Period, day: dt.date) -> str:
-    if cadence is Period.month:
+def period_key(cadence: Cadence, day: dt.date) -> str:
+    if cadence is Cadence.month:
         return f"{day.year}-{day.month:02d}"
-    if cadence is Period.quarter:
+    if cadence is Cadence.quarter:
         return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
-    if cadence is Period.half:
+    if cadence is Cadence.half:
         return f"{day.year}-H{1 if day.month <= 6 else 2}"
-    if cadence is Period.year:
+    if cadence is Cadence.year:
         return f"{day.year}"
     raise ValueError("a one-off window has no period key of its own")
 
 
-def _months(cadence: Period) -> int:
-    return {Period.month: 1, Period.quarter: 3, Period.half: 6, Period.year: 12}[cadence]
+def _months(cadence: Cadence) -> int:
+    return {Cadence.month: 1, Cadence.quarter: 3, Cadence.half: 6, Cadence.year: 12}[cadence]
 
 
-def _periods(cadence: Period, start: dt.date, end: dt.date) -> Iterator[tuple[str, Date, Date]]:
+def _periods(cadence: Cadence, start: dt.date, end: dt.date) -> Iterator[tuple[str, Date, Date]]:
     """Whole periods of the cadence that overlap [start, end]."""
     step = _months(cadence)
     first_month = ((start.month - 1) // step) * step + 1
@@ -124,7 +124,7 @@ def _due_day(rule: DueRule | None, first: Date, last: Date) -> Date:
 
 def smallest_key(start: dt.date, end: dt.date) -> str:
     """The narrowest standard period containing [start, end], for one-off windows."""
-    for cadence in (Period.month, Period.quarter, Period.half, Period.year):
+    for cadence in (Cadence.month, Cadence.quarter, Cadence.half, Cadence.year):
         k = period_key(cadence, start)
         if k == period_key(cadence, end):
             return k
@@ -182,7 +182,7 @@ class _Builder:
         required = needed if d.kind in (DutyKind.quota, DutyKind.continuous) else None
         late_allowed = d.kind in (DutyKind.deadline, DutyKind.report)
         out: list[Occurrence] = []
-        if d.cadence is Period.once:
+        if d.cadence is Cadence.once:
             assert d.window is not None
             w = d.window
             close = max(self.plan_end, w.due) if late_allowed else w.due
@@ -204,7 +204,7 @@ class _Builder:
 
     def report(self, r: Report) -> list[Occurrence]:
         out: list[Occurrence] = []
-        cadence = Period(r.cadence)
+        cadence = Cadence(r.cadence)
         default_rule = DueRule(in_month="last", day=5)
         for key, first, last in _periods(cadence, self.plan_start, self.plan_end):
             if r.only and key not in r.only:

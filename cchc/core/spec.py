@@ -30,7 +30,7 @@ class DutyKind(StrEnum):
     report = "report"
 
 
-class Period(StrEnum):
+class Cadence(StrEnum):
     """How a duty's timeline is cut into occurrences."""
 
     month = "month"
@@ -254,7 +254,7 @@ class Duty(Frozen):
     products: tuple[str, ...] = Field(default=(), description="Sản phẩm như kế hoạch ghi.")
     timing: str | None = Field(default=None, description="Thời gian thực hiện như kế hoạch ghi (vd. 'Thường xuyên').")
     kind: DutyKind
-    cadence: Period
+    cadence: Cadence
     only: tuple[Annotated[str, Field(pattern=PERIOD_KEY_PATTERN)], ...] = Field(
         default=(), description="Chỉ các kỳ này (vd. ['2025-Q3']); trống là mọi kỳ trong thời gian kế hoạch."
     )
@@ -268,9 +268,9 @@ class Duty(Frozen):
 
     @model_validator(mode="after")
     def _coherent(self) -> Duty:
-        if self.cadence is Period.once and self.window is None:
+        if self.cadence is Cadence.once and self.window is None:
             raise ValueError("cadence 'once' needs a window: {start: YYYY-MM-DD, due: YYYY-MM-DD}")
-        if self.cadence is not Period.once and self.window is not None:
+        if self.cadence is not Cadence.once and self.window is not None:
             raise ValueError("window is only for cadence 'once'; use 'only' to pick periods")
         if self.kind is not DutyKind.report and self.requirement is None:
             raise ValueError(f"a {self.kind.value} duty needs a requirement: {{evidence: [post], min_count: 1}}")
@@ -319,7 +319,7 @@ class Report(Frozen):
     @model_validator(mode="after")
     def _coherent(self) -> Report:
         for key in self.only:
-            if not _key_matches_cadence(key, Period(self.cadence)):
+            if not _key_matches_cadence(key, Cadence(self.cadence)):
                 raise ValueError(f"only: '{key}' is not a {self.cadence} period key")
         return self
 
@@ -424,13 +424,13 @@ def _hint(value: str, known: set[str]) -> str:
 
 
 _CADENCE_KEY = {
-    Period.month: re.compile(r"^\d{4}-(0[1-9]|1[0-2])$"),
-    Period.quarter: re.compile(r"^\d{4}-Q[1-4]$"),
-    Period.half: re.compile(r"^\d{4}-H[12]$"),
-    Period.year: re.compile(r"^\d{4}$"),
+    Cadence.month: re.compile(r"^\d{4}-(0[1-9]|1[0-2])$"),
+    Cadence.quarter: re.compile(r"^\d{4}-Q[1-4]$"),
+    Cadence.half: re.compile(r"^\d{4}-H[12]$"),
+    Cadence.year: re.compile(r"^\d{4}$"),
 }
 
 
-def _key_matches_cadence(key: str, cadence: Period) -> bool:
+def _key_matches_cadence(key: str, cadence: Cadence) -> bool:
     pattern = _CADENCE_KEY.get(cadence)
     return bool(pattern and pattern.match(key))
