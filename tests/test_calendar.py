@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from cchc.core.calendar import _due_day, occurrences, period_bounds, period_key, plan_occurrences
 from cchc.core.loader import load_plan, parse_plan
-from cchc.core.spec import Cadence, DueRule
+from cchc.core.periods import Cadence
+from cchc.core.spec import DueRule
 from cchc.core.workdays import is_working_day, working_days_after, working_days_before
 from tests.conftest import FIXTURES, PLAN_DIR
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from cchc.core.calendar import Occurrence, period_bounds, plan_occurrences, report_data_window, to_local
 from cchc.core.evaluate import DONE, Status, judge, tally_dates
 from cchc.core.labels import CHANNEL_VI, ROMAN
+from cchc.core.periods import Cadence, PeriodKey, is_period
 from cchc.core.spec import Channel, Plan, Report
 from cchc.core.views import period_label
 
@@ -158,15 +159,7 @@ def period_words(key: str) -> str:
 
 
 def next_period(key: str) -> str:
-    first, last = period_bounds(key)
-    nxt = last + dt.timedelta(days=1)
-    if re.fullmatch(r"\d{4}-Q[1-4]", key):
-        return f"{nxt.year}-Q{(nxt.month - 1) // 3 + 1}"
-    if re.fullmatch(r"\d{4}-H[12]", key):
-        return f"{nxt.year}-H{1 if nxt.month <= 6 else 2}"
-    if re.fullmatch(r"\d{4}-\d{2}", key):
-        return f"{nxt.year}-{nxt.month:02d}"
-    return str(first.year + 1)
+    return str(PeriodKey.parse(key).next())
 
 
 def number_line(number: str | None) -> str:
@@ -219,15 +212,14 @@ def _assess(statuses: Sequence[Status]) -> str:
 
 
 def _label(o: Occurrence) -> str:
-    m = re.fullmatch(r"(\d{4})-(\d{2})", o.period)
-    if m:
-        return f"tháng {int(m[2]):02d}/{m[1]}"
-    m = re.fullmatch(r"(\d{4})-Q([1-4])", o.period)
-    if m:
-        return f"quý {ROMAN[int(m[2])]}/{m[1]}"
-    if re.fullmatch(r"\d{4}-H[12]|\d{4}", o.period):
-        return period_words(o.period)
-    return f"từ {fmt_day(o.start_day)} đến {fmt_day(o.last_day)}"
+    if not is_period(o.period):
+        return f"từ {fmt_day(o.start_day)} đến {fmt_day(o.last_day)}"
+    p = PeriodKey.parse(o.period)
+    if p.cadence is Cadence.month:
+        return f"tháng {p.index:02d}/{p.year}"
+    if p.cadence is Cadence.quarter:
+        return f"quý {ROMAN[p.index]}/{p.year}"
+    return period_words(o.period)
 
 
 def _cap(text: str) -> str:

@@ -8,18 +8,17 @@ Nothing here reads the clock.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import pendulum
 from pendulum import Date, DateTime
 
-from cchc.core.spec import Cadence, DueRule, Duty, DutyKind, EvidenceKind, Plan, Report
+from cchc.core.periods import Cadence, PeriodKey
+from cchc.core.spec import DueRule, Duty, DutyKind, EvidenceKind, Plan, Report
 from cchc.core.workdays import working_days_before
 
 DUE_SOON_WORKING_DAYS = 5
-_KEY = re.compile(r"^(?P<y>\d{4})(?:-(?:(?P<m>0[1-9]|1[0-2])|Q(?P<q>[1-4])|H(?P<h>[12])))?$")
 
 
 @dataclass(frozen=True)
@@ -60,35 +59,12 @@ class Occurrence:
 
 def period_bounds(key: str) -> tuple[Date, Date]:
     """First and last day of a period key: ``2025-10``, ``2025-Q3``, ``2025-H2``, ``2025``."""
-    m = _KEY.match(key)
-    if not m:
-        raise ValueError(f"'{key}' is not a period (use 2025-10, 2025-Q3, 2025-H2 or 2025)")
-    year = int(m["y"])
-    if m["m"]:
-        first = pendulum.date(year, int(m["m"]), 1)
-        months = 1
-    elif m["q"]:
-        first = pendulum.date(year, 3 * (int(m["q"]) - 1) + 1, 1)
-        months = 3
-    elif m["h"]:
-        first = pendulum.date(year, 6 * (int(m["h"]) - 1) + 1, 1)
-        months = 6
-    else:
-        first = pendulum.date(year, 1, 1)
-        months = 12
-    return first, first.add(months=months).subtract(days=1)
+    p = PeriodKey.parse(key)
+    return p.first, p.last
 
 
 def period_key(cadence: Cadence, day: dt.date) -> str:
-    if cadence is Cadence.month:
-        return f"{day.year}-{day.month:02d}"
-    if cadence is Cadence.quarter:
-        return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
-    if cadence is Cadence.half:
-        return f"{day.year}-H{1 if day.month <= 6 else 2}"
-    if cadence is Cadence.year:
-        return f"{day.year}"
-    raise ValueError("a one-off window has no period key of its own")
+    return str(PeriodKey.of(cadence, day))
 
 
 def _months(cadence: Cadence) -> int:

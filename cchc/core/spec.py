@@ -13,8 +13,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
+from cchc.core.periods import PERIOD_KEY_PATTERN, Cadence, PeriodKey, is_period
+
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
-PERIOD_KEY_PATTERN = r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4]|-H[12])?$"
 
 Slug = Annotated[str, Field(pattern=ID_PATTERN, min_length=1, max_length=64)]
 
@@ -28,16 +29,6 @@ class DutyKind(StrEnum):
     deadline = "deadline"
     continuous = "continuous"
     report = "report"
-
-
-class Cadence(StrEnum):
-    """How a duty's timeline is cut into occurrences."""
-
-    month = "month"
-    quarter = "quarter"
-    half = "half"
-    year = "year"
-    once = "once"
 
 
 class EvidenceKind(StrEnum):
@@ -423,14 +414,5 @@ def _hint(value: str, known: set[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(sorted(known))})"
 
 
-_CADENCE_KEY = {
-    Cadence.month: re.compile(r"^\d{4}-(0[1-9]|1[0-2])$"),
-    Cadence.quarter: re.compile(r"^\d{4}-Q[1-4]$"),
-    Cadence.half: re.compile(r"^\d{4}-H[12]$"),
-    Cadence.year: re.compile(r"^\d{4}$"),
-}
-
-
 def _key_matches_cadence(key: str, cadence: Cadence) -> bool:
-    pattern = _CADENCE_KEY.get(cadence)
-    return bool(pattern and pattern.match(key))
+    return is_period(key) and PeriodKey.parse(key).cadence is cadence

@@ -7,7 +7,6 @@ unnoticed); the flows publish the result as Prefect artifacts.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
@@ -16,6 +15,7 @@ from cchc.core.calendar import Occurrence
 from cchc.core.evaluate import Status
 from cchc.core.labels import ROMAN as ROMAN
 from cchc.core.labels import STATUS_VI as STATUS_VI
+from cchc.core.periods import Cadence, PeriodKey, is_period
 from cchc.core.spec import Plan
 
 
@@ -67,17 +67,16 @@ def current(judged: Sequence[S], at: dt.datetime) -> list[S]:
 
 def period_label(key: str, sep: str = "/") -> str:
     """'tháng 9/2025', 'quý III/2025' (or with sep=' năm ': 'quý III năm 2025'), '6 tháng cuối năm 2025', 'năm 2025'."""
-    m = re.fullmatch(r"(\d{4})(?:-(\d{2})|-Q([1-4])|-H([12]))?", key)
-    if not m:
+    if not is_period(key):
         return key
-    year, month, quarter, half = m.groups()
-    if month:
-        return f"tháng {int(month)}{sep}{year}"
-    if quarter:
-        return f"quý {ROMAN[int(quarter)]}{sep}{year}"
-    if half:
-        return f"6 tháng {'đầu' if half == '1' else 'cuối'} năm {year}"
-    return f"năm {year}"
+    p = PeriodKey.parse(key)
+    if p.cadence is Cadence.month:
+        return f"tháng {p.index}{sep}{p.year}"
+    if p.cadence is Cadence.quarter:
+        return f"quý {ROMAN[p.index]}{sep}{p.year}"
+    if p.cadence is Cadence.half:
+        return f"6 tháng {'đầu' if p.index == 1 else 'cuối'} năm {p.year}"
+    return f"năm {p.year}"
 
 
 def fmt_day(day: dt.date) -> str:
