@@ -19,7 +19,7 @@ import httpx
 
 from cchc.app import service
 from cchc.core.calendar import to_local
-from cchc.core.spec import Plan, Source
+from cchc.core.spec import FeedSource, Plan
 from cchc.core.vndates import normalize
 from cchc.io.feeds import Item, parse_feed, parse_page
 from cchc.io.fetch import DEFAULT_LIMITS, Limits, Resolver, SourceError, fetch, resolve_host
@@ -45,7 +45,7 @@ def matches(item: Item, keywords: Sequence[str]) -> bool:
 
 
 def read(
-    source: Source,
+    source: FeedSource,
     now: dt.datetime,
     tz: str,
     *,
@@ -134,12 +134,12 @@ def _known_links(settings: Settings, plan: Plan, duty_id: str, links: Sequence[s
         return source_store.known_links(s, plan.id, duty_id, links)
 
 
-def _ok(settings: Settings, plan: Plan, duty_id: str, source: Source, now: dt.datetime, seen: int) -> None:
+def _ok(settings: Settings, plan: Plan, duty_id: str, source: FeedSource, now: dt.datetime, seen: int) -> None:
     with session_scope(service.engine_for(settings)) as s:
         source_store.record_ok(s, plan.id, duty_id, source.url, now, seen)
 
 
-def _failed(settings: Settings, plan: Plan, duty_id: str, source: Source, error: str, now: dt.datetime) -> None:
+def _failed(settings: Settings, plan: Plan, duty_id: str, source: FeedSource, error: str, now: dt.datetime) -> None:
     """Record the failure; the coordinator is told when a source starts failing, not on every run."""
     engine = service.engine_for(settings)
     service.ensure_plan(engine, plan, now)

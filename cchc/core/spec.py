@@ -181,7 +181,7 @@ class Escalation(Frozen):
         return v
 
 
-class Source(Frozen):
+class FeedSource(Frozen):
     """Where a duty's evidence appears by itself: a feed, or a listing page of the commune website."""
 
     type: Literal["feed", "page"] = Field(description="feed: RSS/Atom; page: a listing page read with CSS selectors.")
@@ -211,7 +211,7 @@ class Source(Frozen):
         return v
 
     @model_validator(mode="after")
-    def _page_needs_items(self) -> Source:
+    def _page_needs_items(self) -> FeedSource:
         if self.type == "page" and not self.items:
             raise ValueError("a page source needs 'items': the CSS selector of one item of the list")
         if self.type == "page":
@@ -255,7 +255,7 @@ class Duty(Frozen):
     escalation: Escalation | None = Field(
         default=None, description="Thang nhắc việc riêng; trống thì dùng của kế hoạch."
     )
-    sources: tuple[Source, ...] = Field(default=(), description="Nguồn minh chứng tự động (feed, trang danh sách).")
+    sources: tuple[FeedSource, ...] = Field(default=(), description="Nguồn minh chứng tự động (feed, trang danh sách).")
 
     @model_validator(mode="after")
     def _coherent(self) -> Duty:

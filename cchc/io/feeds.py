@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import feedparser
 from selectolax.lexbor import LexborHTMLParser
 
-from cchc.core.spec import Source
+from cchc.core.spec import FeedSource
 from cchc.core.vndates import parse_vn_date
 from cchc.io.fetch import SourceError
 
@@ -57,7 +57,7 @@ def parse_feed(data: bytes, now: dt.datetime, tz: str) -> list[Item]:
     return items
 
 
-def parse_page(data: bytes, source: Source, base: str, now: dt.datetime) -> list[Item]:
+def parse_page(data: bytes, source: FeedSource, base: str, now: dt.datetime) -> list[Item]:
     tree = LexborHTMLParser(data.decode("utf-8", errors="replace"))
     nodes = tree.css(source.items or "")
     if not nodes:
