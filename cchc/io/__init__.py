@@ -1,1 +1,1 @@
-"""I/O at the edges: Prefect events."""
+"""I/O at the edges: HTTP fetching with its guards (injectable transport), feed and page parsing, Prefect events."""
