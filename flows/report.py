@@ -24,6 +24,7 @@ from pydantic import Field
 
 from cchc.app import report_workflow as workflow
 from cchc.core.calendar import to_local
+from cchc.core.report_state import DRAFTABLE, ReportState, Wait
 from cchc.core.spec import Plan
 from flows.common import run_duty, run_moment
 from tasks import duty as t
@@ -100,17 +101,17 @@ async def report_duty(
     t.emit_status_events(plan, evaluation.changes)
     state = rt.report_state(plan, tgt)
     early = to_local(moment, plan.timezone).date() < tgt.draft_day and period is None and not redraft
-    if not early and state in (None, workflow.PENDING, workflow.DRAFTED, workflow.SENT_BACK):
+    if not early and (state is None or state in DRAFTABLE):
         out["draft"] = rt.draft_report(plan, tgt, moment, now, redraft)
-        state = out["draft"]["state"]
+        state = ReportState(out["draft"]["state"])
         out["leader_told"] = rt.warn_leader(plan, tgt, moment, now)
-    if state == workflow.APPROVED:  # approved earlier: a crash may have stopped the delivery
+    if state == ReportState.approved:  # approved earlier: a crash may have stopped the delivery
         out["delivery"] = rt.deliver(plan, tgt, now)
     out["mail"] = t.notify(plan, [duty_id], moment, now)
     t.publish_artifacts(plan, duty_id, evaluation, moment)
     out["state"] = state
-    if state != workflow.DRAFTED:
-        if state == workflow.SENT_BACK:
+    if state != ReportState.drafted:
+        if state == ReportState.sent_back:
             logger.info("báo cáo đã bị trả lại: ghi thêm minh chứng hoặc chạy lại với redraft=true để lập bản mới")
         return await _after_delivery(plan, tgt, duty_id, moment, clock(), out)
 
@@ -135,17 +136,17 @@ async def report_duty(
         decision = answer
         break
     if decision is None:
-        out["state"] = "waiting"
+        out["state"] = Wait.waiting
         return out
     choice = workflow.Decision.approve if decision.decision is Choice.approve else workflow.Decision.send_back
     now = clock()
     by = f"prefect:{flow_run.id}" if flow_run.id else "prefect"
-    state = rt.decide(plan, tgt, choice.value, decision.number, decision.signer_name, decision.note, by, now, version)
-    if state == "stale":
-        out["state"] = "waiting"
+    decided = rt.decide(plan, tgt, choice.value, decision.number, decision.signer_name, decision.note, by, now, version)
+    if decided == Wait.stale:  # decided on a replaced draft: nothing recorded, the current draft still waits
+        out["state"] = Wait.waiting
         return out
-    out["state"] = state
-    if state == workflow.APPROVED:
+    out["state"] = decided
+    if decided == ReportState.approved:
         out["delivery"] = rt.deliver(plan, tgt, now)
         out["mail"] = t.notify(plan, [duty_id], moment, now)
     return await _after_delivery(plan, tgt, duty_id, moment, clock(), out)
@@ -167,6 +168,6 @@ async def _after_delivery(
     if rt.announce_delivered(plan, tgt, delivered):
         evaluation = t.evaluate(plan, duty_id, max(moment, now), now)
         t.emit_status_events(plan, evaluation.changes)
-        out["state"] = workflow.DELIVERED
+        out["state"] = ReportState.delivered
         out["statuses"] = {j.occurrence.period: j.status.value for j in evaluation.duty_judged}
     return out

@@ -15,9 +15,12 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from cchc.core.assemble import ReportModel
 from cchc.core.calendar import Occurrence
 from cchc.core.escalation import Intent
 from cchc.core.evaluate import Status
+from cchc.core.report_state import ReportState
+from cchc.core.report_state import label as state_label
 from cchc.core.spec import Plan, UnitRole
 from cchc.core.views import STATUS_VI, duty_title, fmt_day, unit_name
 from cchc.core.views import period_label as period_label
@@ -177,15 +180,96 @@ def display_address(name: str, email: str) -> str:
     return formataddr((one_line(name), email))
 
 
-def render_report_mail(plan: Plan, recipient: str, subject: str, lines: Sequence[str], sender: str) -> Rendered:
-    """A report's cover message (draft to the coordinator, or the delivery to a recipient)."""
-    context = {
-        "subject": one_line(subject),
+def _lower_first(text: str) -> str:
+    """'Kết quả ...' inside a sentence: 'kết quả ...'."""
+    return f"{text[:1].lower()}{text[1:]}"
+
+
+def _report_context(plan: Plan, subject: str, recipient: str, **values: Any) -> dict[str, Any]:
+    return {
+        "subject": subject,
         "recipient": recipient,
-        "lines": list(lines),
-        "sender": sender,
+        "commune": plan.commune_label,
+        "plan_id": plan.id,
         "plan_title": plan.title,
         "coordinator": coordinator_name(plan),
+        **values,
     }
-    text, html = render("report", context)
-    return Rendered(one_line(subject), text, html)
+
+
+def render_report_draft(
+    plan: Plan, recipient: str, model: ReportModel, version: int, due: dt.date, approve_by: dt.date
+) -> Rendered:
+    """To the coordinator: draft ``version`` is attached; approve (or send back) in Prefect by ``approve_by``."""
+    subject = one_line(
+        f"[CCHC {plan.commune_label}] Dự thảo báo cáo (bản {version}): {model.summary} — "
+        f"cần duyệt trước {fmt_day(approve_by)}"
+    )
+    context = _report_context(
+        plan,
+        subject,
+        recipient,
+        summary=_lower_first(model.summary),
+        version=version,
+        data_from=fmt_day(model.data_from),
+        data_to=fmt_day(model.data_to),
+        overview=model.overview,
+        shortfalls=len(model.shortfalls),
+        due=fmt_day(due),
+        approve_by=fmt_day(approve_by),
+    )
+    text, html = render("report_draft", context)
+    return Rendered(subject, text, html)
+
+
+def render_report_delivery(plan: Plan, recipient: str, model: ReportModel) -> Rendered:
+    """The cover message of the approved final, sent by the commune to one recipient."""
+    number = model.number_line.removeprefix("Số: ")
+    subject = one_line(f"Báo cáo số {number} của UBND {plan.commune_label}: {model.summary}")
+    context = _report_context(
+        plan,
+        subject,
+        recipient,
+        summary=_lower_first(model.summary),
+        number=number,
+        signed_on=model.place_date.split(", ", 1)[1],  # "ngày 05 tháng 9 năm 2025"
+    )
+    text, html = render("report_delivery", context)
+    return Rendered(subject, text, html)
+
+
+def render_report_late(
+    plan: Plan,
+    recipient: str,
+    title: str,
+    period: str,
+    due: dt.date,
+    today: dt.date,
+    state: ReportState | str | None,
+    note: str | None,
+    compiler: str,
+) -> Rendered:
+    """To the leader, from 1 working day before the due time: the report is still not approved."""
+    subject = one_line(f"[CCHC {plan.commune_label}] {ACTION_LABEL['notice']}: báo cáo {period} chưa được duyệt")
+    context = _report_context(
+        plan,
+        subject,
+        recipient,
+        title=title,
+        period=period,
+        due=fmt_day(due),
+        today=fmt_day(today),
+        state=state_label(state),
+        note=note,
+        compiler=compiler,
+    )
+    text, html = render("report_late", context)
+    return Rendered(subject, text, html)
+
+
+def render_report_no_email(plan: Plan, recipient: str, report_id: str, period: str, missing: Sequence[str]) -> Rendered:
+    """To the coordinator: an approved report could not go to recipients the plan has no address for."""
+    subject = one_line(f"[CCHC {plan.commune_label}] {ACTION_LABEL['notice']}: báo cáo thiếu địa chỉ nơi nhận")
+    context = _report_context(plan, subject, recipient, report_id=report_id, period=period, missing=list(missing))
+    text, html = render("report_no_email", context)
+    return Rendered(subject, text, html)

@@ -11,15 +11,16 @@ from prefect.events import emit_event
 
 from cchc.app import report_workflow as workflow
 from cchc.app.report_render import render_markdown
+from cchc.core.report_state import ReportState, Wait
 from cchc.core.spec import Plan
 from cchc.settings import get_settings
 from tasks.duty import artifact_key
 
 
 @task(name="tình trạng báo cáo")
-def report_state(plan: Plan, tgt: workflow.Target) -> str | None:
+def report_state(plan: Plan, tgt: workflow.Target) -> ReportState | None:
     run = workflow.run_state(get_settings(), plan, tgt.report.id, tgt.period)
-    return run.state if run else None
+    return ReportState(run.state) if run else None
 
 
 @task(name="lập dự thảo báo cáo", retries=1, retry_delay_seconds=10)
@@ -53,19 +54,19 @@ def decide(
     by: str,
     now: dt.datetime,
     version: int | None = None,
-) -> str:
-    """The decision, or "stale" when it was made on a draft a newer one replaced (nothing is recorded)."""
+) -> ReportState | Wait:
+    """The state decided, or Wait.stale when the decision was on a draft a newer one replaced (nothing recorded)."""
     try:
         state = workflow.decide(
             get_settings(), plan, tgt, workflow.Decision(decision), now, number, signer, note, by, version
         )
     except workflow.StaleDraft as e:
         get_run_logger().error("%s", e)
-        return "stale"
+        return Wait.stale
     _event(
         plan,
         tgt,
-        "cchc.report.approved" if state == workflow.APPROVED else "cchc.report.sent-back",
+        "cchc.report.approved" if state == ReportState.approved else "cchc.report.sent-back",
         {
             "number": number,
             "signer": signer,

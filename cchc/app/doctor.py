@@ -387,7 +387,7 @@ def check_outbox(ctx: Context) -> Check:
         return Check("outbox", "failing", f"Không đọc được hàng đợi thư: {type(e).__name__}.", "Xem mục migrations.")
     details = {"queued": queued, "oldest_queued": oldest.isoformat() if oldest else None, "failed_48h": failed}
     age = ctx.now - oldest if oldest is not None else dt.timedelta(0)
-    if queued and age > OUTBOX_WARN:
+    if queued and oldest is not None and age > OUTBOX_WARN:
         verdict: Verdict = "failing" if age > OUTBOX_FAIL else "warning"
         return Check(
             "outbox",

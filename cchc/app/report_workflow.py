@@ -2,7 +2,8 @@
 
 Each step is idempotent, because a Prefect run is at-least-once: a draft is made again only
 when its records changed (or on demand), a delivery row exists once per recipient, and the
-delivery becomes evidence once.
+delivery becomes evidence once. Every state change passes cchc.core.report_state.advance, the
+queries are cchc.store.reports', and the wording of every message is a template of notifications.
 """
 
 from __future__ import annotations
@@ -13,35 +14,34 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import or_, select, true
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from cchc.app import service
 from cchc.app.report_render import MEDIA_TYPES, render_docx, render_html, render_markdown
-from cchc.core.assemble import Approval, EvidenceItem, ReportModel, assemble, fmt_day
+from cchc.core.assemble import Approval, EvidenceItem, ReportModel, assemble
 from cchc.core.calendar import Occurrence, plan_occurrences, to_local
+from cchc.core.report_state import DECIDED, ReportState, advance
+from cchc.core.report_state import label as state_label
 from cchc.core.spec import EvidenceKind, Plan, Report, UnitRole
 from cchc.core.workdays import working_days_before
 from cchc.settings import Settings
 from cchc.store import outbox as ob
 from cchc.store import repo
+from cchc.store import reports as store
 from cchc.store.db import session_scope
-from cchc.store.models import EvidenceRow, OutboxRow, ReportRunRow, WaiverRow
+from cchc.store.models import ReportRunRow
+from cchc.store.reports import STEP_DELIVERY, STEP_DRAFT, STEP_LATE
 from notifications import compose
-from notifications.messages import coordinator_notice, sender_domain
+from notifications.messages import sender_domain, to_unit
 
-PENDING, DRAFTED, SENT_BACK, APPROVED, DELIVERED = "pending", "drafted", "sent_back", "approved", "delivered"
-STATE_VI = {
-    None: "chưa lập dự thảo",
-    PENDING: "chưa lập dự thảo",
-    DRAFTED: "chờ duyệt",
-    SENT_BACK: "trả lại để sửa",
-    APPROVED: "đã duyệt, đang gửi",
-    DELIVERED: "đã gửi",
-}
-STEP_DRAFT, STEP_DELIVERY, STEP_LATE = (ob.REPORT_STEP_PREFIX + s for s in ("draft", "delivery", "approval-late"))
+# The states under their former names, for callers that still use them (the machine is ReportState's).
+PENDING, DRAFTED, SENT_BACK, APPROVED, DELIVERED = (
+    ReportState.pending,
+    ReportState.drafted,
+    ReportState.sent_back,
+    ReportState.approved,
+    ReportState.delivered,
+)
 
 
 class StaleDraft(service.UserError):
@@ -78,7 +78,7 @@ class Target:
 class DraftOutcome:
     target: Target
     model: ReportModel
-    state: str
+    state: ReportState
     version: int
     new: bool
     docx_sha256: str | None
@@ -121,36 +121,7 @@ def records(
 ) -> tuple[list[EvidenceItem], dict[tuple[str, str], str]]:
     """Evidence dated up to ``at`` (not rejected; recorded by ``recorded_until`` if given) and the waivers."""
     today = to_local(at, plan.timezone).date()
-    recorded = EvidenceRow.recorded_at <= recorded_until if recorded_until is not None else true()
-    # An item rejected after the draft was read still stood when the approver read it.
-    standing = (
-        or_(EvidenceRow.rejected_at.is_(None), EvidenceRow.rejected_at > recorded_until)
-        if recorded_until is not None
-        else EvidenceRow.rejected_at.is_(None)
-    )
-    rows = session.execute(
-        select(
-            EvidenceRow.id,
-            EvidenceRow.duty_id,
-            EvidenceRow.kind,
-            EvidenceRow.title,
-            EvidenceRow.occurred_on,
-            EvidenceRow.url,
-            EvidenceRow.unit_id,
-            EvidenceRow.file_name,
-        ).where(
-            EvidenceRow.plan_id == plan.id,
-            standing,
-            EvidenceRow.occurred_on <= today,
-            recorded,
-        )
-    ).all()
-    items = [EvidenceItem(*r) for r in rows]
-    waivers = {
-        (w.duty_id, w.period): w.reason
-        for w in session.scalars(select(WaiverRow).where(WaiverRow.plan_id == plan.id, WaiverRow.at <= at))
-    }
-    return items, waivers
+    return store.evidence_items(session, plan.id, today, recorded_until), store.waivers(session, plan.id, at)
 
 
 def build(
@@ -169,40 +140,9 @@ def build(
     return assemble(plan, report_id, period, at, items, waivers, approval)
 
 
-def _run(session: Session, plan_id: str, report_id: str, period: str, now: dt.datetime) -> ReportRunRow:
-    row = session.scalar(
-        select(ReportRunRow)
-        .where(ReportRunRow.plan_id == plan_id, ReportRunRow.report_id == report_id, ReportRunRow.period == period)
-        .with_for_update()
-    )
-    if row is None:
-        dialect = session.get_bind().dialect.name
-        ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(ReportRunRow).values(
-            plan_id=plan_id,
-            report_id=report_id,
-            period=period,
-            state=PENDING,
-            version=0,
-            fingerprint="",
-            updated_at=now,
-        )
-        session.execute(ins.on_conflict_do_nothing())
-        row = session.scalar(
-            select(ReportRunRow).where(
-                ReportRunRow.plan_id == plan_id, ReportRunRow.report_id == report_id, ReportRunRow.period == period
-            )
-        )
-    assert row is not None
-    return row
-
-
 def run_state(settings: Settings, plan: Plan, report_id: str, period: str) -> ReportRunRow | None:
     with session_scope(service.engine_for(settings)) as s:
-        row = s.scalar(
-            select(ReportRunRow).where(
-                ReportRunRow.plan_id == plan.id, ReportRunRow.report_id == report_id, ReportRunRow.period == period
-            )
-        )
+        row = store.find_run(s, plan.id, report_id, period)
         if row is not None:
             s.expunge(row)
         return row
@@ -219,21 +159,21 @@ def draft(
     model = build(settings, plan, tgt.report.id, tgt.period, at)
     engine = service.engine_for(settings)
     with session_scope(engine) as s:
-        run = _run(s, plan.id, tgt.report.id, tgt.period, now)
-        if run.state in (APPROVED, DELIVERED):
-            return DraftOutcome(tgt, model, run.state, run.version, False, run.draft_sha256)
+        run = store.lock_run(s, plan.id, tgt.report.id, tgt.period, now)
+        if run.state in DECIDED:
+            return DraftOutcome(tgt, model, ReportState(run.state), run.version, False, run.draft_sha256)
         if not force and run.draft_sha256 and run.fingerprint == model.fingerprint:
-            return DraftOutcome(tgt, model, run.state, run.version, False, run.draft_sha256)
+            return DraftOutcome(tgt, model, ReportState(run.state), run.version, False, run.draft_sha256)
     sha = service.store_bytes(settings, render_docx(model, settings.report_template))
     with session_scope(engine) as s:
-        run = _run(s, plan.id, tgt.report.id, tgt.period, now)
-        if run.state in (APPROVED, DELIVERED):  # approved while we rendered
-            return DraftOutcome(tgt, model, run.state, run.version, False, run.draft_sha256)
+        run = store.lock_run(s, plan.id, tgt.report.id, tgt.period, now)
+        if run.state in DECIDED:  # approved while we rendered
+            return DraftOutcome(tgt, model, ReportState(run.state), run.version, False, run.draft_sha256)
         if not force and run.draft_sha256 and run.fingerprint == model.fingerprint:  # an overlapping run drafted it
-            return DraftOutcome(tgt, model, run.state, run.version, False, run.draft_sha256)
+            return DraftOutcome(tgt, model, ReportState(run.state), run.version, False, run.draft_sha256)
         run.version += 1
         run.state, run.fingerprint, run.draft_sha256, run.drafted_at, run.updated_at = (
-            DRAFTED,
+            advance(run.state, ReportState.drafted),
             model.fingerprint,
             sha,
             at,
@@ -242,7 +182,7 @@ def draft(
         run.evidence_until = now
         version = run.version
         queued = ob.enqueue(s, draft_messages(settings, plan, tgt, model, version, sha, now), now)
-    return DraftOutcome(tgt, model, DRAFTED, version, True, sha, queued)
+    return DraftOutcome(tgt, model, ReportState.drafted, version, True, sha, queued)
 
 
 def _coordinators(plan: Plan) -> list[Any]:
@@ -283,21 +223,11 @@ def draft_messages(
     settings: Settings, plan: Plan, tgt: Target, model: ReportModel, version: int, sha: str, now: dt.datetime
 ) -> list[ob.NewMessage]:
     docx = ob.Attachment(sha, file_name(plan, tgt.report.id, tgt.period, "docx", True), MEDIA_TYPES["docx"])
-    subject = (
-        f"[CCHC {plan.commune_label}] Dự thảo báo cáo (bản {version}): {model.summary} — "
-        f"cần duyệt trước {fmt_day(tgt.approval_deadline)}"
-    )
-    lines = [
-        f"Hệ thống đã lập dự thảo báo cáo {model.summary[:1].lower()}{model.summary[1:]} (bản {version}), "
-        f"số liệu từ ngày {fmt_day(model.data_from)} đến ngày {fmt_day(model.data_to)}; tệp Word đính kèm.",
-        f"{model.overview} Có {len(model.shortfalls)} đơn vị còn nhiệm vụ quá hạn hoặc không đạt.",
-        f"Hạn gửi báo cáo: {fmt_day(tgt.occurrence.last_day)}. Đề nghị duyệt (hoặc trả lại) trên Prefect, mục "
-        "Flow runs, lần chạy báo cáo đang tạm dừng (Paused) → Resume, chậm nhất ngày "
-        f"{fmt_day(tgt.approval_deadline)}. Khi duyệt, ghi số văn bản và người ký.",
-    ]
     out = []
     for u in _coordinators(plan):
-        r = compose.render_report_mail(plan, u.name, subject, lines, f"Hệ thống theo dõi {plan.commune_label}")
+        r = compose.render_report_draft(
+            plan, u.name, model, version, tgt.occurrence.last_day, approve_by=tgt.approval_deadline
+        )
         key = f"{plan.id}:{tgt.report.id}:{tgt.period}:{STEP_DRAFT}:v{version}:{u.id}"
         out.append(_message(settings, plan, key, STEP_DRAFT, tgt, list(u.emails), u.id, r, now, [docx]))
     return out
@@ -309,20 +239,23 @@ def approval_late(settings: Settings, plan: Plan, tgt: Target, at: dt.datetime, 
     if today < tgt.approval_deadline:
         return []
     run = run_state(settings, plan, tgt.report.id, tgt.period)
-    if run is not None and run.state in (APPROVED, DELIVERED):
+    if run is not None and run.state in DECIDED:
         return []
-    state = STATE_VI[run.state if run else None]
-    text = (
-        f'Báo cáo "{tgt.report.title}" ({tgt.period}) phải gửi trước hết ngày {fmt_day(tgt.occurrence.last_day)} '
-        f"nhưng đến {fmt_day(today)} vẫn chưa được duyệt (tình trạng: {state}"
-        + (f"; ghi chú khi trả lại: {run.note}" if run and run.note else "")
-        + f"). Đơn vị tổng hợp: {plan.unit(tgt.report.compiler).name}. Đề nghị chỉ đạo duyệt và ký ban hành kịp hạn."
-    )
     messages = []
     for u in plan.units_with_role(UnitRole.leader):
         if not u.emails:
             continue
-        r = compose.render_notice(plan, u.name, f"báo cáo {tgt.period} chưa được duyệt", text)
+        r = compose.render_report_late(
+            plan,
+            u.name,
+            tgt.report.title,
+            tgt.period,
+            tgt.occurrence.last_day,
+            today,
+            run.state if run else None,
+            run.note if run else None,
+            plan.unit(tgt.report.compiler).name,
+        )
         key = f"{plan.id}:{tgt.report.id}:{tgt.period}:{STEP_LATE}:{u.id}"
         messages.append(_message(settings, plan, key, STEP_LATE, tgt, list(u.emails), u.id, r, now, []))
     with session_scope(service.engine_for(settings)) as s:
@@ -340,22 +273,23 @@ def decide(
     note: str = "",
     by: str = "",
     version: int | None = None,
-) -> str:
+) -> ReportState:
     """Record the approver's decision on draft ``version`` (when given). An approval needs a document number;
     the first approval wins; a decision on a draft that has since been replaced is refused."""
     if decision is Decision.approve and not number.strip():
         raise service.UserError("approving a report needs its document number (e.g. 12/BC-UBND)")
     with session_scope(service.engine_for(settings)) as s:
-        run = _run(s, plan.id, tgt.report.id, tgt.period, now)
-        if run.state in (APPROVED, DELIVERED):
-            return run.state
+        run = store.lock_run(s, plan.id, tgt.report.id, tgt.period, now)
+        if run.state in DECIDED:
+            return ReportState(run.state)
         if run.draft_sha256 is None:
             raise service.UserError(f"report {tgt.report.id} {tgt.period} has no draft yet; nothing to decide on")
         if version is not None and version != run.version:
             raise StaleDraft(
                 f"bản dự thảo {version} đã được thay bằng bản {run.version}; đề nghị duyệt bản {run.version}"
             )
-        run.state = APPROVED if decision is Decision.approve else SENT_BACK
+        decided = advance(run.state, ReportState.approved if decision is Decision.approve else ReportState.sent_back)
+        run.state = decided
         run.number = number.strip() or None
         run.signer_name = signer_name.strip() or tgt.report.signer.name
         run.note = note.strip() or None
@@ -371,7 +305,7 @@ def decide(
             reason=run.note,
             detail=f"bản {run.version}; số {run.number or '-'}; người ký {run.signer_name or '-'}",
         )
-        return run.state
+        return decided
 
 
 @dataclass
@@ -385,7 +319,7 @@ class Delivery:
 def deliver(settings: Settings, plan: Plan, tgt: Target, now: dt.datetime) -> Delivery:
     """Render the final (numbered, dated the day of approval) and queue it once per recipient."""
     run = run_state(settings, plan, tgt.report.id, tgt.period)
-    if run is None or run.state not in (APPROVED, DELIVERED) or run.decided_at is None:
+    if run is None or run.state not in DECIDED or run.decided_at is None:
         return Delivery()
     signed_on = to_local(run.decided_at, plan.timezone).date()
     approval = Approval(run.number, run.signer_name, signed_on)
@@ -400,7 +334,6 @@ def deliver(settings: Settings, plan: Plan, tgt: Target, now: dt.datetime) -> De
         ob.Attachment(html_sha, file_name(plan, tgt.report.id, tgt.period, "html", False), "text/html"),
     ]
     out = Delivery(final_sha256=docx_sha, markdown=render_markdown(model))
-    subject = f"Báo cáo số {model.number_line.removeprefix('Số: ')} của UBND {plan.commune_label}: {model.summary}"
     messages: list[ob.NewMessage] = []
     missing: list[str] = []
     for i, rc in enumerate(tgt.report.recipients, start=1):
@@ -409,24 +342,26 @@ def deliver(settings: Settings, plan: Plan, tgt: Target, now: dt.datetime) -> De
             out.problems.append(f"recipient '{rc.name}' of report {tgt.report.id} has no email address")
             missing.append(rc.name)
             continue
-        lines = [
-            f"Ủy ban nhân dân {plan.commune_label} gửi {model.summary[:1].lower()}{model.summary[1:]} "
-            f"({model.number_line.removeprefix('Số: ')}, {model.place_date.split(', ', 1)[1]}).",
-            "Báo cáo đính kèm dạng Word (.docx) và HTML; bản giấy có chữ ký, đóng dấu được lưu tại văn thư.",
-        ]
-        r = compose.render_report_mail(plan, rc.name, subject, lines, f"Ủy ban nhân dân {plan.commune_label}")
+        r = compose.render_report_delivery(plan, rc.name, model)
         key = f"{plan.id}:{tgt.report.id}:{tgt.period}:{STEP_DELIVERY}:{i}:{rc.unit or _slug(rc.name)}"
         messages.append(_message(settings, plan, key, STEP_DELIVERY, tgt, addresses, rc.unit, r, now, files))
     if missing:
-        text = (
-            f"Báo cáo {tgt.report.id} kỳ {tgt.period} đã được duyệt nhưng không gửi được tới: {', '.join(missing)}, "
-            "vì kế hoạch chưa có địa chỉ thư điện tử của nơi nhận này. Đề nghị bổ sung 'emails' cho nơi nhận "
-            f"trong plan_specs/{plan.id}.yaml, hoặc gửi bản giấy."
-        )
+        # A coordinator notice (as notifications.messages.coordinator_notice queues), worded by its own template.
         key = f"{plan.id}:notice:report-no-email:{tgt.report.id}:{tgt.period}"
-        messages += coordinator_notice(settings, plan, key, "báo cáo thiếu địa chỉ nơi nhận", text, now)
+        messages += [
+            to_unit(
+                settings,
+                u,
+                f"{key}:{u.id}",
+                "notice",
+                compose.render_report_no_email(plan, u.name, tgt.report.id, tgt.period, missing),
+                plan,
+                now,
+            )
+            for u in _coordinators(plan)
+        ]
     with session_scope(service.engine_for(settings)) as s:
-        run_row = _run(s, plan.id, tgt.report.id, tgt.period, now)
+        run_row = store.lock_run(s, plan.id, tgt.report.id, tgt.period, now)
         if run_row.final_sha256 is None:
             run_row.final_sha256 = docx_sha
         out.queued = ob.enqueue(s, messages, now)
@@ -442,20 +377,8 @@ def settle(settings: Settings, plan: Plan, now: dt.datetime) -> list[tuple[str, 
     engine = service.engine_for(settings)
     done: list[tuple[str, str, dt.datetime, str | None]] = []
     with session_scope(engine) as s:
-        runs = list(
-            s.scalars(select(ReportRunRow).where(ReportRunRow.plan_id == plan.id, ReportRunRow.state == APPROVED))
-        )
-        for run in runs:
-            rows = list(
-                s.scalars(
-                    select(OutboxRow).where(
-                        OutboxRow.plan_id == plan.id,
-                        OutboxRow.duty_id == run.report_id,
-                        OutboxRow.period == run.period,
-                        OutboxRow.step == STEP_DELIVERY,
-                    )
-                )
-            )
+        for run in store.plan_runs(s, plan.id, ReportState.approved):
+            rows = store.delivery_rows(s, plan.id, run.report_id, run.period)
             if rows and all(r.status == ob.SENT for r in rows):
                 sent = max(r.sent_at for r in rows if r.sent_at is not None)
                 done.append((run.report_id, run.period, sent, run.final_sha256))
@@ -479,8 +402,8 @@ def settle(settings: Settings, plan: Plan, now: dt.datetime) -> list[tuple[str, 
             now,
         )
         with session_scope(engine) as s:
-            run = _run(s, plan.id, report_id, period, now)
-            run.state, run.delivered_at, run.updated_at = DELIVERED, sent, now
+            run = store.lock_run(s, plan.id, report_id, period, now)
+            run.state, run.delivered_at, run.updated_at = advance(run.state, ReportState.delivered), sent, now
         recorded.append((report_id, period))
     return recorded
 
@@ -490,16 +413,8 @@ def listing(settings: Settings, plan: Plan, at: dt.datetime) -> list[dict[str, A
     judged = {(j.occurrence.duty, j.occurrence.period): j for j in service.judge_plan(settings, plan, at)}
     engine = service.engine_for(settings)
     with session_scope(engine) as s:
-        runs = {
-            (r.report_id, r.period): r for r in s.scalars(select(ReportRunRow).where(ReportRunRow.plan_id == plan.id))
-        }
-        mail = list(
-            s.scalars(
-                select(OutboxRow)
-                .where(OutboxRow.plan_id == plan.id, OutboxRow.step == STEP_DELIVERY)
-                .order_by(OutboxRow.id)
-            )
-        )
+        runs = {(r.report_id, r.period): r for r in store.plan_runs(s, plan.id)}
+        mail = store.delivery_rows(s, plan.id)
     out = []
     for o in plan_occurrences(plan):
         if not any(r.id == o.duty for r in plan.reports):
@@ -517,7 +432,7 @@ def listing(settings: Settings, plan: Plan, at: dt.datetime) -> list[dict[str, A
                 "status": j.status.value if j else None,
                 "approval": {
                     "state": run.state if run else None,
-                    "state_vi": STATE_VI[run.state if run else None],
+                    "state_vi": state_label(run.state if run else None),
                     "version": run.version if run else 0,
                     "number": run.number if run else None,
                     "signer": run.signer_name if run else None,

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 
+from cchc.core.labels import REPORT_STATE_VI
+
 
 class ReportState(StrEnum):
     pending = "pending"  # the row exists, no draft yet
@@ -49,15 +51,6 @@ DECIDED: frozenset[ReportState] = frozenset({ReportState.approved, ReportState.d
 # A draft may be (re)made from these: the states that may move to ``drafted``.
 DRAFTABLE: frozenset[ReportState] = frozenset(s for s, nxt in TRANSITIONS.items() if ReportState.drafted in nxt)
 
-LABEL_VI: Mapping[ReportState | None, str] = {
-    None: "chưa lập dự thảo",
-    ReportState.pending: "chưa lập dự thảo",
-    ReportState.drafted: "chờ duyệt",
-    ReportState.sent_back: "trả lại để sửa",
-    ReportState.approved: "đã duyệt, đang gửi",
-    ReportState.delivered: "đã gửi",
-}
-
 
 class TransitionError(ValueError):
     """A state change the report state machine does not allow."""
@@ -84,4 +77,4 @@ def advance(current: ReportState | str, target: ReportState | str) -> ReportStat
 
 def label(state: ReportState | str | None) -> str:
     """The Vietnamese name of a state (None: no run yet)."""
-    return LABEL_VI[ReportState(state) if state is not None else None]
+    return REPORT_STATE_VI[ReportState(state) if state is not None else None]

@@ -66,9 +66,7 @@ def waivers(session: Session, plan_id: str, at: dt.datetime) -> dict[tuple[str, 
 
 
 def _run_query(plan_id: str, report_id: str, period: str) -> ColumnElement[bool]:
-    return (
-        (ReportRunRow.plan_id == plan_id) & (ReportRunRow.report_id == report_id) & (ReportRunRow.period == period)
-    )
+    return (ReportRunRow.plan_id == plan_id) & (ReportRunRow.report_id == report_id) & (ReportRunRow.period == period)
 
 
 def lock_run(session: Session, plan_id: str, report_id: str, period: str, now: dt.datetime) -> ReportRunRow:
@@ -107,9 +105,9 @@ def plan_runs(session: Session, plan_id: str, state: ReportState | None = None) 
     return list(session.scalars(q))
 
 
-def delivery_rows(session: Session, plan_id: str, report_id: str | None = None, period: str | None = None) -> list[
-    OutboxRow
-]:
+def delivery_rows(
+    session: Session, plan_id: str, report_id: str | None = None, period: str | None = None
+) -> list[OutboxRow]:
     """The outbox rows that carry finals to their recipients, oldest first: of one report period, or of the plan.
 
     A report is delivered when every one of them was sent.
