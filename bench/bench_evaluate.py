@@ -93,7 +93,7 @@ def load(url: str, plans: list[Plan], evidence: int, rng: random.Random) -> int:
                     "title": f"Tin bài CCHC số {j}",
                     "url": f"https://{p.id}.example/tin/{j}",
                     "occurred_on": day,
-                    "source": "feed",
+                    "origin": "feed",
                     "recorded_at": now,
                     "dedup_key": f"url:https://{p.id}.example/tin/{j}",
                 }

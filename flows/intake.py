@@ -46,7 +46,7 @@ async def record_evidence(
         settings,
         plan,
         service.EvidenceInput(
-            duty=duty_id, kind=kind.value, title=title, occurred_on=date, url=url, unit=unit, source="form"
+            duty=duty_id, kind=kind.value, title=title, occurred_on=date, url=url, unit=unit, origin="form"
         ),
         pendulum.now("UTC"),
     )

@@ -81,9 +81,10 @@ def render_intent(
     plan: Plan, intent: Intent, occ: Occurrence, recipient_unit: str, at: dt.datetime, link: str | None = None
 ) -> Rendered:
     title = duty_title(plan, intent.duty)
-    source = next((d.source for d in plan.duties if d.id == intent.duty), None) or next(
-        (r.source for r in plan.reports if r.id == intent.duty), ""
-    )
+    try:
+        source = plan.item(intent.duty).citation
+    except KeyError:
+        source = ""
     context = {
         "subject": "",
         "recipient": unit_name(plan, recipient_unit),

@@ -16,7 +16,7 @@ from cchc.app.mail_pass import run_tick
 from cchc.core import views
 from cchc.core.calendar import to_local
 from cchc.core.evaluate import Status
-from cchc.core.spec import DutyKind, Plan
+from cchc.core.spec import DutyKind, Plan, Report
 from cchc.settings import Settings, get_settings
 from cchc.store import outbox, repo
 from cchc.store.db import session_scope
@@ -117,9 +117,10 @@ def publish_artifacts(plan: Plan, duty_id: str, evaluation: service.DutyEvaluati
         markdown=views.overdue_markdown(plan, evaluation.plan_judged, at, notes),
         description=f"{plan.commune_label}: việc quá hạn theo đơn vị",
     )
-    duty = next((d for d in plan.duties if d.id == duty_id), None)
-    if duty is None or duty.kind is not DutyKind.quota:
+    item = plan.item(duty_id)
+    if isinstance(item, Report) or item.kind is not DutyKind.quota:
         return
+    duty = item
     for j in views.current(evaluation.duty_judged, at):
         o = j.occurrence
         if o.required:

@@ -73,7 +73,7 @@ def recorded(settings: Settings) -> list[tuple[str, dt.date, str, str | None]]:
     from cchc.store import repo
 
     with session_scope(service.engine_for(settings)) as s:
-        return [(e.url or "", e.occurred_on, e.source, e.unit_id) for e in repo.evidence_for(s, plan.id, DUTY)]
+        return [(e.url or "", e.occurred_on, e.origin, e.unit_id) for e in repo.evidence_for(s, plan.id, DUTY)]
 
 
 def notices(settings: Settings) -> list[str]:

@@ -145,7 +145,7 @@ def test_a_unit_opens_its_link_from_the_reminder_and_sends_a_link_and_a_file(env
 
     with session_scope(service.engine_for(env.settings)) as s:
         items = repo.evidence_for(s, plan.id, DUTY)
-    assert [(e.source, e.unit_id, e.occurred_on) for e in items] == [("portal", "ttdvth", dt.date(2025, 10, 21))] * 2
+    assert [(e.origin, e.unit_id, e.occurred_on) for e in items] == [("portal", "ttdvth", dt.date(2025, 10, 21))] * 2
     stored = _stored_files(env.settings)
     assert [p.name for p in stored] == [items[1].file_sha256]  # named by content, never by the upload's name
     assert items[1].file_name and items[1].file_name.endswith(".png") and "hoi-nghi" not in items[1].file_name

@@ -76,8 +76,11 @@ def collect(
     the system resolver, 10 s / 2 MiB / 3 redirects); the guards apply whatever is given.
     """
     result = CollectResult()
-    duty = next((d for d in plan.duties if d.id == duty_id), None)
-    if duty is None or not duty.sources:
+    try:
+        duty = plan.duty(duty_id)
+    except KeyError:  # a report: nothing to collect
+        return result
+    if not duty.sources:
         return result
     now = now or at
     local = to_local(at, plan.timezone)
@@ -112,7 +115,7 @@ def collect(
                         occurred_on=item.published,
                         url=item.link,
                         unit=source.unit or duty.lead,
-                        source=source.type,
+                        origin=source.type,
                     ),
                     max(now, local),
                 )

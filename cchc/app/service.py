@@ -75,10 +75,7 @@ def duty_ids(plan: Plan) -> list[str]:
 
 
 def accepted_kinds(plan: Plan, duty_id: str) -> list[str]:
-    for d in plan.duties:
-        if d.id == duty_id:
-            return [k.value for k in d.requirement.evidence] if d.requirement else [EvidenceKind.report_delivery.value]
-    return [EvidenceKind.report_delivery.value]
+    return [k.value for k in plan.counted_kinds(duty_id)]
 
 
 def check_duty(plan: Plan, duty_id: str) -> None:
@@ -132,7 +129,7 @@ class EvidenceInput:
     url: str | None = None
     file: Path | None = None
     unit: str | None = None
-    source: str = "manual"
+    origin: str = "manual"
     file_sha256: str | None = None
     file_name: str | None = None
     actor: str | None = None  # who, for the audit trail (default: the source)
@@ -179,7 +176,7 @@ def record_evidence(settings: Settings, plan: Plan, item: EvidenceInput, now: dt
                 kind=item.kind,
                 title=item.title.strip(),
                 occurred_on=item.occurred_on,
-                source=item.source,
+                origin=item.origin,
                 url=item.url,
                 file_sha256=sha,
                 file_name=name,
@@ -191,7 +188,7 @@ def record_evidence(settings: Settings, plan: Plan, item: EvidenceInput, now: dt
             repo.audit(
                 s,
                 now,
-                item.actor or item.source,
+                item.actor or item.origin,
                 "evidence.add",
                 plan.id,
                 item.duty,

@@ -381,10 +381,7 @@ def assemble(
 
 
 def _duty_or_report_title(plan: Plan, duty_id: str) -> str:
-    for d in plan.duties:
-        if d.id == duty_id:
-            return d.title
-    return plan.report(duty_id).title
+    return plan.item(duty_id).title
 
 
 def _already_done(

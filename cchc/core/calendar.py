@@ -15,7 +15,7 @@ import pendulum
 from pendulum import Date, DateTime
 
 from cchc.core.periods import Cadence, PeriodKey
-from cchc.core.spec import DueRule, Duty, DutyKind, EvidenceKind, Plan, Report
+from cchc.core.spec import DueRule, Duty, DutyKind, Plan, Report
 from cchc.core.workdays import working_days_before
 
 DUE_SOON_WORKING_DAYS = 5
@@ -151,9 +151,7 @@ class _Builder:
 
     def duty(self, d: Duty) -> list[Occurrence]:
         assert d.requirement is not None or d.kind is DutyKind.report
-        kinds = (
-            tuple(k.value for k in d.requirement.evidence) if d.requirement else (EvidenceKind.report_delivery.value,)
-        )
+        kinds = tuple(k.value for k in d.counted_kinds)
         needed = d.requirement.min_count if d.requirement else 1
         required = needed if d.kind in (DutyKind.quota, DutyKind.continuous) else None
         late_allowed = d.kind in (DutyKind.deadline, DutyKind.report)
@@ -198,7 +196,7 @@ class _Builder:
                     close,
                     None,
                     1,
-                    (EvidenceKind.report_delivery.value,),
+                    tuple(k.value for k in r.counted_kinds),
                     r.compiler,
                 )
             )

@@ -178,11 +178,11 @@ def evidence_trigger(plan: Plan, duty_id: str) -> dict[str, Any]:
 def _description(plan: Plan, d: Duty | Report) -> str:
     if isinstance(d, Report):
         recipients = ", ".join(r.name for r in d.recipients)
-        return f"{d.title} — {plan.title}. Nguồn: {d.source}. Tổng hợp: {plan.unit(d.compiler).name}. Nơi nhận: {recipients}."
+        return f"{d.title} — {plan.title}. Nguồn: {d.citation}. Tổng hợp: {plan.unit(d.compiler).name}. Nơi nhận: {recipients}."
     parts = [d.title]
     if d.content:
         parts.append(d.content)
-    parts.append(f"Nguồn: {d.source}. Chủ trì: {plan.unit(d.lead).name}.")
+    parts.append(f"Nguồn: {d.citation}. Chủ trì: {plan.unit(d.lead).name}.")
     if d.timing:
         parts.append(f"Thời gian: {d.timing}.")
     if d.requirement and d.kind in (DutyKind.quota, DutyKind.continuous):

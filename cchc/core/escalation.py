@@ -42,10 +42,11 @@ class Intent:
 
 
 def ladder_for(plan: Plan, duty_id: str) -> Escalation:
-    for d in plan.duties:
-        if d.id == duty_id and d.escalation is not None:
-            return d.escalation
-    return plan.escalation
+    try:
+        own = plan.duty(duty_id).escalation
+    except KeyError:  # a report, or the plan as a whole
+        own = None
+    return own or plan.escalation
 
 
 def _at(day: dt.date, tz: str) -> dt.datetime:
@@ -92,7 +93,10 @@ def _units(plan: Plan, occ: Occurrence, who: Iterable[str]) -> tuple[str, ...]:
         elif w == "leader":
             ids = [u.id for u in plan.units_with_role(UnitRole.leader)]
         else:  # support
-            ids = list(next((d.support for d in plan.duties if d.id == occ.duty), ()))
+            try:
+                ids = list(plan.duty(occ.duty).support)
+            except KeyError:  # a report has no support units
+                ids = []
         out.extend(i for i in ids if i not in out)
     return tuple(out)
 

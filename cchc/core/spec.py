@@ -21,7 +21,8 @@ Slug = Annotated[str, Field(pattern=ID_PATTERN, min_length=1, max_length=64)]
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # Dumped by alias, so a dump reads like the YAML (the citation field is `source:` there).
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, serialize_by_alias=True)
 
 
 class DutyKind(StrEnum):
@@ -233,7 +234,8 @@ class Duty(Frozen):
     number: str | None = Field(
         default=None, description="Số thứ tự của nhiệm vụ như kế hoạch ghi (giữ nguyên, kể cả khi nhảy số)."
     )
-    source: str = Field(description="Vị trí trong kế hoạch (vd. 'Phụ lục, STT 1' hoặc 'IV.2').")
+    # The YAML key stays `source:`; in code it is the citation, to keep it apart from feeds and evidence origins.
+    citation: str = Field(alias="source", description="Vị trí trong kế hoạch (vd. 'Phụ lục, STT 1' hoặc 'IV.2').")
     title: str = Field(min_length=1)
     content: str | None = None
     lead: Slug = Field(description="Đơn vị chủ trì (id trong units).")
@@ -268,7 +270,7 @@ class Duty(Frozen):
         for key in self.only:
             if not _key_matches_cadence(key, self.cadence):
                 raise ValueError(f"only: '{key}' is not a {self.cadence.value} period key")
-        counted = self.requirement.evidence if self.requirement else (EvidenceKind.report_delivery,)
+        counted = self.counted_kinds
         for i, src in enumerate(self.sources):
             if src.kind not in counted:
                 raise ValueError(
@@ -276,6 +278,11 @@ class Duty(Frozen):
                     f"(it counts {', '.join(k.value for k in counted)})"
                 )
         return self
+
+    @property
+    def counted_kinds(self) -> tuple[EvidenceKind, ...]:
+        """The evidence that counts for this duty (a unit's own report duty: its delivery)."""
+        return self.requirement.evidence if self.requirement else (EvidenceKind.report_delivery,)
 
 
 class Recipient(Frozen):
@@ -296,7 +303,7 @@ class Report(Frozen):
     cadence: Literal["quarter", "half", "year"]
     due: DueRule | None = None
     only: tuple[Annotated[str, Field(pattern=PERIOD_KEY_PATTERN)], ...] = ()
-    source: str = Field(description="Vị trí trong kế hoạch quy định chế độ báo cáo.")
+    citation: str = Field(alias="source", description="Vị trí trong kế hoạch quy định chế độ báo cáo.")
     compiler: Slug = Field(description="Đơn vị tổng hợp (thường là cơ quan thường trực CCHC).")
     signer: Signer
     recipients: tuple[Recipient, ...] = Field(min_length=1)
@@ -313,6 +320,11 @@ class Report(Frozen):
             if not _key_matches_cadence(key, Cadence(self.cadence)):
                 raise ValueError(f"only: '{key}' is not a {self.cadence} period key")
         return self
+
+    @property
+    def counted_kinds(self) -> tuple[EvidenceKind, ...]:
+        """A report is met by its own delivery."""
+        return (EvidenceKind.report_delivery,)
 
 
 class Plan(Frozen):
@@ -393,6 +405,20 @@ class Plan(Frozen):
             if r.id == report_id:
                 return r
         raise KeyError(report_id)
+
+    def item(self, item_id: str) -> Duty | Report:
+        """A duty or a report by id: both are judged per occurrence and travel under one id."""
+        for d in self.duties:
+            if d.id == item_id:
+                return d
+        return self.report(item_id)
+
+    def counted_kinds(self, item_id: str) -> tuple[EvidenceKind, ...]:
+        """The evidence that counts for a duty or report (an unknown id counts a report's delivery)."""
+        try:
+            return self.item(item_id).counted_kinds
+        except KeyError:
+            return (EvidenceKind.report_delivery,)
 
     @property
     def commune_label(self) -> str:

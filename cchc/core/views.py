@@ -34,13 +34,10 @@ S = TypeVar("S", bound=Seen)
 
 
 def duty_title(plan: Plan, duty_id: str) -> str:
-    for d in plan.duties:
-        if d.id == duty_id:
-            return d.title
-    for r in plan.reports:
-        if r.id == duty_id:
-            return r.title
-    return duty_id
+    try:
+        return plan.item(duty_id).title
+    except KeyError:
+        return duty_id
 
 
 def unit_name(plan: Plan, unit_id: str) -> str:

@@ -279,7 +279,7 @@ def create_app(settings: Settings | None = None, clock: Clock = wall_clock) -> F
                 occurred_on=day,
                 url=url.strip(),
                 unit=c.unit,
-                source="portal",
+                origin="portal",
                 actor=f"unit:{c.unit}",
             )
             rec = service.record_evidence(portal.settings, plan, item, now)
@@ -323,7 +323,7 @@ def create_app(settings: Settings | None = None, clock: Clock = wall_clock) -> F
                 title=title,
                 occurred_on=day,
                 unit=c.unit,
-                source="portal",
+                origin="portal",
                 file_sha256=sha,
                 file_name=f"{sha[:16]}.{kind.ext}",
                 actor=f"unit:{c.unit}",

@@ -135,7 +135,7 @@ class EvidenceRow(Base):
     file_name: Mapped[str | None] = mapped_column(Text, nullable=True)
     occurred_on: Mapped[dt.date] = mapped_column(Date)
     unit_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    source: Mapped[str] = mapped_column(String(20))
+    origin: Mapped[str] = mapped_column("source", String(20))  # cli, portal, form, feed, report
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     dedup_key: Mapped[str] = mapped_column(String(600))
     rejected_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)

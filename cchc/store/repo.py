@@ -82,8 +82,7 @@ def sync_plan(session: Session, plan: Plan, now: dt.datetime) -> bool:
                 "active": True,
             }
         )
-        kinds = [k.value for k in d.requirement.evidence] if d.requirement else ["report_delivery"]
-        kind_rows.extend({"plan_id": plan.id, "duty_id": d.id, "kind": k} for k in kinds)
+        kind_rows.extend({"plan_id": plan.id, "duty_id": d.id, "kind": k.value} for k in d.counted_kinds)
     for r in plan.reports:
         duty_rows.append(
             {
@@ -95,7 +94,7 @@ def sync_plan(session: Session, plan: Plan, now: dt.datetime) -> bool:
                 "active": True,
             }
         )
-        kind_rows.append({"plan_id": plan.id, "duty_id": r.id, "kind": "report_delivery"})
+        kind_rows.extend({"plan_id": plan.id, "duty_id": r.id, "kind": k.value} for k in r.counted_kinds)
     session.execute(insert(DutyRow), duty_rows)
     session.execute(insert(DutyEvidenceKind), kind_rows)
     _sync_occurrences(session, plan)
@@ -152,7 +151,7 @@ class NewEvidence:
     kind: str
     title: str
     occurred_on: dt.date
-    source: str = "manual"
+    origin: str = "manual"
     url: str | None = None
     file_sha256: str | None = None
     file_name: str | None = None
@@ -202,7 +201,7 @@ def add_evidence(session: Session, ev: NewEvidence, now: dt.datetime) -> Recorde
         "file_name": ev.file_name,
         "occurred_on": ev.occurred_on,
         "unit_id": ev.unit_id,
-        "source": ev.source,
+        "origin": ev.origin,
         "recorded_at": now,
         "dedup_key": key,
     }
