@@ -58,10 +58,10 @@ def _wait_seconds(tz: str, run_time: dt.time, override: int | None) -> int:
     return max(60, int((until - now).total_seconds()))
 
 
-@flow(name="cchc-report", flow_run_name="{plan_id}:{duty_id}", log_prints=True)
+@flow(name="cchc-report", flow_run_name="{plan_id}:{report_id}", log_prints=True)
 async def report_duty(
     plan_id: str,
-    duty_id: str,
+    report_id: str,
     at: dt.datetime | None = None,
     reason: str = "lịch",
     period: str | None = None,
@@ -74,7 +74,7 @@ async def report_duty(
 
     Args:
         plan_id: Mã kế hoạch (tên tệp trong plan_specs/), ví dụ phu-thai-2025h2.
-        duty_id: Mã báo cáo trong kế hoạch, ví dụ bao-cao-quy.
+        report_id: Mã báo cáo trong kế hoạch (mục reports), ví dụ bao-cao-quy.
         at: Đánh giá tại thời điểm này; để trống thì dùng giờ đã lên lịch của lần chạy.
         reason: Lý do chạy (lịch, minh chứng mới, chạy lại).
         period: Kỳ báo cáo (vd. 2025-Q3); để trống thì là kỳ đang đến hạn lập dự thảo.
@@ -85,19 +85,16 @@ async def report_duty(
     """
     logger = get_run_logger()
     plan = t.load_plan(plan_id)
-    if not any(r.id == duty_id for r in plan.reports):
-        # A unit's own reporting duty (kind: report) is judged and reminded like any duty.
-        return run_duty(plan_id, duty_id, at, reason)
     moment = run_moment(at, plan.timezone)
     clock = _clock(now)
     simulated = now is not None
     now = clock()
-    tgt = workflow.target(plan, duty_id, period, moment)
-    out: dict[str, Any] = {"plan": plan_id, "duty": duty_id, "period": tgt.period, "at": moment.isoformat()}
+    tgt = workflow.target(plan, report_id, period, moment)
+    out: dict[str, Any] = {"plan": plan_id, "report": report_id, "period": tgt.period, "at": moment.isoformat()}
     if not simulated:  # a simulated clock says nothing about whether the system runs
         out["gap"] = t.note_run(plan, now)
-    out["collected"] = t.collect_evidence(plan, duty_id, moment)
-    evaluation = t.evaluate(plan, duty_id, moment, now)
+    out["collected"] = t.collect_evidence(plan, report_id, moment)
+    evaluation = t.evaluate(plan, report_id, moment, now)
     t.emit_status_events(plan, evaluation.changes)
     state = rt.report_state(plan, tgt)
     early = to_local(moment, plan.timezone).date() < tgt.draft_day and period is None and not redraft
@@ -107,13 +104,13 @@ async def report_duty(
         out["leader_told"] = rt.warn_leader(plan, tgt, moment, now)
     if state == ReportState.approved:  # approved earlier: a crash may have stopped the delivery
         out["delivery"] = rt.deliver(plan, tgt, now)
-    out["mail"] = t.notify(plan, [duty_id], moment, now)
-    t.publish_artifacts(plan, duty_id, evaluation, moment)
+    out["mail"] = t.notify(plan, [report_id], moment, now)
+    t.publish_artifacts(plan, report_id, evaluation, moment)
     out["state"] = state
     if state != ReportState.drafted:
         if state == ReportState.sent_back:
             logger.info("báo cáo đã bị trả lại: ghi thêm minh chứng hoặc chạy lại với redraft=true để lập bản mới")
-        return await _after_delivery(plan, tgt, duty_id, moment, clock(), out)
+        return await _after_delivery(plan, tgt, report_id, moment, clock(), out)
 
     version: int | None = out["draft"]["version"] if "draft" in out else None
     decision: ReportDecision | None = None
@@ -127,7 +124,7 @@ async def report_duty(
                 key=f"duyet-{tgt.period.lower()}-v{version or 0}-{attempt}",
             )
         except FlowPauseTimeout:
-            logger.info("chưa có quyết định duyệt báo cáo %s %s; lần chạy sau sẽ chờ tiếp", duty_id, tgt.period)
+            logger.info("chưa có quyết định duyệt báo cáo %s %s; lần chạy sau sẽ chờ tiếp", report_id, tgt.period)
             break
         if answer.decision is Choice.approve and not answer.number.strip():
             # The form cannot require a field only for one choice: ask again instead of losing the answer.
@@ -148,8 +145,8 @@ async def report_duty(
     out["state"] = decided
     if decided == ReportState.approved:
         out["delivery"] = rt.deliver(plan, tgt, now)
-        out["mail"] = t.notify(plan, [duty_id], moment, now)
-    return await _after_delivery(plan, tgt, duty_id, moment, clock(), out)
+        out["mail"] = t.notify(plan, [report_id], moment, now)
+    return await _after_delivery(plan, tgt, report_id, moment, clock(), out)
 
 
 def _clock(simulated: dt.datetime | None) -> Callable[[], dt.datetime]:
@@ -161,13 +158,28 @@ def _clock(simulated: dt.datetime | None) -> Callable[[], dt.datetime]:
 
 
 async def _after_delivery(
-    plan: Plan, tgt: workflow.Target, duty_id: str, moment: dt.datetime, now: dt.datetime, out: dict[str, Any]
+    plan: Plan, tgt: workflow.Target, report_id: str, moment: dt.datetime, now: dt.datetime, out: dict[str, Any]
 ) -> dict[str, Any]:
     """Once the delivery is recorded, the report's own occurrence turns met: judge and announce it."""
     delivered = out.get("mail", {}).get("reports", [])
     if rt.announce_delivered(plan, tgt, delivered):
-        evaluation = t.evaluate(plan, duty_id, max(moment, now), now)
+        evaluation = t.evaluate(plan, report_id, max(moment, now), now)
         t.emit_status_events(plan, evaluation.changes)
         out["state"] = ReportState.delivered
         out["statuses"] = {j.occurrence.period: j.status.value for j in evaluation.duty_judged}
     return out
+
+
+@flow(name="cchc-unit-report", flow_run_name="{plan_id}:{duty_id}", log_prints=True)
+async def unit_report_duty(
+    plan_id: str, duty_id: str, at: dt.datetime | None = None, reason: str = "lịch"
+) -> dict[str, Any]:
+    """Nhiệm vụ báo cáo của một đơn vị (kind: report): đánh giá và nhắc việc như mọi nhiệm vụ.
+
+    Args:
+        plan_id: Mã kế hoạch (tên tệp trong plan_specs/), ví dụ phu-thai-2025h2.
+        duty_id: Mã nhiệm vụ báo cáo của đơn vị, ví dụ bao-cao-don-vi.
+        at: Đánh giá tại thời điểm này; để trống thì dùng giờ đã lên lịch của lần chạy.
+        reason: Lý do chạy (lịch, minh chứng mới, chạy lại).
+    """
+    return run_duty(plan_id, duty_id, at, reason)

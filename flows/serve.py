@@ -84,7 +84,7 @@ def main() -> None:
         print(f"removed deployment no longer in plan_specs/: {name}")
     print(f"serving {len(deployments)} deployments", flush=True)
     # A report run waiting for approval holds its slot until the next morning: one slot per report on top.
-    reports = sum(1 for d in deployments if d.entrypoint and "report_duty" in d.entrypoint)
+    reports = sum(1 for d in deployments if d.entrypoint and d.entrypoint.endswith(":report_duty"))
     serve(*deployments, pause_on_shutdown=False, print_starting_message=False, limit=4 + reports)
 
 

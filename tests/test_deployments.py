@@ -53,8 +53,11 @@ def test_every_entrypoint_exists_and_its_parameters_match_the_flow_signature() -
 
 def test_one_deployment_per_duty_and_report_with_vietnamese_names_and_local_schedules() -> None:
     specs = all_deployments(PLANS)
-    per_plan = [s for s in specs if "duty_id" in s.parameters]
-    assert len(per_plan) == sum(len(p.duties) + len(p.reports) for p in PLANS)
+    duties = [s for s in specs if "duty_id" in s.parameters]
+    reports = [s for s in specs if "report_id" in s.parameters]
+    assert len(duties) == sum(len(p.duties) for p in PLANS) and len(reports) == sum(len(p.reports) for p in PLANS)
+    assert {s.entrypoint for s in reports} == {"flows/report.py:report_duty"}, "a report id travels as report_id"
+    per_plan = duties + reports
     mail = [s for s in specs if s.entrypoint == "flows/mail.py:plan_mail"]
     assert sorted(s.parameters["plan_id"] for s in mail) == sorted(p.id for p in PLANS)
     assert len({s.name for s in specs}) == len(specs)
@@ -77,7 +80,7 @@ def test_one_deployment_per_duty_and_report_with_vietnamese_names_and_local_sche
 
 def test_report_deployments_run_ahead_of_the_due_date() -> None:
     phu_thai = next(p for p in PLANS if p.id == "phu-thai-2025h2")
-    reports = [s for s in plan_deployments(phu_thai) if s.parameters.get("duty_id") == "bao-cao-quy"]
+    reports = [s for s in plan_deployments(phu_thai) if s.parameters.get("report_id") == "bao-cao-quy"]
     assert reports and "report_duty" in reports[0].entrypoint
     rrule = reports[0].schedules[0]["rrule"]
     # Runs on the ladder's days at 08:00, when each step falls due (1-2 Sep are holidays):
@@ -144,7 +147,7 @@ def test_every_flow_parameter_has_a_vietnamese_description_for_the_ui_form() -> 
 
 def test_a_report_runs_every_working_morning_from_its_draft_day_to_its_due_date() -> None:
     phu_thai = next(p for p in PLANS if p.id == "phu-thai-2025h2")
-    spec = next(s for s in plan_deployments(phu_thai) if s.parameters.get("duty_id") == "bao-cao-quy")
+    spec = next(s for s in plan_deployments(phu_thai) if s.parameters.get("report_id") == "bao-cao-quy")
     rrule = spec.schedules[0]["rrule"]
     # Draft 27/08; 30-31/08 weekend, 01-02/09 holidays; due at the end of 05/09.
     for day in ("20250827", "20250828", "20250829", "20250903", "20250904", "20250905"):

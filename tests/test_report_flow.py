@@ -25,7 +25,7 @@ from prefect.flow_runs import aresume_flow_run
 from cchc.app import report_workflow as workflow
 from cchc.app import service
 from cchc.settings import Settings, get_settings
-from flows.report import report_duty
+from flows.report import report_duty, unit_report_duty
 from tests.mailserver import MailServer, Received, running
 
 pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.anyio, pytest.mark.timeout_slow]
@@ -95,7 +95,7 @@ async def test_report_is_drafted_approved_in_the_ui_delivered_with_the_docx_and_
     at = pendulum.datetime(2025, 8, 27, 8, tz=TZ)  # the draft day: 5 working days before 05/09
     run = asyncio.create_task(
         report_duty(
-            plan_id=PLAN, duty_id="bao-cao-quy", at=at, now=at, approval_wait_seconds=120, approval_poll_seconds=1
+            plan_id=PLAN, report_id="bao-cao-quy", at=at, now=at, approval_wait_seconds=120, approval_poll_seconds=1
         )
     )
     flow_run_id = await _paused_run_id()
@@ -146,7 +146,7 @@ async def test_report_is_drafted_approved_in_the_ui_delivered_with_the_docx_and_
 
     # A repeated run (a duplicate schedule, a retry) sends nothing again and does not pause.
     before = len(smtp.received)
-    again = await report_duty(plan_id=PLAN, duty_id="bao-cao-quy", at=at.add(days=1), now=at.add(days=1))
+    again = await report_duty(plan_id=PLAN, report_id="bao-cao-quy", at=at.add(days=1), now=at.add(days=1))
     assert again["state"] == workflow.DELIVERED
     assert len(smtp.received) == before
 
@@ -158,7 +158,7 @@ async def test_without_approval_the_leader_is_told_one_working_day_before_the_du
     _evidence(settings)
     at = pendulum.datetime(2025, 9, 4, 8, tz=TZ)  # due at the end of 05/09; 1 working day before
     result = await report_duty(
-        plan_id=PLAN, duty_id="bao-cao-quy", at=at, now=at, approval_wait_seconds=2, approval_poll_seconds=1
+        plan_id=PLAN, report_id="bao-cao-quy", at=at, now=at, approval_wait_seconds=2, approval_poll_seconds=1
     )
     assert result["state"] == "waiting"
     assert result["leader_told"] == 1
@@ -170,7 +170,7 @@ async def test_without_approval_the_leader_is_told_one_working_day_before_the_du
     # The next morning's run does not tell the leader twice, and still nothing is delivered.
     again = await report_duty(
         plan_id=PLAN,
-        duty_id="bao-cao-quy",
+        report_id="bao-cao-quy",
         at=at.add(days=1),
         now=at.add(days=1),
         approval_wait_seconds=1,
@@ -188,7 +188,7 @@ async def test_a_report_sent_back_in_the_ui_is_not_delivered_and_waits_for_a_new
     at = pendulum.datetime(2025, 8, 28, 8, tz=TZ)
     run = asyncio.create_task(
         report_duty(
-            plan_id=PLAN, duty_id="bao-cao-quy", at=at, now=at, approval_wait_seconds=120, approval_poll_seconds=1
+            plan_id=PLAN, report_id="bao-cao-quy", at=at, now=at, approval_wait_seconds=120, approval_poll_seconds=1
         )
     )
     flow_run_id = await _paused_run_id()
@@ -205,11 +205,11 @@ async def test_a_report_sent_back_in_the_ui_is_not_delivered_and_waits_for_a_new
 
     # The next morning, nothing changed: no new draft, no pause. On demand: a new draft that waits again.
     later = at.add(days=1)
-    same = await report_duty(plan_id=PLAN, duty_id="bao-cao-quy", at=later, now=later)
+    same = await report_duty(plan_id=PLAN, report_id="bao-cao-quy", at=later, now=later)
     assert same["state"] == workflow.SENT_BACK and same["draft"]["new"] is False
     redone = await report_duty(
         plan_id=PLAN,
-        duty_id="bao-cao-quy",
+        report_id="bao-cao-quy",
         at=later,
         now=later,
         redraft=True,
@@ -222,5 +222,5 @@ async def test_a_report_sent_back_in_the_ui_is_not_delivered_and_waits_for_a_new
 
 async def test_a_units_reporting_duty_runs_like_any_duty_in_the_report_flow(cchc_env: Settings) -> None:
     at = pendulum.datetime(2025, 9, 3, 8, tz=TZ)
-    result = await report_duty(plan_id=PLAN, duty_id="bao-cao-don-vi", at=at)
+    result = await unit_report_duty(plan_id=PLAN, duty_id="bao-cao-don-vi", at=at)
     assert result["duty"] == "bao-cao-don-vi" and "2025-Q3" in result["statuses"]

@@ -31,8 +31,9 @@ FLOW_OF_KIND = {
     DutyKind.quota: ("flows/quota.py", "quota_duty"),
     DutyKind.deadline: ("flows/deadline.py", "deadline_duty"),
     DutyKind.continuous: ("flows/continuous.py", "continuous_duty"),
-    DutyKind.report: ("flows/report.py", "report_duty"),
+    DutyKind.report: ("flows/report.py", "unit_report_duty"),  # a unit's own report, judged like any duty
 }
+REPORT_FLOW = ("flows/report.py", "report_duty")  # the commune's periodic reports (plan.reports)
 INTAKE = [
     (
         "flows/intake.py",
@@ -156,7 +157,7 @@ def expected_runs(spec: DeploymentSpec, start: dt.datetime, end: dt.datetime) ->
     return sorted(moments)
 
 
-def evidence_trigger(plan: Plan, duty_id: str) -> dict[str, Any]:
+def evidence_trigger(plan: Plan, duty_id: str, id_param: str = "duty_id") -> dict[str, Any]:
     """Re-run the duty as soon as evidence for it is recorded. Templates carry defaults."""
     return {
         "type": "event",
@@ -169,7 +170,7 @@ def evidence_trigger(plan: Plan, duty_id: str) -> dict[str, Any]:
         "within": 0,
         "parameters": {
             "plan_id": plan.id,
-            "duty_id": duty_id,
+            id_param: duty_id,
             "reason": "{{ event.payload.reason | default('minh chứng mới') }}",
         },
     }
@@ -196,16 +197,17 @@ def plan_deployments(plan: Plan) -> list[DeploymentSpec]:
     for d in items:
         kind = DutyKind.report if isinstance(d, Report) else d.kind
         lead = d.compiler if isinstance(d, Report) else d.lead
-        path, func = FLOW_OF_KIND[kind]
+        path, func = REPORT_FLOW if isinstance(d, Report) else FLOW_OF_KIND[kind]
+        id_param = "report_id" if isinstance(d, Report) else "duty_id"  # a report id never travels as duty_id
         specs.append(
             DeploymentSpec(
                 name=deployment_name(plan, d.id, d.title),
                 entrypoint=f"{path}:{func}",
                 description=_description(plan, d),
-                parameters={"plan_id": plan.id, "duty_id": d.id},
+                parameters={"plan_id": plan.id, id_param: d.id},
                 tags=[f"plan:{plan.id}", f"lead:{lead}", f"kind:{kind.value}", f"xã {plan.commune.name}"],
                 schedules=duty_schedules(plan, d),
-                triggers=[evidence_trigger(plan, d.id)],
+                triggers=[evidence_trigger(plan, d.id, id_param)],
             )
         )
     specs.append(
