@@ -12,6 +12,8 @@ import pendulum
 import typer
 
 from cchc.app import service
+from cchc.core.evaluate import Status
+from cchc.core.labels import STATUS_VI
 from cchc.core.loader import SpecError, json_schema, load_plan, spec_files
 from cchc.core.spec import Plan
 from cchc.settings import get_settings
@@ -199,4 +201,5 @@ def status(
         return
     for r in rows:
         req = f"{r['count']}/{r['required']}" if r["required"] is not None else str(r["count"])
-        typer.echo(f"{r['period']:<10} hạn {r['due_date']}  {r['status']:<9} {req:<5} {r['duty']:<28} {r['lead']}")
+        status = STATUS_VI[Status(r["status"])]
+        typer.echo(f"{r['period']:<10} hạn {r['due_date']}  {status:<15} {req:<5} {r['duty']:<28} {r['lead']}")

@@ -10,6 +10,7 @@ import typer
 from cchc.app import service
 from cchc.app.mail_pass import TickResult, flush, run_tick
 from cchc.cli.app import app, emit_json, fail, get_plan, now_utc, parse_moment
+from cchc.core.labels import MAIL_STATUS_VI
 from cchc.settings import get_settings
 from cchc.store import outbox as ob
 from cchc.store.db import session_scope
@@ -117,7 +118,8 @@ def outbox(
         emit_json(rows)
         return
     for r in rows:
-        typer.echo(f"{r['status']:<8} {r['due_at'][:16]}  {r['key']}  → {r['to'] or '-'}  {r['error'] or ''}".rstrip())
+        status = MAIL_STATUS_VI.get(r["status"], r["status"])
+        typer.echo(f"{status:<9} {r['due_at'][:16]}  {r['key']}  → {r['to'] or '-'}  {r['error'] or ''}".rstrip())
     typer.echo(f"{len(rows)} rows")
 
 

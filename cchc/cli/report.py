@@ -11,6 +11,8 @@ from cchc.app import report_workflow as workflow
 from cchc.app import service
 from cchc.app.report_render import FORMATS, TemplateError, render
 from cchc.cli.app import app, emit_json, fail, get_plan, now_utc, parse_moment
+from cchc.core.evaluate import Status
+from cchc.core.labels import STATUS_VI
 from cchc.settings import get_settings
 
 
@@ -72,6 +74,5 @@ def reports(
     for r in rows:
         a = r["approval"]
         number = f" số {a['number']}" if a["number"] else ""
-        typer.echo(
-            f"{r['period']:<8} {r['report']:<14} hạn {r['due'][:10]}  {r['status'] or '-':<9} {a['state_vi']}{number}"
-        )
+        status = STATUS_VI[Status(r["status"])] if r["status"] else "-"
+        typer.echo(f"{r['period']:<8} {r['report']:<14} hạn {r['due'][:10]}  {status:<15} {a['state_vi']}{number}")
