@@ -203,3 +203,11 @@ def test_each_unit_says_how_to_install_it(name: str) -> None:
     assert re.search(r"cp .*deploy/systemd/" + re.escape(name), comments)
     assert "systemctl daemon-reload" in comments
     assert "systemctl enable --now" in comments
+
+
+def test_cchc_up_starts_its_children_in_the_checkout() -> None:
+    """Relative settings and the flows' entrypoints resolve against the checkout, as for `cchc up` itself."""
+    from cchc.app.supervisor import PROJECT_ROOT
+
+    assert PROJECT_ROOT == ROOT
+    assert (PROJECT_ROOT / "flows" / "serve.py").is_file() and (PROJECT_ROOT / "pyproject.toml").is_file()

@@ -26,7 +26,7 @@ from cchc.app.logfiles import rotate_all
 from cchc.settings import Settings
 from cchc.store.db import get_engine
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the checkout: cchc/app/supervisor.py -> ./
 HEALTH_TIMEOUT = 120.0
 STOP_TIMEOUT = 30.0
 FIRST_WATCH = 600.0  # the first health pass waits until registration and the first runs are done
