@@ -67,8 +67,24 @@ class Settings(BaseSettings):
     log_backups: int = Field(default=5, ge=1, description="How many rotated copies of each log file are kept.")
     # Prefect's own variables, read here so that nothing else touches the environment.
     prefect_api_url: str | None = Field(default=None, validation_alias=AliasChoices("PREFECT_API_URL"))
+    prefect_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("PREFECT_API_KEY"))
+    prefect_api_auth_string: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("PREFECT_API_AUTH_STRING")
+    )
     server_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("PREFECT_SERVER_API_HOST"))
     server_port: int = Field(default=4200, validation_alias=AliasChoices("PREFECT_SERVER_API_PORT"))
+
+    @field_validator("operator_email")
+    @classmethod
+    def _plain_address(cls, value: str | None) -> str | None:
+        # Only a bare address: a display name here would have to be encoded, and a bad one must not
+        # keep the watchdog's alarm from the coordinators.
+        if value is None or not value.strip():
+            return None
+        text = value.strip()
+        if parseaddr(text)[1] != text or text.count("@") != 1 or not text.isascii() or " " in text:
+            raise ValueError(f"CCHC_OPERATOR_EMAIL must be a bare address like ops@tinh.gov.vn, not {text!r}")
+        return text
 
     @field_validator("home", mode="before")
     @classmethod

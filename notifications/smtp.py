@@ -66,9 +66,11 @@ def parse_smtp_url(url: str, timeout: float = 30.0, ca_file: str | None = None) 
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as e:
+    except ValueError:
+        # Not the parser's message: it may quote part of the password.
         raise MailConfigError(
-            f"CCHC_SMTP_URL is not a valid URL ({e}); example: smtp://user:password@mail.example.vn:587"
+            "CCHC_SMTP_URL is not a valid URL (a '/', '#' or '?' in the password must be percent-encoded); "
+            "example: smtp://user:password@mail.example.vn:587"
         ) from None
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:

@@ -102,3 +102,16 @@ def test_links_for_real_mail_must_be_public_https_and_the_key_private(cchc_env: 
     _, checks, _ = doctor(env)
     assert checks["secret_key"]["status"] == "ok"
     assert checks["disk"]["status"] in ("ok", "warning") and checks["disk"]["details"]["free_bytes"] > 0
+
+
+def test_a_bad_smtp_url_is_named_without_quoting_the_password(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "CCHC_HOME": str(tmp_path / "var"),
+        "CCHC_SMTP_URL": "smtp://cchc:S3cr/et@mail.example.vn:587",
+        "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api",
+    }
+    p = subprocess.run([CCHC, "doctor", "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    checks = {c["name"]: c for c in json.loads(p.stdout)["checks"]}
+    assert checks["mail"]["status"] == "failing" and "percent-encoded" in checks["mail"]["message"]
+    assert "S3cr" not in p.stdout + p.stderr

@@ -107,3 +107,14 @@ def test_log_rotation_settings(clean_env: None, monkeypatch: pytest.MonkeyPatch)
         with pytest.raises(SettingsError, match=name):
             get_settings()
         monkeypatch.setenv(name, "3")
+
+
+@pytest.mark.parametrize("bad", ["Nguyễn Văn A <ops@tinh.example>", "ops", "a@b@c", "ops @tinh.example"])
+def test_the_operator_address_must_be_a_bare_address(monkeypatch: pytest.MonkeyPatch, bad: str) -> None:
+    monkeypatch.setenv("CCHC_OPERATOR_EMAIL", bad)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SettingsError, match="CCHC_OPERATOR_EMAIL must be a bare address"):
+            get_settings()
+    finally:
+        get_settings.cache_clear()

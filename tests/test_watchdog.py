@@ -68,3 +68,52 @@ def test_the_watchdog_mails_the_operator_and_coordinator_once_per_change(
     assert len(mail.received) == 4
     code, fifth = _watch(env)
     assert fifth["told"] == [] and len(mail.received) == 4
+
+
+def test_a_recipient_whose_server_refuses_hears_on_the_next_pass_and_no_one_twice(
+    demo_env: Settings, mail: MailServer
+) -> None:
+    env = {
+        **os.environ,
+        "CCHC_SMTP_URL": mail.url,
+        "CCHC_OPERATOR_EMAIL": "van-hanh@tinh.example",
+        "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api",
+        "CCHC_PORTAL_URL": f"http://127.0.0.1:{free_port()}",
+    }
+    mail.handler.refuse = {"van-hanh@tinh.example": "451 4.7.1 greylisted, try later"}
+    code, first = _watch(env)
+    assert code == 1 and first["pending"], "the operator has not heard yet"
+    assert [r.rcpt for r in mail.received] == [["vhxh@phu-thong.example"]]
+    mail.handler.refuse = {}
+    code, second = _watch(env)
+    assert code == 0 and not second["pending"]
+    assert [r.rcpt for r in mail.received] == [["vhxh@phu-thong.example"], ["van-hanh@tinh.example"]]
+    code, third = _watch(env)
+    assert third["told"] == [] and len(mail.received) == 2, "each heard it once"
+
+
+def test_cchc_up_with_a_broken_spec_tells_someone_before_it_gives_up(
+    demo_env: Settings, mail: MailServer, tmp_path: Path
+) -> None:
+    plans = tmp_path / "broken-plans"
+    plans.mkdir()
+    (plans / "demo.yaml").write_text(
+        (demo_env.plan_dir / "demo.yaml").read_text(encoding="utf-8").replace("cadence: month", "cadence: monthly"),
+        encoding="utf-8",
+    )
+    env = {
+        **os.environ,
+        "CCHC_PLAN_DIR": str(plans),
+        "CCHC_SMTP_URL": mail.url,
+        "CCHC_OPERATOR_EMAIL": "van-hanh@tinh.example",
+        "PREFECT_SERVER_API_PORT": str(free_port()),
+        "CCHC_PORTAL_URL": f"http://127.0.0.1:{free_port()}",
+    }
+    env.pop("PREFECT_API_URL", None)
+    up = subprocess.run([CCHC, "up"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert up.returncode == 2 and "monthly" in up.stderr
+    (alarm,) = mail.received
+    assert alarm.rcpt == ["van-hanh@tinh.example"]  # the coordinators' addresses are in the spec that broke
+    assert "LỖI (specs)" in alarm.text() and "monthly" in alarm.text()
+    again = subprocess.run([CCHC, "up"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and len(mail.received) == 1, "a restart loop does not repeat the alarm"

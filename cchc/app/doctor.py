@@ -8,6 +8,7 @@ PREFECT_API_URL or a missing database is a failing check, never a traceback. The
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import ipaddress
 import shutil
@@ -22,7 +23,7 @@ import httpx
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from cchc.core.deployments import all_deployments, expected_runs
+from cchc.core.deployments import MANAGED_TAG, all_deployments, expected_runs
 from cchc.core.health import Check, Verdict
 from cchc.core.loader import SpecError, load_plan, spec_files
 from cchc.core.spec import Plan
@@ -111,7 +112,9 @@ def check_api(ctx: Context, client: httpx.Client) -> Check:
 
 
 def _no_api(name: str) -> Check:
-    return Check(name, "warning", "Chưa kiểm tra được: Prefect API không trả lời.", "Xử lý lỗi prefect_api trước.")
+    return Check(
+        name, "warning", "Chưa kiểm tra được: Prefect API không trả lời.", "Xử lý lỗi prefect_api trước.", known=False
+    )
 
 
 def _count_runs(api: Api, dep_id: str, start: dt.datetime, end: dt.datetime) -> int:
@@ -163,11 +166,20 @@ def _plan_schedule(ctx: Context, api: Api, plan: Plan) -> dict[str, Any]:
     }
 
 
+SETTLING = dt.timedelta(minutes=5)  # after (re)registration the scheduler and the runner need a few cycles
+
+
+def _settling(ctx: Context) -> bool:
+    """Some of our deployments were created or changed minutes ago (a fresh `cchc up`)."""
+    stamps = [_parse_ts(d.get("created")) for d in ctx.deployments.values()]
+    return any(t is not None and ctx.now - t < SETTLING for t in stamps)
+
+
 def check_scheduler(ctx: Context) -> Check:
     if ctx.api is None:
         return _no_api("scheduler")
     if not ctx.plans:
-        return Check("scheduler", "warning", "Không có kế hoạch nào hợp lệ để kiểm tra lịch chạy.")
+        return Check("scheduler", "warning", "Không có kế hoạch nào hợp lệ để kiểm tra lịch chạy.", known=False)
     per_plan = [_plan_schedule(ctx, ctx.api, p) for p in ctx.plans]
     parts, status = [], "ok"
     for r in per_plan:
@@ -185,6 +197,10 @@ def check_scheduler(ctx: Context) -> Check:
         elif r["scheduled"] < r["expected"] and status == "ok":
             status = "warning"
     verdict: Verdict = "failing" if status == "failing" else ("warning" if status == "warning" else "ok")
+    paused = any(r["paused"] for r in per_plan)  # a pause is someone's act, never "still starting"
+    if verdict == "failing" and not paused and _settling(ctx):
+        verdict = "warning"
+        parts.append("các deployment vừa được đăng ký, bộ lập lịch chưa kịp tạo lần chạy (chờ vài phút)")
     action = ""
     if verdict != "ok":
         action = (
@@ -198,7 +214,7 @@ def check_executor(ctx: Context) -> Check:
     """Whatever runs the flows (`serve` today, workers later) shows as Prefect's own READY and last_polled."""
     if ctx.api is None:
         return _no_api("executor")
-    ours = [d for d in ctx.deployments.values() if "cchc" in (d.get("tags") or [])]
+    ours = [d for d in ctx.deployments.values() if MANAGED_TAG in (d.get("tags") or [])]
     if not ours:
         return Check(
             "executor",
@@ -230,6 +246,14 @@ def check_executor(ctx: Context) -> Check:
             details=details,
         )
     since = f"lần cuối hỏi việc lúc {_fmt(last)}" if last else "chưa từng hỏi việc"
+    if last is None and _settling(ctx):
+        return Check(
+            "executor",
+            "warning",
+            "Các deployment vừa được đăng ký; tiến trình chạy việc chưa hỏi việc lần nào (chờ vài phút).",
+            "Chạy lại `cchc doctor` sau vài phút.",
+            details,
+        )
     return Check(
         "executor",
         "failing",
@@ -245,7 +269,7 @@ def check_runs(ctx: Context) -> Check:
     if ctx.api is None:
         return _no_api("runs")
     late_after = dt.timedelta(minutes=ctx.settings.late_start_minutes)
-    ids = [d["id"] for d in ctx.deployments.values() if "cchc" in (d.get("tags") or [])]
+    ids = [d["id"] for d in ctx.deployments.values() if MANAGED_TAG in (d.get("tags") or [])]
     if not ids:
         return Check("runs", "ok", "Chưa có lần chạy nào để kiểm tra.")
     since = (ctx.now - LOOKBACK).isoformat()
@@ -259,8 +283,8 @@ def check_runs(ctx: Context) -> Check:
             }
         },
     )
-    # A paused report run waiting for approval is SCHEDULED-typed but named Paused/Suspended: not a fault.
-    stuck = [r for r in stuck if r.get("state_name") not in ("Paused", "Suspended", "AwaitingRetry")]
+    # A report run waiting for approval is PAUSED-typed and not matched above; a retry waits on purpose.
+    stuck = [r for r in stuck if r.get("state_name") != "AwaitingRetry"]
     broken = ctx.api.paged(
         "/flow_runs/filter",
         {
@@ -471,7 +495,7 @@ def _private(host: str) -> bool:
     return False
 
 
-def check_portal(ctx: Context, client: httpx.Client) -> Check:
+def check_portal(ctx: Context) -> Check:
     s = ctx.settings
     url = s.portal_url.rstrip("/")
     parts = urlsplit(url)
@@ -485,15 +509,27 @@ def check_portal(ctx: Context, client: httpx.Client) -> Check:
             problems.append("thư gửi ra ngoài nhưng liên kết không dùng HTTPS")
         if _private(host):
             problems.append(f"thư gửi ra ngoài nhưng {host} là địa chỉ nội bộ, đơn vị không mở được")
-    try:
-        answer = client.get(f"{url}/healthz")
-        reachable = answer.status_code == 200
-        why = f"HTTP {answer.status_code}"
-    except httpx.HTTPError as e:
-        reachable, why = False, type(e).__name__
+    # A public address goes the way this machine reaches the outside (its proxy settings); a local one directly.
+    with httpx.Client(timeout=HTTP_TIMEOUT, trust_env=not _private(host)) as client:
+        try:
+            answer = client.get(f"{url}/healthz")
+            reachable = answer.status_code == 200
+            why = f"HTTP {answer.status_code}"
+        except httpx.HTTPError as e:
+            reachable, why = False, type(e).__name__
+    details = {"url": url, "reachable": reachable}
+    if not reachable and not _private(host) and not problems:
+        # Behind NAT a server often cannot reach its own public address (no hairpin): not proof of a fault.
+        return Check(
+            "portal",
+            "warning",
+            f"{url}/healthz không trả lời khi mở từ chính máy chủ ({why}); có thể do mạng không cho máy tự gọi "
+            f"địa chỉ công khai của mình.{caveat}",
+            "Mở thử địa chỉ này từ một máy bên ngoài; kiểm tra reverse proxy và CCHC_PORTAL_BIND.",
+            details,
+        )
     if not reachable:
         problems.append(f"{url}/healthz không trả lời từ chính máy chủ ({why})")
-    details = {"url": url, "reachable": reachable}
     if problems:
         if reachable or _real_mail(s):
             action = (
@@ -560,11 +596,21 @@ def check_disk(ctx: Context) -> Check:
     return Check("disk", "ok", f"Ổ đĩa của {home} còn {free_gb:.1f} GB.", details=details)
 
 
+def _auth_headers(settings: Settings) -> dict[str, str]:
+    """What Prefect's own client sends to a server behind an API key or basic auth."""
+    if settings.prefect_api_key is not None and settings.prefect_api_key.get_secret_value():
+        return {"Authorization": f"Bearer {settings.prefect_api_key.get_secret_value()}"}
+    if settings.prefect_api_auth_string is not None and settings.prefect_api_auth_string.get_secret_value():
+        token = base64.b64encode(settings.prefect_api_auth_string.get_secret_value().encode()).decode()
+        return {"Authorization": f"Basic {token}"}
+    return {}
+
+
 def run_checks(settings: Settings, now: dt.datetime, client: httpx.Client | None = None) -> list[Check]:
     """Every check, in an order where each may use what an earlier one learned (the API, the plans)."""
     ctx = Context(settings, now)
     own = client is None
-    http = client or httpx.Client(timeout=HTTP_TIMEOUT, trust_env=False)
+    http = client or httpx.Client(timeout=HTTP_TIMEOUT, trust_env=False, headers=_auth_headers(settings))
     steps: list[tuple[str, Callable[[], Check]]] = [
         ("specs", lambda: check_specs(ctx)),
         ("prefect_api", lambda: check_api(ctx, http)),
@@ -573,7 +619,7 @@ def run_checks(settings: Settings, now: dt.datetime, client: httpx.Client | None
         ("runs", lambda: check_runs(ctx)),
         ("migrations", lambda: check_migrations(ctx)),
         ("mail", lambda: check_mail(ctx)),
-        ("portal", lambda: check_portal(ctx, http)),
+        ("portal", lambda: check_portal(ctx)),
         ("outbox", lambda: check_outbox(ctx)),
         ("secret_key", lambda: check_secret_key(ctx)),
         ("disk", lambda: check_disk(ctx)),

@@ -314,7 +314,7 @@ def note_run(settings: Settings, plan: Plan, now: dt.datetime, grace: dt.timedel
     """A run of the plan starts at ``now`` (wall clock): record its beat, and a stop since the last one.
 
     Returns the stop when this call recorded it; overlapping runs record and return it once.
-    The schedules are expanded before the transaction, so the write lock is held only briefly.
+    The schedules are expanded inside the transaction (the rule needs the previous beat), a few ms.
     """
     specs = plan_deployments(plan)
     with session_scope(engine_for(settings)) as s:

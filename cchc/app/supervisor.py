@@ -31,6 +31,7 @@ HEALTH_TIMEOUT = 120.0
 STOP_TIMEOUT = 30.0
 FIRST_WATCH = 600.0  # the first health pass waits until registration and the first runs are done
 ROTATE_EVERY = 60.0
+WATCH_TIMEOUT = 900.0  # a watchdog pass that hangs longer is killed, so the next one can run
 
 
 class SupervisorError(RuntimeError):
@@ -53,6 +54,7 @@ class Supervisor:
     children: list[Child] = field(default_factory=list)
     stopping: bool = False
     watch: subprocess.Popen[bytes] | None = None
+    watch_started: float = 0.0
     next_watch: float = 0.0
     next_rotate: float = 0.0
 
@@ -154,19 +156,32 @@ class Supervisor:
             self.next_rotate = now + ROTATE_EVERY
             rotate_all(self.settings.home / "logs", self.settings.log_max_bytes, self.settings.log_backups)
         if self.watch is not None and self.watch.poll() is None:
-            return  # one pass at a time
+            if now - self.watch_started < WATCH_TIMEOUT:
+                return  # one pass at a time
+            _stop_group(self.watch)  # hung (a lock, a silent server): it must not silence every later pass
         if now >= self.next_watch:
             self.next_watch = now + self.settings.watchdog_interval
-            logs = (self.settings.home / "logs").resolve()
-            with (logs / "watchdog.log").open("ab") as log:
-                self.watch = subprocess.Popen(
-                    [sys.executable, "-m", "cchc.cli", "watchdog", "--once"],
-                    cwd=PROJECT_ROOT,
-                    env=self.prefect_env(),
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+            self.watch, self.watch_started = self._watchdog_pass(), now
+
+    def _watchdog_pass(self) -> subprocess.Popen[bytes]:
+        logs = (self.settings.home / "logs").resolve()
+        logs.mkdir(parents=True, exist_ok=True)
+        with (logs / "watchdog.log").open("ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "cchc.cli", "watchdog", "--once"],
+                cwd=PROJECT_ROOT,
+                env=self.prefect_env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def last_alarm(self) -> None:
+        """`cchc up` is giving up: one watchdog pass now, so someone hears before systemd restarts it."""
+        try:
+            self._watchdog_pass().wait(timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            self.echo(f"watchdog pass failed: {e}")
 
     def run_forever(self) -> int:
         def _on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -180,6 +195,7 @@ class Supervisor:
                 for c in self.children:
                     if c.proc.poll() is not None:
                         self.echo(f"{c.name} exited with {c.proc.returncode}; see {c.log.name}")
+                        self.last_alarm()
                         return 1
                 self.housekeeping(time.monotonic())
                 time.sleep(0.5)
@@ -188,6 +204,7 @@ class Supervisor:
             return 0
         except SupervisorError as e:
             self.echo(f"error: {e}")
+            self.last_alarm()
             return 1
         finally:
             self.stop()

@@ -81,18 +81,20 @@ def run_pass(settings: Settings, now: dt.datetime) -> PassResult:
     path = settings.home / STATE_FILE
     with _locked(settings.home):
         checks = run_checks(settings, now)
-        state, changes = transitions(_load(path), checks, now)
-        plans = _plans(settings)
-        to = recipients(settings, plans)
-        told: list[Change] = []
+        to = recipients(settings, _plans(settings))
+        names = {addr: name for name, addr in to}
+        state, changes = transitions(_load(path), checks, now, list(names))
+        heard: list[tuple[Change, str]] = []
         problem = None
         if changes and to:
-            told, problem = send_changes(settings, to, changes, checks, now, socket.gethostname())
+            heard, problem = send_changes(settings, names, changes, now, socket.gethostname())
         elif changes:
             problem = "không có địa chỉ nào để báo: đặt CCHC_OPERATOR_EMAIL hoặc email của cơ quan thường trực"
-        _save(path, settle(state, told))
-    pending = [c for c in changes if c not in told]
-    return PassResult(checks, told, pending, [a for _, a in to], problem)
+        _save(path, settle(state, heard))
+    got = {(ch.check, ch.kind, ch.since, addr) for ch, addr in heard}
+    told = [ch for ch in changes if all((ch.check, ch.kind, ch.since, a) in got for a in ch.to)]
+    pending = [ch for ch in changes if ch not in told]
+    return PassResult(checks, told, pending, list(names), problem)
 
 
 def _plans(settings: Settings) -> list[Plan]:

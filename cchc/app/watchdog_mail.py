@@ -7,9 +7,9 @@ watchdog's state file gives the once-only guarantee instead (see cchc/watchdog.p
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from cchc.core.health import Change, Check
+from cchc.core.health import Change
 from cchc.settings import Settings
 from notifications import compose
 from notifications.delivery import make_transport, run_sync
@@ -47,46 +47,52 @@ def render(recipient: str, changes: Sequence[Change], host: str, now: dt.datetim
 
 def send_changes(
     settings: Settings,
-    to: Sequence[tuple[str, str]],
+    names: Mapping[str, str],
     changes: Sequence[Change],
-    checks: Sequence[Check],
     now: dt.datetime,
     host: str,
-) -> tuple[list[Change], str | None]:
-    """Send one message to each recipient; the changes count as told once any recipient's server took it."""
-    del checks  # the message carries each change's own text
+) -> tuple[list[tuple[Change, str]], str | None]:
+    """One message to each recipient with the changes they have not heard; returns (change, address) pairs
+    the recipient's server took. A recipient that fails is tried again on the next pass, alone."""
     try:
         transport = make_transport(settings)
     except Exception as e:  # a bad CCHC_SMTP_URL: the doctor's mail check says what to do
         return [], f"{type(e).__name__}: {e}"
+    addresses = list(dict.fromkeys(a for ch in changes for a in ch.to))
 
-    async def go() -> tuple[int, list[str]]:
-        accepted, problems = 0, []
+    async def go() -> tuple[list[tuple[Change, str]], list[str]]:
+        heard: list[tuple[Change, str]] = []
+        problems: list[str] = []
         try:
             await transport.open()
-        except Exception as e:  # the server is down: nothing is marked told, the next pass tries again
-            return 0, [f"{transport.where}: {type(e).__name__}: {e}"]
+        except Exception as e:  # the server is down: nothing is heard, the next pass tries again
+            return [], [f"{transport.where}: {type(e).__name__}: {e}"]
         try:
-            for name, addr in to:
-                r = render(name, changes, host, now)
-                msg = compose.to_email(
-                    sender=settings.mail_from,
-                    recipient=compose.display_address(name, addr),
-                    cc=[],
-                    subject=r.subject,
-                    text=r.text,
-                    html=r.html,
-                    message_id=compose.new_message_id(sender_domain(settings)),
-                    date=now,
-                )
-                outcome = await transport.send(msg, settings.mail_from_address, [addr])
+            for addr in addresses:
+                mine = [ch for ch in changes if addr in ch.to]
+                try:
+                    r = render(names.get(addr, addr), mine, host, now)
+                    msg = compose.to_email(
+                        sender=settings.mail_from,
+                        recipient=compose.display_address(names.get(addr, ""), addr),
+                        cc=[],
+                        subject=r.subject,
+                        text=r.text,
+                        html=r.html,
+                        message_id=compose.new_message_id(sender_domain(settings)),
+                        date=now,
+                    )
+                    outcome = await transport.send(msg, settings.mail_from_address, [addr])
+                except Exception as e:  # one bad address must not keep the alarm from the others
+                    problems.append(f"{addr}: {type(e).__name__}: {e}")
+                    continue
                 if outcome.kind == "sent":
-                    accepted += 1
+                    heard.extend((ch, addr) for ch in mine)
                 else:
                     problems.append(f"{addr}: {outcome.reply}")
         finally:
             await transport.close()
-        return accepted, problems
+        return heard, problems
 
-    accepted, problems = run_sync(go())
-    return (list(changes) if accepted else []), ("; ".join(problems) or None)
+    heard, problems = run_sync(go())
+    return heard, ("; ".join(problems) or None)

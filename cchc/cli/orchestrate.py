@@ -43,7 +43,14 @@ def up(
 ) -> None:
     """Start a Prefect server with its UI and serve every plan's deployments until stopped."""
     settings = get_settings()
-    _plans_or_fail()
+    try:
+        _plans_or_fail()
+    except typer.Exit:
+        # A broken spec stops `cchc up` before anything runs: tell someone now (once per episode).
+        from cchc.app.watchdog import run_pass
+
+        run_pass(settings, now_utc())
+        raise
     sup = Supervisor(settings, host or settings.server_host, port or settings.server_port, echo=typer.echo)
     raise typer.Exit(sup.run_forever())
 

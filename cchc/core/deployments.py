@@ -22,6 +22,7 @@ from cchc.core.spec import Duty, DutyKind, Plan, Report
 from cchc.core.workdays import first_working_day_from, working_days_after, working_days_before
 
 WORK_POOL = "cchc"
+MANAGED_TAG = "cchc"  # every deployment we make carries it: `serve` prunes by it, the doctor finds ours by it
 TZ = "Asia/Ho_Chi_Minh"
 TAIL_DAYS = 20  # keep judging after a plan ends: closing notices and escalations land then
 RUN_TIME = dt.time(SEND_HOUR)  # default: runs land when ladder steps fall due, so a reminder goes out on its day
@@ -205,7 +206,7 @@ def plan_deployments(plan: Plan) -> list[DeploymentSpec]:
                 entrypoint=f"{path}:{func}",
                 description=_description(plan, d),
                 parameters={"plan_id": plan.id, id_param: d.id},
-                tags=[f"plan:{plan.id}", f"lead:{lead}", f"kind:{kind.value}", f"xã {plan.commune.name}"],
+                tags=[MANAGED_TAG, f"plan:{plan.id}", f"lead:{lead}", f"kind:{kind.value}", f"xã {plan.commune.name}"],
                 schedules=duty_schedules(plan, d),
                 triggers=[evidence_trigger(plan, d.id, id_param)],
             )
@@ -219,7 +220,7 @@ def plan_deployments(plan: Plan) -> list[DeploymentSpec]:
                 "cho cơ quan thường trực vào sáng thứ Hai, và mọi bước nhắc việc đến hạn của cả kế hoạch."
             ),
             parameters={"plan_id": plan.id},
-            tags=[f"plan:{plan.id}", "kind:mail", f"xã {plan.commune.name}"],
+            tags=[MANAGED_TAG, f"plan:{plan.id}", "kind:mail", f"xã {plan.commune.name}"],
             schedules=mail_schedule(plan),
         )
     )
@@ -228,7 +229,9 @@ def plan_deployments(plan: Plan) -> list[DeploymentSpec]:
 
 def intake_deployments() -> list[DeploymentSpec]:
     return [
-        DeploymentSpec(name=name, entrypoint=f"{path}:{func}", description=desc, parameters={}, tags=["cchc", "intake"])
+        DeploymentSpec(
+            name=name, entrypoint=f"{path}:{func}", description=desc, parameters={}, tags=[MANAGED_TAG, "intake"]
+        )
         for path, func, name, desc in INTAKE
     ]
 

@@ -21,6 +21,7 @@ class Check:
     message: str
     action: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    known: bool = True  # False: not checked this time (what it depends on failed); the last verdict stands
 
     def json(self) -> dict[str, Any]:
         return asdict(self)
@@ -37,44 +38,66 @@ class Change:
     since: str  # ISO moment the failure began (the key of the episode)
     message: str
     action: str
+    to: tuple[str, ...] = ()  # who has not heard it yet
+
+
+def _missing(entry: dict[str, Any], key: str, recipients: Sequence[str]) -> tuple[str, ...]:
+    heard = set(entry.get(key, []))
+    return tuple(a for a in recipients if a not in heard)
 
 
 def transitions(
-    state: dict[str, Any], checks: Sequence[Check], now: dt.datetime
+    state: dict[str, Any], checks: Sequence[Check], now: dt.datetime, recipients: Sequence[str]
 ) -> tuple[dict[str, Any], list[Change]]:
-    """Pure: the new state and what to tell, given what was known and what the checks say now.
+    """Pure: the new state and what to tell whom, given what was known and what the checks say now.
 
-    A failure is told once per episode (keyed by when it began); a recovery once, and only after a told failure.
-    Until the mail server takes a message, it stays to tell (settle() marks it told).
+    A failure is told once per episode (keyed by when it began) to each recipient; its recovery once, and
+    only if the failure was told. A check that could not run this time keeps its last verdict, so a server
+    that is down does not read as the recovery of everything behind it. What a recipient's server did not
+    take stays to tell (settle() records who heard what).
     """
     new: dict[str, Any] = {}
     changes: list[Change] = []
     for c in checks:
         before = state.get(c.name, {})
-        was_failing = before.get("status") == "failing"
-        if c.status == "failing":
-            since = before["since"] if was_failing else now.isoformat()
-            told = bool(before.get("told")) if was_failing else False
-            new[c.name] = {"status": "failing", "since": since, "told": told}
-            if not told:
-                changes.append(Change(c.name, "failing", since, c.message, c.action))
-        elif (was_failing and before.get("told")) or before.get("recovery_pending"):
-            new[c.name] = {"status": c.status, "since": before["since"], "recovery_pending": True}
-            changes.append(Change(c.name, "recovered", before["since"], c.message, ""))
+        if not c.known:
+            if not before:
+                continue
+            entry = dict(before)
+        elif c.status == "failing":
+            if before.get("status") == "failing":
+                entry = dict(before)
+            else:
+                entry = {"status": "failing", "since": now.isoformat(), "told_to": []}
+            entry.update(message=c.message, action=c.action)
+        elif before.get("status") == "failing" and before.get("told_to"):
+            entry = {"status": c.status, "since": before["since"], "recovery_told_to": [], "message": c.message}
+        elif "recovery_told_to" in before:
+            entry = {**before, "status": c.status, "message": c.message}
         else:
-            new[c.name] = {"status": c.status}
+            entry = {"status": c.status}
+        if entry.get("status") == "failing":
+            need = _missing(entry, "told_to", recipients)
+            if need:
+                changes.append(Change(c.name, "failing", entry["since"], entry["message"], entry["action"], need))
+        elif "recovery_told_to" in entry:
+            need = _missing(entry, "recovery_told_to", recipients)
+            if need:
+                changes.append(Change(c.name, "recovered", entry["since"], entry["message"], "", need))
+            else:
+                entry = {"status": entry["status"]}  # everyone heard the recovery: the episode is over
+        new[c.name] = entry
     return new, changes
 
 
-def settle(state: dict[str, Any], told: Sequence[Change]) -> dict[str, Any]:
-    """Mark what the mail server accepted as told."""
-    out = {k: dict(v) for k, v in state.items()}
-    for ch in told:
+def settle(state: dict[str, Any], heard: Sequence[tuple[Change, str]]) -> dict[str, Any]:
+    """Record which recipient's mail server took which change."""
+    out = {k: {**v, **{f: list(v[f]) for f in ("told_to", "recovery_told_to") if f in v}} for k, v in state.items()}
+    for ch, addr in heard:
         entry = out.get(ch.check)
-        if entry is None:
+        if entry is None or entry.get("since") != ch.since:
             continue
-        if ch.kind == "failing" and entry.get("since") == ch.since:
-            entry["told"] = True
-        if ch.kind == "recovered":
-            entry.pop("recovery_pending", None)
+        key = "told_to" if ch.kind == "failing" else "recovery_told_to"
+        if key in entry and addr not in entry[key]:
+            entry[key].append(addr)
     return out
