@@ -19,10 +19,8 @@ from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 from prefect.schedules import RRule
 
 from cchc.app import service
-from cchc.core.deployments import DeploymentSpec, all_deployments
+from cchc.core.deployments import MANAGED_TAG, DeploymentSpec, all_deployments
 from cchc.settings import get_settings
-
-MANAGED_TAG = "cchc"
 
 
 def load_flow(entrypoint: str) -> Flow[Any, Any]:
@@ -38,7 +36,7 @@ def _kwargs(spec: DeploymentSpec) -> dict[str, Any]:
         "name": spec.name,
         "description": spec.description,
         "parameters": spec.parameters,
-        "tags": [*spec.tags, MANAGED_TAG] if MANAGED_TAG not in spec.tags else spec.tags,
+        "tags": spec.tags,
         "schedules": [RRule(s["rrule"], timezone=s["timezone"]) for s in spec.schedules],
         "triggers": [DeploymentEventTrigger(**{k: v for k, v in t.items() if k != "type"}) for t in spec.triggers],
     }
