@@ -52,6 +52,14 @@ class Settings(BaseSettings):
         description="host:port `cchc up` runs the portal on (default: from CCHC_PORTAL_URL, or 127.0.0.1:8700).",
     )
     upload_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="Largest file a unit may upload.")
+    outbox_lease_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description=(
+            "How long a mail pass holds the one message it is sending before another pass may take it over; "
+            "keep it well above the worst honest send (each SMTP step may take CCHC_SMTP_TIMEOUT)."
+        ),
+    )
     operator_email: str | None = Field(
         default=None, description="Who runs the installation: the watchdog writes here (and to the coordinators)."
     )

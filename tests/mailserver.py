@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import threading
@@ -43,6 +44,7 @@ class Scripted:
     data_replies: list[str] = field(default_factory=list)  # consumed one per DATA; empty: accept
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    delay: float = 0.0  # seconds the server takes over each DATA before it answers (a slow server)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -53,6 +55,8 @@ class Scripted:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)  # the message is kept even if the client is gone by then
         with self.lock:
             if self.data_replies:
                 return self.data_replies.pop(0)

@@ -7,6 +7,8 @@ three paths cannot behave differently. Everything takes the moment it acts at.
 from __future__ import annotations
 
 import datetime as dt
+import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.utils import formataddr
@@ -14,6 +16,7 @@ from typing import Any
 
 import aiosmtplib
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from cchc.app import report_workflow as workflow
 from cchc.app import service
@@ -187,7 +190,13 @@ async def adeliver(
     transport: Transport | None = None,
     batch: int = 200,
 ) -> TickResult:
-    """Send every row that is due, one connection for the whole pass; settle each row at once."""
+    """Send every row that is due, one connection for the whole pass; settle each row at once.
+
+    The lease covers one message: a row is claimed just before its send, at the pass's clock moved on by
+    the time the pass has taken, and settled only if this pass still holds it. So a slow server never
+    causes a duplicate, a killed pass holds only the message in flight, and a pass that outlived its
+    lease stops instead of sending rows another pass owns. ``batch`` bounds the rows sent in one pass.
+    """
     result = TickResult(plan=plan_id, at=None)
     try:
         transport = transport or make_transport(settings)
@@ -196,49 +205,82 @@ async def adeliver(
         result.config_error = str(e)
         return result
     result.transport = transport.where
+    token = uuid.uuid4().hex
+    lease = dt.timedelta(seconds=settings.outbox_lease_seconds)
+    started = time.monotonic()
+
+    def clock() -> dt.datetime:
+        return now + dt.timedelta(seconds=time.monotonic() - started)
+
     opened = False
     try:
-        for _ in range(1000):  # bounded: notices created below are sent in a later round
-            rows = ob.claim(engine, now, batch, plan_id)
+        rows = ob.claim(engine, clock(), 1, plan_id, lease, token)
+        for _ in range(batch * 1000):  # bounded against a runaway loop; notices made below go in a later pass
             if not rows:
                 break
+            (row,) = rows
             if not opened:
                 try:
                     await transport.open()
                     opened = True
                 except MailConfigError as e:
                     with session_scope(engine) as s:
-                        for row in rows:
-                            ob.release(s, row.id, str(e))
+                        ob.release(s, row.id, str(e), token)
                     result.problems.append(str(e))
                     result.config_error = str(e)
                     break
                 except (OSError, aiosmtplib.SMTPException) as e:
                     outcome = Outcome("temporary", f"cannot connect to {transport.where}: {e}")
-                    for row in rows:
-                        _settle(settings, engine, row, outcome, plans(row.plan_id), now, result)
+                    _settle(settings, engine, row, outcome, plans(row.plan_id), now, result, token)
+                    _retry_all(settings, engine, clock, plan_id, lease, token, outcome, plans, now, result)
                     break
-            for row in rows:
-                plan = plans(row.plan_id)
-                try:
-                    msg, recipients = build_email(settings, row, plan, now)
-                except AttachmentMissing as e:
-                    # The row fails and the coordinator is told; the rest of the pass goes on.
-                    _settle(settings, engine, row, Outcome("permanent", str(e)), plan, now, result)
-                    continue
+            plan = plans(row.plan_id)
+            try:
+                msg, recipients = build_email(settings, row, plan, now)
+            except AttachmentMissing as e:
+                # The row fails and the coordinator is told; the rest of the pass goes on.
+                outcome = Outcome("permanent", str(e))
+            else:
                 try:
                     outcome = await transport.send(msg, settings.mail_from_address, recipients)
                 except MailConfigError as e:
                     with session_scope(engine) as s:
-                        ob.release(s, row.id, str(e))
+                        ob.release(s, row.id, str(e), token)
                     result.problems.append(str(e))
                     result.config_error = str(e)
-                    continue
-                _settle(settings, engine, row, outcome, plan, now, result)
+                    break
+            # One transaction settles this row and claims the next, just before its send.
+            with session_scope(engine) as s:
+                held = _settle_in(s, settings, row, outcome, plan, now, result, token)
+                rows = ob.claim_in(s, clock(), 1, plan_id, lease, token, take_over=False) if held else []
+            if not held:
+                result.problems.append(
+                    f"mất quyền gửi thư {row.key}: lần gửi này quá {lease.total_seconds():.0f} giây "
+                    "(CCHC_OUTBOX_LEASE_SECONDS) và một lần gửi khác đã nhận thư; dừng lần gửi này"
+                )
+                break
     finally:
         if opened:
             await transport.close()
     return result
+
+
+def _retry_all(
+    settings: Settings,
+    engine: Engine,
+    clock: Callable[[], dt.datetime],
+    plan_id: str | None,
+    lease: dt.timedelta,
+    token: str,
+    outcome: Outcome,
+    plans: PlanLookup,
+    now: dt.datetime,
+    result: TickResult,
+) -> None:
+    """The server cannot be reached: every due row waits for its next attempt (one failure counted each)."""
+    while rows := ob.claim(engine, clock(), 200, plan_id, lease, token):
+        for row in rows:
+            _settle(settings, engine, row, outcome, plans(row.plan_id), now, result, token)
 
 
 def _settle(
@@ -249,31 +291,57 @@ def _settle(
     plan: Plan | None,
     now: dt.datetime,
     result: TickResult,
-) -> None:
+    token: str | None = None,
+) -> bool:
+    with session_scope(engine) as s:
+        return _settle_in(s, settings, row, outcome, plan, now, result, token)
+
+
+def _settle_in(
+    s: Session,
+    settings: Settings,
+    row: OutboxRow,
+    outcome: Outcome,
+    plan: Plan | None,
+    now: dt.datetime,
+    result: TickResult,
+    token: str | None = None,
+) -> bool:
+    """Record the outcome; False when the row is no longer this pass's (nothing is recorded then).
+
+    Each update is conditional on this pass holding the row, so a pass that lost it changes nothing.
+    """
     line = Line(row.key, row.recipient, row.subject, outcome.reply)
     notices: list[ob.NewMessage] = []
-    with session_scope(engine) as s:
-        if outcome.kind == "sent":
-            refused = "; ".join(f"{a}: {why}" for a, why in outcome.refused.items()) or None
-            ob.mark_sent(s, row.id, outcome.reply, now, refused=f"refused: {refused}" if refused else None)
-            result.sent.append(line)
-            if refused:
-                line.detail = f"refused: {refused}"
-                notices = _failure_notice(settings, plan, row, f"máy chủ từ chối {refused}", now)
-        elif outcome.kind == "temporary":
-            if ob.mark_retry(s, row, outcome.reply, now):
-                result.retrying.append(line)
-            else:
-                result.failed.append(line)
-                notices = _failure_notice(settings, plan, row, f"thử lại nhiều lần vẫn lỗi ({outcome.reply})", now)
+    if outcome.kind == "sent":
+        refused = "; ".join(f"{a}: {why}" for a, why in outcome.refused.items()) or None
+        if not ob.mark_sent(
+            s, row.id, outcome.reply, now, refused=f"refused: {refused}" if refused else None, token=token
+        ):
+            return False
+        result.sent.append(line)
+        if refused:
+            line.detail = f"refused: {refused}"
+            notices = _failure_notice(settings, plan, row, f"máy chủ từ chối {refused}", now)
+    elif outcome.kind == "temporary":
+        state = ob.mark_retry(s, row, outcome.reply, now, token)
+        if state == "lost":
+            return False
+        if state == "queued":
+            result.retrying.append(line)
         else:
-            why = "; ".join(f"{a}: {r}" for a, r in outcome.refused.items()) or outcome.reply
-            ob.mark_failed(s, row.id, why)
-            line.detail = why
             result.failed.append(line)
-            notices = _failure_notice(settings, plan, row, f"máy chủ từ chối ({why})", now)
-        if notices:
-            ob.enqueue(s, notices, now)
+            notices = _failure_notice(settings, plan, row, f"thử lại nhiều lần vẫn lỗi ({outcome.reply})", now)
+    else:
+        why = "; ".join(f"{a}: {r}" for a, r in outcome.refused.items()) or outcome.reply
+        if not ob.mark_failed(s, row.id, why, token):
+            return False
+        line.detail = why
+        result.failed.append(line)
+        notices = _failure_notice(settings, plan, row, f"máy chủ từ chối ({why})", now)
+    if notices:
+        ob.enqueue(s, notices, now)
+    return True
 
 
 # --- the pass ------------------------------------------------------------------------------------

@@ -186,6 +186,7 @@ class OutboxRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the pass holding the lease
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # JSON list of {"sha256", "name", "type"}: files from the content store sent with the message.
     attachments: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -11,9 +11,9 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Literal, cast
 
-from sqlalchemy import CursorResult, Engine, and_, func, or_, select, update
+from sqlalchemy import CursorResult, Engine, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from cchc.store.db import session_scope
@@ -118,84 +118,133 @@ def existing_keys(session: Session, keys: Sequence[str]) -> set[str]:
     return found
 
 
-def claim(engine: Engine, now: dt.datetime, limit: int = 500, plan_id: str | None = None) -> list[OutboxRow]:
-    """Take up to ``limit`` sendable rows for this worker, in one short transaction.
+def claim(
+    engine: Engine,
+    now: dt.datetime,
+    limit: int = 500,
+    plan_id: str | None = None,
+    lease: dt.timedelta = LEASE,
+    token: str | None = None,
+) -> list[OutboxRow]:
+    """Take up to ``limit`` sendable rows for this worker (``token``), in one short transaction.
 
     PostgreSQL skips rows another worker holds; SQLite serialises writers with BEGIN IMMEDIATE.
-    The update is conditional, so two workers can never both claim a row.
+    The update is conditional, so two workers can never both claim a row. A row claimed longer than
+    ``lease`` ago belongs to a pass that died: it is taken over (its message may have gone out once).
     """
-    ready = or_(
-        and_(OutboxRow.status == QUEUED, OutboxRow.next_attempt_at <= now),
-        and_(OutboxRow.status == SENDING, OutboxRow.claimed_at < now - LEASE),
-    )
     with session_scope(engine) as s:
-        q = select(OutboxRow.id).where(ready)
+        return claim_in(s, now, limit, plan_id, lease, token)
+
+
+def claim_in(
+    s: Session,
+    now: dt.datetime,
+    limit: int = 500,
+    plan_id: str | None = None,
+    lease: dt.timedelta = LEASE,
+    token: str | None = None,
+    take_over: bool = True,
+) -> list[OutboxRow]:
+    """``claim`` inside a transaction the caller holds (a pass settles one row and claims the next at once).
+
+    Each lookup is one UPDATE ... WHERE id IN (index-ordered SELECT ... LIMIT n) RETURNING the rows, since a
+    pass runs it once per message. Rows a dead pass held come first; ``take_over=False`` skips that lookup
+    (a pass takes over at its start; a row whose lease runs out mid-pass waits for the next pass).
+    """
+    lookups: list[tuple[Any, tuple[Any, ...]]] = []
+    if take_over:
+        lookups.append((and_(OutboxRow.status == SENDING, OutboxRow.claimed_at < now - lease), (OutboxRow.id,)))
+    lookups.append(
+        (and_(OutboxRow.status == QUEUED, OutboxRow.next_attempt_at <= now), (OutboxRow.next_attempt_at, OutboxRow.id))
+    )
+    rows: list[OutboxRow] = []
+    for cond, order in lookups:
+        if len(rows) >= limit:
+            break
+        pick = select(OutboxRow.id).where(cond)
         if plan_id is not None:
-            q = q.where(OutboxRow.plan_id == plan_id)
-        q = q.order_by(OutboxRow.id).limit(limit)
+            pick = pick.where(OutboxRow.plan_id == plan_id)
+        pick = pick.order_by(*order).limit(limit - len(rows))
         if is_postgres(s):
-            q = q.with_for_update(skip_locked=True)
-        ids = list(s.scalars(q))
-        if not ids:
-            return []
-        # RETURNING tells exactly which rows this worker won, even if another claimed at the same instant.
-        won = list(
-            s.scalars(
-                update(OutboxRow)
-                .where(OutboxRow.id.in_(ids), ready)
-                .values(status=SENDING, claimed_at=now, attempts=OutboxRow.attempts + 1)
-                .returning(OutboxRow.id)
-            )
-        )
-        rows = list(s.scalars(select(OutboxRow).where(OutboxRow.id.in_(won)).order_by(OutboxRow.id)))
-        s.expunge_all()
-        return rows
+            pick = pick.with_for_update(skip_locked=True)
+        # The WHERE repeats the condition: a row another worker claimed meanwhile is not won twice.
+        won = s.scalars(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(pick.scalar_subquery()), cond)
+            .values(status=SENDING, claimed_at=now, claimed_by=token, attempts=OutboxRow.attempts + 1)
+            .returning(OutboxRow),
+            execution_options={"synchronize_session": False},
+        ).all()
+        rows.extend(sorted(won, key=lambda r: r.id))
+    for r in rows:
+        s.expunge(r)
+    return rows
 
 
-def mark_sent(session: Session, row_id: int, reply: str, now: dt.datetime, refused: str | None = None) -> None:
-    session.execute(
+def _held(row_id: int, token: str | None) -> Any:
+    """The row is still this pass's: claimed (sending) and, when the pass has a token, by this pass."""
+    held = and_(OutboxRow.id == row_id, OutboxRow.status == SENDING)
+    return and_(held, OutboxRow.claimed_by == token) if token is not None else held
+
+
+def mark_sent(
+    session: Session, row_id: int, reply: str, now: dt.datetime, refused: str | None = None, token: str | None = None
+) -> bool:
+    """False when another pass took the row over (this one outlived its lease)."""
+    result = session.execute(
         update(OutboxRow)
-        .where(OutboxRow.id == row_id, OutboxRow.status == SENDING)
+        .where(_held(row_id, token))
         # An earlier attempt's error stays on the row unless some recipients were refused now.
         .values(
             status=SENT,
             server_reply=reply[:2000],
             sent_at=now,
             claimed_at=None,
+            claimed_by=None,
             **({"last_error": refused} if refused else {}),
+        )
+    )
+    return _changed(result)
+
+
+def mark_failed(session: Session, row_id: int, reason: str, token: str | None = None) -> bool:
+    result = session.execute(
+        update(OutboxRow)
+        .where(_held(row_id, token))
+        .values(status=FAILED, last_error=reason[:2000], claimed_at=None, claimed_by=None)
+    )
+    return _changed(result)
+
+
+def mark_retry(
+    session: Session, row: OutboxRow, reason: str, now: dt.datetime, token: str | None = None
+) -> Literal["queued", "failed", "lost"]:
+    """Back to the queue with backoff, or failed once it is too old; "lost" if another pass holds the row."""
+    if now - row.created_at > GIVE_UP_AFTER:
+        held = mark_failed(session, row.id, f"gave up after {row.attempts} attempts: {reason}", token)
+        return "failed" if held else "lost"
+    delay = BACKOFF[min(max(row.attempts, 1), len(BACKOFF)) - 1]
+    result = session.execute(
+        update(OutboxRow)
+        .where(_held(row.id, token))
+        .values(status=QUEUED, last_error=reason[:2000], next_attempt_at=now + delay, claimed_at=None, claimed_by=None)
+    )
+    return "queued" if _changed(result) else "lost"
+
+
+def release(session: Session, row_id: int, reason: str, token: str | None = None) -> None:
+    """Give a claimed row back untouched (the configuration is wrong, not the message)."""
+    session.execute(
+        update(OutboxRow)
+        .where(_held(row_id, token))
+        .values(
+            status=QUEUED, last_error=reason[:2000], claimed_at=None, claimed_by=None, attempts=OutboxRow.attempts - 1
         )
     )
 
 
-def mark_failed(session: Session, row_id: int, reason: str) -> None:
-    session.execute(
-        update(OutboxRow)
-        .where(OutboxRow.id == row_id, OutboxRow.status == SENDING)
-        .values(status=FAILED, last_error=reason[:2000], claimed_at=None)
-    )
-
-
-def mark_retry(session: Session, row: OutboxRow, reason: str, now: dt.datetime) -> bool:
-    """Back to the queue with backoff; returns False (and fails the row) once it is too old."""
-    if now - row.created_at > GIVE_UP_AFTER:
-        mark_failed(session, row.id, f"gave up after {row.attempts} attempts: {reason}")
-        return False
-    delay = BACKOFF[min(max(row.attempts, 1), len(BACKOFF)) - 1]
-    session.execute(
-        update(OutboxRow)
-        .where(OutboxRow.id == row.id, OutboxRow.status == SENDING)
-        .values(status=QUEUED, last_error=reason[:2000], next_attempt_at=now + delay, claimed_at=None)
-    )
-    return True
-
-
-def release(session: Session, row_id: int, reason: str) -> None:
-    """Give a claimed row back untouched (the configuration is wrong, not the message)."""
-    session.execute(
-        update(OutboxRow)
-        .where(OutboxRow.id == row_id, OutboxRow.status == SENDING)
-        .values(status=QUEUED, last_error=reason[:2000], claimed_at=None, attempts=OutboxRow.attempts - 1)
-    )
+def _changed(result: Any) -> bool:
+    return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
 def cancel(session: Session, plan_id: str, keep: set[str], duty_ids: Sequence[str] | None, reason: str) -> list[str]:
