@@ -114,13 +114,21 @@ class System:
         assert self.proc is not None
         assert self.proc.poll() is None, f"cchc up exited with {self.proc.returncode}:\n{self.output()}"
 
+    def _call(self, method: str, path: str, body: dict[str, Any]) -> httpx.Response:
+        """Like Prefect's own client: a server busy under load answers 503 (or 429); try again, a few times."""
+        for attempt in range(6):
+            r = httpx.request(method, f"{self.api}{path}", json=body, timeout=10)
+            if r.status_code not in (429, 502, 503) or attempt == 5:
+                r.raise_for_status()
+                return r
+            time.sleep(0.5 * (attempt + 1))
+        raise AssertionError("unreachable")
+
     def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        r = httpx.post(f"{self.api}{path}", json=body or {}, timeout=10)
-        r.raise_for_status()
-        return r.json()
+        return self._call("POST", path, body or {}).json()
 
     def patch(self, path: str, body: dict[str, Any]) -> None:
-        httpx.patch(f"{self.api}{path}", json=body, timeout=10).raise_for_status()
+        self._call("PATCH", path, body)
 
     def deployments(self) -> list[dict[str, Any]]:
         return list(self.post("/deployments/filter", {"limit": 200}))
