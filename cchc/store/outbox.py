@@ -166,11 +166,17 @@ def claim_in(
             pick = pick.where(OutboxRow.plan_id == plan_id)
         pick = pick.order_by(*order).limit(limit - len(rows))
         if is_postgres(s):
-            pick = pick.with_for_update(skip_locked=True)
+            # PostgreSQL may run a LIMIT subquery of an UPDATE more than once: pick first, then update.
+            picked = list(s.scalars(pick.with_for_update(skip_locked=True)))
+            if not picked:
+                continue
+            target: Any = OutboxRow.id.in_(picked)
+        else:
+            target = OutboxRow.id.in_(pick.scalar_subquery())
         # The WHERE repeats the condition: a row another worker claimed meanwhile is not won twice.
         won = s.scalars(
             update(OutboxRow)
-            .where(OutboxRow.id.in_(pick.scalar_subquery()), cond)
+            .where(target, cond)
             .values(status=SENDING, claimed_at=now, claimed_by=token, attempts=OutboxRow.attempts + 1)
             .returning(OutboxRow),
             execution_options={"synchronize_session": False},
