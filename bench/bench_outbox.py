@@ -75,7 +75,7 @@ async def bare_loop(port: int, rows: list[ob.NewMessage], settings: Settings, no
     for m in rows:
         msg = compose.to_email(
             sender=settings.mail_from,
-            recipient=m.recipient,
+            recipient=[("", m.recipient)],
             cc=list(m.cc),
             subject=m.subject,
             text=m.body_text,

@@ -7,8 +7,9 @@ import email.policy
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, make_msgid
+from email.utils import format_datetime, make_msgid
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -151,7 +152,7 @@ def new_message_id(domain: str) -> str:
 def to_email(
     *,
     sender: str,
-    recipient: str,
+    recipient: Sequence[tuple[str, str]],
     cc: list[str],
     subject: str,
     text: str,
@@ -160,12 +161,14 @@ def to_email(
     date: dt.datetime,
     attachments: Sequence[tuple[str, str, bytes]] = (),
 ) -> EmailMessage:
-    """A UTF-8 multipart message. Header values pass through one_line; EmailMessage refuses any CR/LF left."""
+    """A UTF-8 multipart message to (display name, address) pairs. Address headers are built from the email
+    library's address objects, so a unit name with specials ("Văn phòng (HĐND; UBND)", "A, Bcc: x@y") stays
+    a display name; other header values pass through one_line, and EmailMessage refuses any CR/LF left."""
     msg = EmailMessage(policy=POLICY)
     msg["From"] = one_line(sender)
-    msg["To"] = one_line(recipient)
+    msg["To"] = tuple(Address(display_name=one_line(name), addr_spec=addr.strip()) for name, addr in recipient)
     if cc:
-        msg["Cc"] = ", ".join(one_line(c) for c in cc)
+        msg["Cc"] = tuple(Address(addr_spec=c.strip()) for c in cc)
     msg["Subject"] = one_line(subject)
     msg["Message-ID"] = one_line(message_id)
     msg["Date"] = format_datetime(date)
@@ -175,10 +178,6 @@ def to_email(
         maintype, _, subtype = media_type.partition("/")
         msg.add_attachment(data, maintype=maintype, subtype=subtype or "octet-stream", filename=name)
     return msg
-
-
-def display_address(name: str, email: str) -> str:
-    return formataddr((one_line(name), email))
 
 
 def _lower_first(text: str) -> str:

@@ -8,6 +8,7 @@ import email
 import email.policy
 
 import pendulum
+import pytest
 
 from cchc.core.calendar import plan_occurrences
 from cchc.core.escalation import intents
@@ -36,7 +37,7 @@ def test_names_from_specs_cannot_inject_headers_and_html_is_escaped() -> None:
     assert "<script>" not in r.html and "&lt;script&gt;" in r.html
     msg = to_email(
         sender="CCHC <cchc@ubnd.example>",
-        recipient="vhxh@phu-thong.example",
+        recipient=[("Phòng Văn hóa - Xã hội", "vhxh@phu-thong.example")],
         cc=[],
         subject=r.subject,
         text=r.text,
@@ -111,3 +112,25 @@ def test_a_reminder_carries_the_units_signed_link_and_an_escalation_does_not(cch
     # The leader's escalation asks the leader to act, not to send evidence: no link.
     escalation = dataclasses.replace(progress, action="escalation", step="escalation")
     assert answer_link(settings, plan, escalation, posts, "lanh-dao") is None
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Văn phòng (HĐND; UBND)", "Phòng A, Bcc: x@y.example", 'Tổ "công nghệ" <số 1>', "Ban: tiếp dân; một cửa"],
+)
+def test_a_unit_name_with_specials_stays_the_display_name_of_the_unit(name: str) -> None:
+    msg = to_email(
+        sender="CCHC <cchc@ubnd.example>",
+        recipient=[(name, "vp@xa.example")],
+        cc=["pho-chu-tich@xa.example"],
+        subject="s",
+        text="t",
+        html="<p>h</p>",
+        message_id="<abc.2@ubnd.example>",
+        date=AT,
+    )
+    parsed = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
+    (to,) = parsed["To"].addresses
+    assert (to.display_name, to.addr_spec) == (name, "vp@xa.example")
+    assert [a.addr_spec for a in parsed["Cc"].addresses] == ["pho-chu-tich@xa.example"]
+    assert parsed["Bcc"] is None

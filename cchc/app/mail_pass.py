@@ -11,7 +11,6 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from email.utils import formataddr
 from typing import Any
 
 import aiosmtplib
@@ -142,7 +141,7 @@ def build_email(settings: Settings, row: OutboxRow, plan: Plan | None, now: dt.d
     name = views.unit_name(plan, row.unit_id) if plan is not None and row.unit_id else ""
     msg = compose.to_email(
         sender=settings.mail_from,
-        recipient=", ".join(formataddr((compose.one_line(name), a)) if name else a for a in to),
+        recipient=[(name, a) for a in to],
         cc=cc,
         subject=row.subject,
         text=row.body_text,

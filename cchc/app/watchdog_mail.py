@@ -74,7 +74,7 @@ def send_changes(
                     r = render(names.get(addr, addr), mine, host, now)
                     msg = compose.to_email(
                         sender=settings.mail_from,
-                        recipient=compose.display_address(names.get(addr, ""), addr),
+                        recipient=[(names.get(addr, ""), addr)],
                         cc=[],
                         subject=r.subject,
                         text=r.text,
