@@ -17,7 +17,7 @@ import yaml
 
 from cchc.app import collect as collectors
 from cchc.app import service
-from cchc.io.fetch import Limits, SourceError, fetch
+from cchc.io.fetch import Limits, SourceError, check_host, fetch
 from cchc.settings import Settings, get_settings
 from cchc.store import outbox as ob
 from cchc.store.db import session_scope
@@ -330,3 +330,20 @@ def test_every_guard_holds_around_an_injected_transport(
     with pytest.raises(SourceError, match=expected):
         fetch(SITE + "/", [], transport=site.transport, resolve=resolve, limits=limits)
     assert len(site.requests) == asked
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    ["64:ff9b::7f00:1", "64:ff9b:1::a00:1", "2002:7f00:1::1", "2002:a9fe:a9fe::1", "::127.0.0.1", "::ffff:10.0.0.1"],
+)
+def test_an_ipv4_address_hidden_in_an_ipv6_one_is_refused(hidden: str) -> None:
+    """NAT64, 6to4, IPv4-compatible and mapped forms of loopback, private and link-local addresses."""
+    with pytest.raises(SourceError, match="private, loopback or link-local"):
+        check_host(f"http://[{hidden}]/tin", [])
+    with pytest.raises(SourceError, match="private, loopback or link-local"):
+        check_host("http://tin.example/rss", [], resolve=lambda _host: [hidden])
+
+
+@pytest.mark.parametrize("public", ["64:ff9b::808:808", "2002:808:808::1", "2001:4860:4860::8888", "8.8.8.8"])
+def test_public_addresses_in_those_forms_stay_allowed(public: str) -> None:
+    check_host("http://tin.example/rss", [], resolve=lambda _host: [public])

@@ -51,6 +51,33 @@ def resolve_host(host: str) -> list[str]:
         raise SourceError(f"'{host}' is not a valid host name ({e})") from None
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # well-known prefix: the low 32 bits are an IPv4 address
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d
+
+
+def embedded_ipv4(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries: mapped, NAT64, 6to4 or IPv4-compatible (Python's is_global
+    says True for 64:ff9b::7f00:1, 2002:7f00:1::1 and ::127.0.0.1, which all reach 127.0.0.1)."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in _NAT64 or ip in _NAT64_LOCAL or (ip in _IPV4_COMPATIBLE and int(ip) > 1):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A global address that does not smuggle a private IPv4 one inside an IPv6 one."""
+    inner = embedded_ipv4(ip)
+    if inner is not None:
+        return inner.is_global
+    return ip.is_global
+
+
 def check_host(url: str, allow_hosts: Sequence[str], resolve: Resolver = resolve_host) -> None:
     """Refuse ``url`` unless it is http/https and its host is public (or allowed by the spec)."""
     parts = urlsplit(url)
@@ -65,7 +92,7 @@ def check_host(url: str, allow_hosts: Sequence[str], resolve: Resolver = resolve
         addrs = resolve(host)
     for addr in addrs:
         ip = ipaddress.ip_address(addr.split("%", 1)[0])
-        if not ip.is_global:
+        if not is_public(ip):
             raise SourceError(
                 f"{host} is at {ip}, a private, loopback or link-local address; refused "
                 "(add the host to allow_hosts in the spec if it really is the commune's server)"
