@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pendulum
 import pytest
 import uvicorn
@@ -179,7 +180,6 @@ def test_a_wrong_type_and_a_file_over_the_limit_are_refused_and_nothing_is_store
     plan = service.resolve_plan(PLAN, env.settings)
     assert all(j.count == 0 for j in service.judge_plan(env.settings, plan, env.clock.now) if j.occurrence.duty == DUTY)
     # A body far over the limit is refused from its declared length, before it is read.
-    import httpx
 
     big = httpx.post(link + "/file", files={"file": ("x.png", PNG + b"\x00" * 200_000, "image/png")},
                      data={"title": "Ảnh", "date": "2025-10-21"}, timeout=10)  # fmt: skip
@@ -221,3 +221,24 @@ def test_a_tampered_or_expired_link_is_refused_and_records_nothing(env: Env, bro
     plan = service.resolve_plan(PLAN, env.settings)
     judged = [j for j in service.judge_plan(env.settings, plan, env.clock.now) if j.occurrence.duty == DUTY]
     assert all(j.count == 0 for j in judged)
+
+
+def test_a_link_takes_only_evidence_dated_inside_its_own_period(env: Env) -> None:
+    """An October link used in early November: a November date would fill November, so it is refused."""
+    link = _reminder_link(env)
+    env.clock.now = pendulum.datetime(2025, 11, 5, 9, tz=TZ)  # the link still works (due 31/10 + grace)
+    after = httpx.post(
+        link + "/link", data={"url": "https://x.example/11", "title": "Tin tháng 11", "date": "2025-11-03"}
+    )
+    assert after.status_code == 400 and "sau kỳ tháng 10/2025 (đến 31/10/2025)" in after.text
+    last_day = httpx.post(
+        link + "/link", data={"url": "https://x.example/10", "title": "Tin ngày cuối", "date": "2025-10-31"}
+    )
+    assert last_day.status_code in (200, 303), last_day.text
+    plan = service.resolve_plan(PLAN, env.settings)
+    counts = {
+        j.occurrence.period: j.count
+        for j in service.judge_plan(env.settings, plan, env.clock.now)
+        if j.occurrence.duty == DUTY
+    }
+    assert counts["2025-10"] == 1 and counts["2025-11"] == 0

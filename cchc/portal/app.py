@@ -139,7 +139,7 @@ class Portal:
         }
 
     def check(self, c: links.Claims, plan: Plan, title: str, date: str, now: dt.datetime) -> dt.date:
-        """Title present; a date inside the signed occurrence (from its start) and not in the future."""
+        """Title present; a date inside the signed occurrence (from its start to its close) and not in the future."""
         service.check_duty(plan, c.duty)
         if not title.strip():
             raise service.UserError("Cần nhập tiêu đề minh chứng.")
@@ -154,6 +154,13 @@ class Portal:
             raise service.UserError(
                 f"Ngày {day:%d/%m/%Y} trước kỳ {views.period_label(c.period)} (từ {occ.start_day:%d/%m/%Y}); "
                 "minh chứng của kỳ trước không gửi qua đường dẫn này."
+            )
+        if day >= occ.close_day:
+            # Counted by date, it would fill a later period: that period's own link takes it.
+            last = occ.close_day - dt.timedelta(days=1)
+            raise service.UserError(
+                f"Ngày {day:%d/%m/%Y} sau kỳ {views.period_label(c.period)} (đến {last:%d/%m/%Y}); "
+                "minh chứng của kỳ sau gửi qua đường dẫn của kỳ đó."
             )
         return day
 
