@@ -179,3 +179,35 @@ def test_the_migrations_build_exactly_the_tables_the_models_describe(tmp_path: P
     engine = get_engine(f"sqlite:///{tmp_path / 'drift.db'}")
     with engine.connect() as c:
         assert compare_metadata(MigrationContext.configure(c, opts={"compare_type": True}), Base.metadata) == []
+
+
+def test_the_same_file_stored_at_once_by_many_writers_is_kept_once_without_error(
+    cchc_env: Settings, tmp_path: Path
+) -> None:
+    """Parallel uploads of one file used to share `<sha>.part`: a rename found it gone (FileNotFoundError)."""
+    import threading
+
+    from cchc.app import service
+
+    source = tmp_path / "anh.png"
+    source.write_bytes(b"\x89PNG\r\n\x1a\n" + b"x" * 300_000)
+    results: list[str] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(16)
+
+    def store() -> None:
+        start.wait()
+        try:
+            results.append(service.store_file(cchc_env, source)[0])
+        except BaseException as e:  # collected: the test names it
+            errors.append(e)
+
+    threads = [threading.Thread(target=store) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == [] and len(set(results)) == 1 and len(results) == 16
+    kept = [p for p in cchc_env.files_dir.rglob("*") if p.is_file()]
+    assert [p.name for p in kept] == [results[0]], "one file, no temporary left behind"
+    assert kept[0].read_bytes() == source.read_bytes()
