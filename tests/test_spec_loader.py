@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,33 @@ def test_an_unknown_list_item_value_lists_what_is_allowed() -> None:
     bad = DEMO.replace("    kind: quota\n", "    kind: quota\n    channels: [website, event]\n", 1)
     (err,) = _errors(bad)
     assert "duties[0].channels[1]: unknown value 'event' (allowed: website, radio, social" in err
+
+
+def test_nested_aliases_are_refused_at_their_line_before_they_expand() -> None:
+    """28 KB of nested aliases used to take 2.5 GB and crash with no file:line."""
+    lines = ['a0: &a0 ["xxxxxxxxxxxxxxxx", "xxxxxxxxxxxxxxxx", "xxxxxxxxxxxxxxxx", "xxxxxxxxxxxxxxxx"]']
+    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]" for i in range(1, 30)]
+    bomb = "\n".join(lines) + "\n" + DEMO
+    started = time.monotonic()
+    (err,) = _errors(bomb)
+    assert time.monotonic() - started < 5
+    assert err.startswith("plan_specs/x.yaml:2: ") and "aliases (*name) are not allowed" in err
+
+
+def test_absurd_nesting_is_a_spec_error_not_a_recursion_error() -> None:
+    deep = "title: " + "[" * 2000 + "]" * 2000 + "\n"
+    (err,) = _errors(deep)
+    assert err.startswith("plan_specs/x.yaml:1: ") and "nested deeper than 40 levels" in err
+
+
+def test_an_oversized_spec_or_title_is_refused(tmp_path: Path) -> None:
+    huge = DEMO + "# " + "x" * (1024 * 1024) + "\n"
+    (err,) = _errors(huge)
+    assert "may be at most 1 MB" in err
+    path = tmp_path / "demo.yaml"
+    path.write_text(huge, encoding="utf-8")
+    with pytest.raises(SpecError, match="over 1 MB"):
+        load_plan(path)
+    long_title = DEMO.replace("title: Kế hoạch thử", "title: " + "Tuyên truyền " * 5000, 1)
+    (err,) = _errors(long_title)
+    assert ": title: " in err and "4000" in err

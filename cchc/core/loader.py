@@ -46,8 +46,32 @@ class SpecError(Exception):
         super().__init__("\n".join(str(i) for i in self.issues))
 
 
+MAX_SPEC_BYTES = 1024 * 1024  # the largest real plan is ~30 KB
+MAX_DEPTH = 40  # a plan nests about 6 levels
+
+
 class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (YAML silently keeps the last one)."""
+    """SafeLoader that refuses duplicate keys (YAML silently keeps the last one), aliases (a few nested
+    ones expand to gigabytes when the tree is walked) and absurd nesting (a RecursionError otherwise)."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):  # type: ignore[no-untyped-call]
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in a plan spec; write the value out", event.start_mark
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_DEPTH} levels; a plan spec needs far fewer", event.start_mark
+                )
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self._depth -= 1
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -161,6 +185,9 @@ def _explain(err: Any) -> tuple[Loc, str]:
 
 def parse_plan(text: str, filename: str = "<string>") -> Plan:
     """Parse and validate one spec; raise SpecError naming file, line and field."""
+    size = len(text.encode("utf-8"))
+    if size > MAX_SPEC_BYTES:
+        raise SpecError([SpecIssue(filename, 1, "", f"the spec is {size // 1024} KB; a plan spec may be at most 1 MB")])
     try:
         root = yaml.compose(text, Loader=_LineLoader)
         data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - _LineLoader is a SafeLoader
@@ -195,6 +222,8 @@ def parse_plan(text: str, filename: str = "<string>") -> Plan:
 def load_plan(path: Path | str) -> Plan:
     p = Path(path)
     try:
+        if p.stat().st_size > MAX_SPEC_BYTES:  # refused before it is read into memory
+            raise SpecError([SpecIssue(str(p), 1, "", "the spec is over 1 MB; a plan spec may be at most 1 MB")])
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError([SpecIssue(str(p), 0, "", "file not found")]) from None

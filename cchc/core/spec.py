@@ -22,7 +22,10 @@ Slug = Annotated[str, Field(pattern=ID_PATTERN, min_length=1, max_length=64)]
 
 class Frozen(BaseModel):
     # Dumped by alias, so a dump reads like the YAML (the citation field is `source:` there).
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, serialize_by_alias=True)
+    # Every text field is bounded (the longest in the real plans is ~600 characters).
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, serialize_by_alias=True, str_max_length=4000
+    )
 
 
 class DutyKind(StrEnum):
