@@ -143,6 +143,17 @@ class EvidenceInput:
     actor: str | None = None  # who, for the audit trail (default: the source)
 
 
+MAX_TITLE = 1000
+
+
+def evidence_span(plan: Plan) -> tuple[dt.date, dt.date]:
+    """The days evidence may be dated: the plan's period, widened back to the 15th of the month before it
+    (a report's data window starts there)."""
+    start = plan.period.start
+    month_before = (start.replace(day=1) - dt.timedelta(days=1)).replace(day=15)
+    return min(month_before, start), plan.period.end
+
+
 def record_evidence(settings: Settings, plan: Plan, item: EvidenceInput, now: dt.datetime) -> repo.Recorded:
     """Validate everything first, then write once; a duplicate is reported, not counted."""
     check_duty(plan, item.duty)
@@ -156,9 +167,18 @@ def record_evidence(settings: Settings, plan: Plan, item: EvidenceInput, now: dt
         raise UserError(f"duty {item.duty} counts {', '.join(accepted)}; --kind {item.kind} would not count for it")
     if not item.title.strip():
         raise UserError("evidence needs a title")
+    if len(item.title) > MAX_TITLE:
+        raise UserError(f"the title has {len(item.title)} characters; keep it under {MAX_TITLE}")
     today = to_local(now, plan.timezone).date()
     if item.occurred_on > today:
         raise UserError(f"evidence date {item.occurred_on.isoformat()} is in the future (today is {today.isoformat()})")
+    earliest, latest = evidence_span(plan)
+    if not earliest <= item.occurred_on <= latest:
+        raise UserError(
+            f"evidence date {item.occurred_on.isoformat()} is outside plan {plan.id} "
+            f"({earliest.isoformat()}..{latest.isoformat()}: its period, from the 15th of the month before, "
+            "where a report's data window starts)"
+        )
     if item.url:
         try:
             repo.normalize_url(item.url)

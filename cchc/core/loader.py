@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -50,18 +51,41 @@ MAX_SPEC_BYTES = 1024 * 1024  # the largest real plan is ~30 KB
 MAX_DEPTH = 40  # a plan nests about 6 levels
 
 
+MAX_ALIASED = 20_000  # values an alias may stand for, in all; the real plans use no alias at all
+
+
+def _size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """How many values a node stands for once its aliases are expanded (memoised: linear in the graph)."""
+    key = id(node)
+    if key not in memo:
+        memo[key] = 1  # a cycle counts once; the constructor refuses recursive structures anyway
+        if isinstance(node, yaml.MappingNode):
+            memo[key] = 1 + sum(_size(k, memo) + _size(v, memo) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            memo[key] = 1 + sum(_size(v, memo) for v in node.value)
+    return memo[key]
+
+
 class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (YAML silently keeps the last one), aliases (a few nested
-    ones expand to gigabytes when the tree is walked) and absurd nesting (a RecursionError otherwise)."""
+    """SafeLoader that refuses duplicate keys (YAML silently keeps the last one), aliases beyond a small
+    budget (a few nested ones stand for gigabytes once expanded) and absurd nesting (a RecursionError)."""
 
     _depth = 0
+    _aliased = 0
+    _sizes: dict[int, int] | None = None
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:  # type: ignore[override]
         if self.check_event(yaml.AliasEvent):  # type: ignore[no-untyped-call]
-            event = self.peek_event()  # type: ignore[no-untyped-call]
-            raise yaml.composer.ComposerError(
-                None, None, "aliases (*name) are not allowed in a plan spec; write the value out", event.start_mark
-            )
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            node = super().compose_node(parent, index)
+            if self._sizes is None:
+                self._sizes = {}
+            self._aliased += _size(node, self._sizes) if node is not None else 0
+            if self._aliased > MAX_ALIASED:
+                raise yaml.composer.ComposerError(
+                    None, None, f"aliases (*name) here stand for more than {MAX_ALIASED} values; write it out", mark
+                )
+            return node  # type: ignore[no-any-return]
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
@@ -180,7 +204,17 @@ def _explain(err: Any) -> tuple[Loc, str]:
     msg = str(err["msg"])
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
+    # A plan-wide rule names the item it is about ("duties[5].id: ..."): point at that item's line.
+    m = _AT_ITEM.match(msg)
+    if m:
+        path: list[str | int] = [m["list"], int(m["index"])]
+        if m["field"]:
+            path.append(m["field"])
+        return (*loc, *path), msg[m.end() :]
     return loc, msg
+
+
+_AT_ITEM = re.compile(r"^(?P<list>units|duties|reports)\[(?P<index>\d+)\](?:\.(?P<field>[a-z_]+))?(?:\[\d+\])?: ")
 
 
 def parse_plan(text: str, filename: str = "<string>") -> Plan:

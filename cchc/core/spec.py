@@ -90,6 +90,12 @@ class PlanPeriod(Frozen):
     def _ordered(self) -> PlanPeriod:
         if self.end < self.start:
             raise ValueError(f"end {self.end} is before start {self.start}; swap them")
+        if self.start.year < 2000 or self.end.year > 2100:
+            raise ValueError(f"a plan runs between 2000 and 2100, not {self.start}..{self.end}")
+        if (self.end - self.start).days > 3 * 366:
+            raise ValueError(
+                f"{self.start}..{self.end} is longer than three years; a plan covers a half-year or a year"
+            )
         return self
 
 
@@ -104,7 +110,8 @@ class Unit(Frozen):
 
 class Requirement(Frozen):
     evidence: tuple[EvidenceKind, ...] = Field(min_length=1, description="Loại minh chứng được tính.")
-    min_count: int = Field(default=1, ge=1, description="Số minh chứng tối thiểu mỗi kỳ.")
+    # strict: `true` is not 1, and 1e23 is not a count.
+    min_count: int = Field(default=1, ge=1, le=1000, strict=True, description="Số minh chứng tối thiểu mỗi kỳ.")
 
 
 class DueRule(Frozen):
@@ -371,6 +378,8 @@ class Plan(Frozen):
         clash = {d.id for d in self.duties} & {r.id for r in self.reports}
         if clash:
             raise ValueError(f"ids used by both a duty and a report: {sorted(clash)}")
+        for i, d in enumerate(self.duties):
+            self._inside_period(f"duties[{i}]", d)
         known = set(unit_ids)
         for i, d in enumerate(self.duties):
             for ref in (d.lead, *d.support, *(s.unit for s in d.sources if s.unit)):
@@ -387,6 +396,18 @@ class Plan(Frozen):
             if needed not in roles:
                 raise ValueError(f"units: no unit has role '{needed.value}'; the plan needs one")
         return self
+
+    def _inside_period(self, where: str, d: Duty) -> None:
+        """`only:` and `window:` must fall inside the plan, or the duty silently has no occurrence at all."""
+        start, end = self.period.start, self.period.end
+        for j, key in enumerate(d.only):
+            p = PeriodKey.parse(key)
+            if p.last < start or p.first > end:
+                raise ValueError(f"{where}.only[{j}]: '{key}' lies outside the plan's period {start}..{end}")
+        if d.window is not None and (d.window.due < start or d.window.start > end):
+            raise ValueError(
+                f"{where}.window: {d.window.start}..{d.window.due} lies outside the plan's period {start}..{end}"
+            )
 
     def unit(self, unit_id: str) -> Unit:
         for u in self.units:
@@ -429,11 +450,11 @@ class Plan(Frozen):
 
 
 def _no_repeats(what: str, ids: list[str]) -> None:
-    seen: set[str] = set()
-    for x in ids:
+    seen: dict[str, int] = {}
+    for i, x in enumerate(ids):
         if x in seen:
-            raise ValueError(f"{what}: id '{x}' is used twice")
-        seen.add(x)
+            raise ValueError(f"{what}[{i}].id: id '{x}' is used twice (first by {what}[{seen[x]}])")
+        seen[x] = i
 
 
 def _hint(value: str, known: set[str]) -> str:
