@@ -15,6 +15,7 @@ from docxtpl import DocxTemplate
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from cchc.core.assemble import ReportModel, fmt_day
+from cchc.core.markdown import md_text, md_url
 
 TEMPLATES = Path(__file__).parent / "report_templates"
 DOCX_TEMPLATE = TEMPLATES / "bao-cao.docx"
@@ -71,12 +72,45 @@ def _env() -> Environment:
     )
 
 
+class MdSafe(str):
+    """Markdown already made safe (by ``md_url``); the Markdown template prints it as it is."""
+
+    __slots__ = ()
+
+
+def _md_finalize(value: object) -> str:
+    """Every ``{{ }}`` of the Markdown template goes through ``md_text`` unless already safe."""
+    return value if isinstance(value, MdSafe) else md_text(value)
+
+
+def _md_link(url: str, label: str | None = None) -> MdSafe:
+    return MdSafe(md_url(url, label))
+
+
+@lru_cache(maxsize=1)
+def _md_env() -> Environment:
+    """The Markdown template's environment: user text is escaped by default (``finalize``);
+    the ``md_link`` filter makes a link only of an http(s) URL."""
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=False,  # noqa: S701 -- Markdown, not HTML: finalize escapes every value with md_text
+        finalize=_md_finalize,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["md_link"] = _md_link
+    env.filters["fmt_day"] = fmt_day
+    return env
+
+
 def render_html(model: ReportModel) -> str:
     return _env().get_template("bao-cao.html").render(context(model))
 
 
 def render_markdown(model: ReportModel) -> str:
-    return _env().get_template("bao-cao.md").render(context(model))
+    return _md_env().get_template("bao-cao.md").render(context(model))
 
 
 def render(model: ReportModel, fmt: str, template: Path | None = None) -> bytes:

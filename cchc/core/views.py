@@ -15,6 +15,7 @@ from cchc.core.calendar import Occurrence
 from cchc.core.evaluate import Status
 from cchc.core.labels import ROMAN as ROMAN
 from cchc.core.labels import STATUS_VI as STATUS_VI
+from cchc.core.markdown import md_text
 from cchc.core.periods import Cadence, PeriodKey, is_period
 from cchc.core.spec import Plan
 
@@ -107,8 +108,9 @@ def gap_notice(stopped_from: dt.datetime, resumed_at: dt.datetime, tz: str) -> s
 
 
 def status_description(plan: Plan, at: dt.datetime, notes: Sequence[str] = ()) -> str:
-    """The description of the plan's status table; ``notes`` (stops) follow as paragraphs."""
-    head = f"{plan.title}: kỳ hiện tại của mọi nhiệm vụ, tính đến {fmt_day(at.date())}"
+    """The description of the plan's status table (Markdown in the Prefect UI: the plan's title
+    is escaped); ``notes`` (stops, from ``gap_notice``: system text) follow as paragraphs."""
+    head = f"{md_text(plan.title)}: kỳ hiện tại của mọi nhiệm vụ, tính đến {fmt_day(at.date())}"
     return "\n\n".join([head, *notes])
 
 
@@ -132,11 +134,13 @@ def status_table(plan: Plan, judged: Sequence[Seen], at: dt.datetime) -> list[di
 
 
 def overdue_markdown(plan: Plan, judged: Sequence[Seen], at: dt.datetime, notes: Sequence[str] = ()) -> str:
-    """Everything overdue or missed so far, grouped by lead unit; ``notes`` (stops) first."""
+    """Everything overdue or missed so far, grouped by lead unit; ``notes`` (stops, from
+    ``gap_notice``: system text, not escaped) first. Text from the spec (commune, units,
+    duty titles) goes through ``md_text``: the Prefect UI renders raw HTML and links."""
     late = [j for j in judged if j.status in (Status.overdue, Status.missed) and j.occurrence.starts <= at]
     when = fmt_day(at.date())
     label = plan.commune_label[:1].upper() + plan.commune_label[1:]  # str.capitalize() would lower "Phú Thái"
-    lines = [f"# {label}: việc quá hạn tính đến {when}", ""]
+    lines = [f"# {md_text(label)}: việc quá hạn tính đến {when}", ""]
     for note in notes:
         lines += [note, ""]
     if not late:
@@ -146,12 +150,12 @@ def overdue_markdown(plan: Plan, judged: Sequence[Seen], at: dt.datetime, notes:
     for j in late:
         by_unit.setdefault(j.occurrence.lead, []).append(j)
     for unit_id in sorted(by_unit, key=lambda u: unit_name(plan, u)):
-        lines.append(f"## {unit_name(plan, unit_id)}")
+        lines.append(f"## {md_text(unit_name(plan, unit_id))}")
         for j in sorted(by_unit[unit_id], key=lambda j: j.occurrence.due):
             o = j.occurrence
             need = f", {j.count}/{o.required}" if o.required is not None else ""
             lines.append(
-                f"- {duty_title(plan, o.duty)} — kỳ {o.period}, hạn {fmt_day(o.last_day)}: **{STATUS_VI[j.status]}**{need}"
+                f"- {md_text(duty_title(plan, o.duty))} — kỳ {md_text(o.period)}, hạn {fmt_day(o.last_day)}: **{STATUS_VI[j.status]}**{need}"
             )
         lines.append("")
     return "\n".join(lines)
