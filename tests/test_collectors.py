@@ -347,3 +347,39 @@ def test_an_ipv4_address_hidden_in_an_ipv6_one_is_refused(hidden: str) -> None:
 @pytest.mark.parametrize("public", ["64:ff9b::808:808", "2002:808:808::1", "2001:4860:4860::8888", "8.8.8.8"])
 def test_public_addresses_in_those_forms_stay_allowed(public: str) -> None:
     check_host("http://tin.example/rss", [], resolve=lambda _host: [public])
+
+
+def test_a_server_dripping_its_headers_is_cut_off_by_the_one_deadline() -> None:
+    """One byte of the status line every 0.3 s resets httpx's read timeout each time: only a total deadline ends it."""
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(4096)
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n" * 2:  # bounded: 88 bytes, ~26 s
+                if stop.is_set():
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return  # the client hung up: what the test wants
+                time.sleep(0.3)
+
+    server = threading.Thread(target=drip, daemon=True)
+    server.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(SourceError, match="did not finish within 3 s"):
+            fetch(f"http://127.0.0.1:{port}/rss", ["127.0.0.1"], limits=Limits(timeout=1.0))
+        assert time.monotonic() - started < 5, "cut off at the deadline, not after the whole drip"
+    finally:
+        stop.set()
+        listener.close()
+        server.join(10)

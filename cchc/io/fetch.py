@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 MAX_BYTES = 2 * 1024 * 1024
@@ -99,6 +102,71 @@ def check_host(url: str, allow_hosts: Sequence[str], resolve: Resolver = resolve
             )
 
 
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket whose every read and write waits at most until the fetch's deadline: a server that drips its
+    headers one byte at a time cannot keep a duty's run waiting (httpx's timeouts restart on every byte)."""
+
+    def __init__(self, inner: httpcore.NetworkStream, deadline: float) -> None:
+        self._inner = inner
+        self._deadline = deadline
+
+    def _left(self, timeout: float | None, error: type[Exception]) -> float:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise error("the whole read took longer than its deadline")
+        return left if timeout is None else min(timeout, left)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        left = self._left(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, left), self._deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, deadline: float) -> None:
+        self._inner = httpcore.SyncBackend()
+        self._deadline = deadline
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise httpcore.ConnectTimeout("the whole read took longer than its deadline")
+        stream = self._inner.connect_tcp(
+            host, port, left if timeout is None else min(timeout, left), local_address, socket_options
+        )
+        return _DeadlineStream(stream, self._deadline)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _network_transport(deadline: float) -> httpx.HTTPTransport:
+    """The default transport, its sockets bound by the deadline (httpx has no total timeout of its own)."""
+    transport = httpx.HTTPTransport()
+    transport._pool._network_backend = _DeadlineBackend(deadline)
+    return transport
+
+
 class _Borrowed(httpx.BaseTransport):
     """The caller's transport, used but not closed: it may serve several fetches."""
 
@@ -127,12 +195,13 @@ def fetch(
     environment in front of it) and left open.
     """
     timeout, max_bytes = limits.timeout, limits.max_bytes
-    deadline = time.monotonic() + 3 * timeout  # the whole read, not each chunk: a dripping server is cut off
+    # One deadline for the whole fetch, redirects included: connect, headers and body, not each chunk.
+    deadline = time.monotonic() + 3 * timeout
     with httpx.Client(
         follow_redirects=False,
         timeout=timeout,
         headers={"User-Agent": USER_AGENT},
-        transport=None if transport is None else _Borrowed(transport),
+        transport=_network_transport(deadline) if transport is None else _Borrowed(transport),
         trust_env=transport is None,
     ) as client:
         for _ in range(limits.max_redirects + 1):
@@ -153,6 +222,8 @@ def fetch(
                             raise SourceError(f"{url} did not finish within {3 * timeout:g} s")
                     return url, bytes(body)
             except httpx.TimeoutException:
+                if time.monotonic() >= deadline:
+                    raise SourceError(f"{url} did not finish within {3 * timeout:g} s") from None
                 raise SourceError(f"{url} did not answer within {timeout:g} s") from None
             except (httpx.HTTPError, httpx.InvalidURL) as e:
                 raise SourceError(f"{url} cannot be read: {e}") from None
