@@ -12,7 +12,6 @@ import json
 import shutil
 import struct
 import zipfile
-import zlib
 from typing import Any
 
 import httpx
@@ -21,7 +20,7 @@ import pytest
 from cchc.app import service
 from cchc.core import links
 from cchc.portal import app as portal_app
-from tests.test_portal import DUTY, PLAN, Env, _reminder_link, _stored_files, env  # noqa: F401 (fixture)
+from tests.test_portal import DUTY, PLAN, PNG, Env, _reminder_link, _stored_files, env  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.timeout_slow
 FORM = {"url": "https://phuthong.example/tin", "title": "Tin", "date": "2025-10-20"}
@@ -49,16 +48,7 @@ def _claims(**change: Any) -> bytes:
 
 
 def png() -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
-        + chunk(b"IEND", b"")
-    )
+    return PNG  # the real 1x1 PNG the portal tests share
 
 
 def jpeg() -> bytes:
