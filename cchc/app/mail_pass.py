@@ -101,15 +101,15 @@ def plan_pass(
     due = escalation.intents(plan, [(j.occurrence, j.status, j.count) for j in chosen], at)
     occ_of = {(j.occurrence.duty, j.occurrence.period): j.occurrence for j in chosen}
     candidate_keys = [ladder_key(i, u) for i in due for u in i.to]
+    fresh_keys = [ladder_key(i, u) for i in due if not i.stale for u in i.to]
     with session_scope(engine) as s:
-        known = ob.existing_keys(s, candidate_keys)
+        known = ob.existing_keys(s, candidate_keys, fresh_keys)
     messages, missing = ladder_messages(settings, plan, due, occ_of, at, known)
     if digest and duty_ids is None:
         with session_scope(engine) as s:
             week, moment = digest_moment(at, plan.timezone)
-            known_digest = ob.existing_keys(
-                s, [f"{plan.id}:digest:{week}:{u.id}" for u in plan.units_with_role(UnitRole.coordinator)]
-            )
+            digest_keys = [f"{plan.id}:digest:{week}:{u.id}" for u in plan.units_with_role(UnitRole.coordinator)]
+            known_digest = ob.existing_keys(s, digest_keys, digest_keys)
             gaps = digest_gaps(s, plan, week, moment)
         messages += digest_messages(settings, plan, judged, at, known_digest, gaps)
     if missing:
@@ -121,7 +121,14 @@ def plan_pass(
     with session_scope(engine) as s:
         new = set(ob.enqueue(s, messages, now))
         cancelled = ob.cancel(
-            s, plan.id, keep, duty_ids, "không còn đến hạn: kỳ đã đạt, được miễn hoặc đã qua bước này"
+            s,
+            plan.id,
+            keep,
+            duty_ids,
+            "không còn đến hạn: kỳ đã đạt, được miễn hoặc đã qua bước này",
+            at,
+            now,
+            dt.timedelta(seconds=settings.outbox_lease_seconds),
         )
     for m in messages:
         if m.key not in new:

@@ -2,8 +2,15 @@
 
 Each ladder step has a moment (a local 08:00 on a Vietnamese working day). A step is due once
 its moment has passed and its condition still holds; the outbox makes sending it exactly once.
-A step whose moment is long past when first seen is *stale*: recorded, never sent, so that a
-system started in the middle of a plan does not flood anyone with old reminders.
+
+Which due steps are sent is decided from the moment of the run that judges them, never from which
+run saw them first, so runs ticked in order, in reverse or at once queue the same messages:
+- only the newest due step of an occurrence is sent; older ones are *superseded*;
+- a pre-due step (reminder, progress) is sent while the due time has not passed, however late the
+  system first saw it: the unit can still act on it;
+- a post-due step (overdue, escalation) older than ``stale_after_days`` is *stale*.
+Superseded and stale steps are recorded, never sent, so a system started in the middle of a plan
+does not flood anyone with old news.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from cchc.core.workdays import first_working_day_from, working_days_after, worki
 
 SEND_HOUR = 8
 OPEN = frozenset({Status.open, Status.due_soon})
+PRE_DUE = frozenset({"reminder", "progress"})
 
 
 @dataclass(frozen=True)
@@ -32,7 +40,7 @@ class Intent:
     to: tuple[str, ...]  # unit ids
     cc: tuple[str, ...]
     moment: dt.datetime
-    stale: bool
+    stale: bool  # recorded, not sent: superseded by a newer step, or past its time
     status: Status
     count: int
 
@@ -107,17 +115,27 @@ def intents(
     at: dt.datetime,
     stale_after: dt.timedelta | None = None,
 ) -> list[Intent]:
-    """Every step that is due at ``at`` (moment passed, condition holds), stale ones marked."""
+    """Every step that is due at ``at`` (moment passed, condition holds); all but the one to send are stale."""
     out: list[Intent] = []
     for occ, status, count in judged:
         if status in (Status.met, Status.met_late, Status.waived, Status.upcoming):
             continue
         ladder = ladder_for(plan, occ.duty)
         lateness = stale_after if stale_after is not None else dt.timedelta(days=ladder.stale_after_days)
+        due: list[tuple[LadderStep, dt.datetime]] = []
         for step in ladder.ladder:
             moment = step_moment(step, occ, plan.timezone)
-            if moment is None or at < moment or not _applies(step, status, count, occ):
-                continue
+            if moment is not None and moment <= at and _applies(step, status, count, occ):
+                due.append((step, moment))
+        # The newest due step; on a tie the later one in the ladder (an escalation beats its notice).
+        newest = max(range(len(due)), key=lambda i: (due[i][1], i), default=-1)
+        for i, (step, moment) in enumerate(due):
+            if i != newest:
+                stale = True
+            elif step.action in PRE_DUE:
+                stale = at >= occ.due  # still actionable until the due time, however late first seen
+            else:
+                stale = at - moment > lateness
             to = _units(plan, occ, step.to)
             cc = tuple(u for u in _units(plan, occ, step.cc) if u not in to)
             out.append(
@@ -130,7 +148,7 @@ def intents(
                     to=to,
                     cc=cc,
                     moment=moment,
-                    stale=at - moment > lateness,
+                    stale=stale,
                     status=status,
                     count=count,
                 )

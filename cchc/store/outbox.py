@@ -37,6 +37,9 @@ LEASE = dt.timedelta(minutes=10)
 
 
 REPORT_STEP_PREFIX = "report:"  # report drafts, deliveries, approval notices: not ladder steps
+# A row skipped because its moment had passed for the run that first saw it: a run whose own moment
+# finds it fresh sends it after all, so the outcome does not depend on which run came first.
+PASSED_BY = "bỏ qua:"
 
 
 @dataclass(frozen=True)
@@ -107,14 +110,51 @@ def enqueue(session: Session, messages: Sequence[NewMessage], now: dt.datetime) 
     stmt = (
         insert(session, OutboxRow).values(rows).on_conflict_do_nothing(index_elements=["key"]).returning(OutboxRow.key)
     )
-    return [k for (k,) in session.execute(stmt)]
+    new = [k for (k,) in session.execute(stmt)]
+    return new + _revive(session, [m for m in messages if m.status == QUEUED and m.key not in set(new)], now)
 
 
-def existing_keys(session: Session, keys: Sequence[str]) -> set[str]:
+def _revive(session: Session, messages: Sequence[NewMessage], now: dt.datetime) -> list[str]:
+    """Rows an earlier-processed run skipped as past their time, now found fresh by this run's moment."""
+    revived: list[str] = []
+    for m in messages:
+        done = session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.key == m.key, OutboxRow.status == SKIPPED, OutboxRow.last_error.startswith(PASSED_BY))
+            .values(
+                status=QUEUED,
+                last_error=None,
+                subject=m.subject,
+                body_text=m.body_text,
+                body_html=m.body_html,
+                due_at=m.due_at,
+                attempts=0,
+                next_attempt_at=now,
+            )
+        )
+        if cast(CursorResult[Any], done).rowcount:
+            revived.append(m.key)
+    return revived
+
+
+def existing_keys(session: Session, keys: Sequence[str], fresh: Sequence[str] = ()) -> set[str]:
+    """The keys that have a row, less those among ``fresh`` (found due by this run) that were skipped as
+    past their time: the caller writes those again and enqueue revives them."""
     found: set[str] = set()
     for i in range(0, len(keys), 500):
         chunk = list(keys[i : i + 500])
         found.update(k for (k,) in session.execute(select(OutboxRow.key).where(OutboxRow.key.in_(chunk))))
+    wanted = [k for k in fresh if k in found]
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i : i + 500]
+        found.difference_update(
+            k
+            for (k,) in session.execute(
+                select(OutboxRow.key).where(
+                    OutboxRow.key.in_(chunk), OutboxRow.status == SKIPPED, OutboxRow.last_error.startswith(PASSED_BY)
+                )
+            )
+        )
     return found
 
 
@@ -253,16 +293,30 @@ def _changed(result: Any) -> bool:
     return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
-def cancel(session: Session, plan_id: str, keep: set[str], duty_ids: Sequence[str] | None, reason: str) -> list[str]:
-    """Queued ladder rows whose step is no longer due (met, waived, superseded) become skipped.
+def cancel(
+    session: Session,
+    plan_id: str,
+    keep: set[str],
+    duty_ids: Sequence[str] | None,
+    reason: str,
+    at: dt.datetime,
+    now: dt.datetime,
+    lease: dt.timedelta = LEASE,
+) -> list[str]:
+    """Queued ladder rows whose step is no longer due at ``at`` (met, waived, superseded) become skipped.
 
-    ``keep`` holds "duty:period:step" of every step still due; notices and digests have no duty.
+    ``keep`` holds "duty:period:step" of every step still due; notices and digests have no duty. Only
+    rows waiting for a retry are withdrawn (tried once, or left by a pass that died): a row another
+    pass queued a moment ago is that pass's to send, as it would have been had the runs not overlapped.
+    A step not yet due at ``at`` is not this run's to judge.
     """
     q = select(OutboxRow.id, OutboxRow.key, OutboxRow.duty_id, OutboxRow.period, OutboxRow.step).where(
         OutboxRow.plan_id == plan_id,
         OutboxRow.status == QUEUED,
         OutboxRow.duty_id.is_not(None),
         OutboxRow.step.not_like(f"{REPORT_STEP_PREFIX}%"),
+        OutboxRow.due_at <= at,
+        (OutboxRow.attempts > 0) | (OutboxRow.created_at <= now - lease),
     )
     if duty_ids is not None:
         q = q.where(OutboxRow.duty_id.in_(list(duty_ids)))
