@@ -6,6 +6,12 @@ bounds each wait and a deadline (three timeouts) the whole read, so a dripping s
 a size cap bounds the body. Every guard is applied here, around the transport, so a transport
 given by the caller (``httpx.MockTransport`` in tests, a proxying transport in production) is
 guarded just the same. Name resolution is a parameter too (``resolve``).
+
+Connections are pinned: the network transport resolves each hop's host once, checks those addresses and
+connects only to them (as IP literals), so a name server that answers a public address for the check and
+a private one afterwards (DNS rebinding) cannot redirect the connection. TLS and the Host header still use
+the name: SNI and certificate verification are for the host, not the address. A caller's transport, and a
+proxy taken from the environment, resolve names themselves: for those the check is all this module does.
 """
 
 from __future__ import annotations
@@ -45,9 +51,11 @@ Resolver = Callable[[str], Sequence[str]]
 
 
 def resolve_host(host: str) -> list[str]:
-    """Every address ``host`` resolves to (the system resolver)."""
+    """Every address ``host`` resolves to (the system resolver), in its order of preference: the order in
+    which the connection tries them."""
     try:
-        return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None)})
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        return list(dict.fromkeys(str(info[4][0]) for info in infos))
     except socket.gaierror as e:
         raise SourceError(f"cannot resolve {host}: {e.strerror}") from None
     except (UnicodeError, ValueError) as e:
@@ -81,18 +89,25 @@ def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global
 
 
-def check_host(url: str, allow_hosts: Sequence[str], resolve: Resolver = resolve_host) -> None:
-    """Refuse ``url`` unless it is http/https and its host is public (or allowed by the spec)."""
+def _http_host(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SourceError(f"{url} is not an http/https address")
-    host = parts.hostname
-    if host in allow_hosts:
-        return
+    return parts.hostname
+
+
+def _addresses(host: str, resolve: Resolver) -> list[str]:
     try:
-        addrs: Sequence[str] = [str(ipaddress.ip_address(host))]  # a literal address needs no resolver
+        return [str(ipaddress.ip_address(host))]  # a literal address needs no resolver
     except ValueError:
-        addrs = resolve(host)
+        pass
+    addrs = list(resolve(host))
+    if not addrs:
+        raise SourceError(f"cannot resolve {host}: no address")
+    return addrs
+
+
+def _refuse_private(host: str, addrs: Sequence[str]) -> None:
     for addr in addrs:
         ip = ipaddress.ip_address(addr.split("%", 1)[0])
         if not is_public(ip):
@@ -100,6 +115,26 @@ def check_host(url: str, allow_hosts: Sequence[str], resolve: Resolver = resolve
                 f"{host} is at {ip}, a private, loopback or link-local address; refused "
                 "(add the host to allow_hosts in the spec if it really is the commune's server)"
             )
+
+
+def check_host(url: str, allow_hosts: Sequence[str], resolve: Resolver = resolve_host) -> None:
+    """Refuse ``url`` unless it is http/https and its host is public (or allowed by the spec).
+
+    An allowed host is not looked up: a caller's transport (a proxy) may reach names this machine cannot resolve.
+    """
+    host = _http_host(url)
+    if host not in allow_hosts:
+        _refuse_private(host, _addresses(host, resolve))
+
+
+def pinned_addresses(url: str, allow_hosts: Sequence[str], resolve: Resolver = resolve_host) -> list[str]:
+    """``check_host``'s guard, returning the addresses it checked: the only ones a connection for ``url`` may use.
+    An allowed host is looked up too (with the same ``resolve``), since its connection is pinned as well."""
+    host = _http_host(url)
+    addrs = _addresses(host, resolve)
+    if host not in allow_hosts:
+        _refuse_private(host, addrs)
+    return addrs
 
 
 class _DeadlineStream(httpcore.NetworkStream):
@@ -135,10 +170,19 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._inner.get_extra_info(info)
 
 
-class _DeadlineBackend(httpcore.NetworkBackend):
+class _PinnedBackend(httpcore.NetworkBackend):
+    """Opens each socket to an address ``pin`` was given for that host (never resolving the name again), with
+    every wait bounded by the fetch's deadline. httpcore still passes the name to ``start_tls`` (SNI and
+    certificate checks) and httpx still sends it as the Host header: only the socket's address is pinned."""
+
     def __init__(self, deadline: float) -> None:
         self._inner = httpcore.SyncBackend()
         self._deadline = deadline
+        self._pinned: dict[str, list[str]] = {}
+
+    def pin(self, url: str, addrs: Sequence[str]) -> None:
+        # Keyed by the host exactly as httpcore will name it (ASCII, IDNA-encoded, IPv6 without brackets).
+        self._pinned[httpx.URL(url).raw_host.decode("ascii")] = list(addrs)
 
     def connect_tcp(
         self,
@@ -148,11 +192,24 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Any = None,
     ) -> httpcore.NetworkStream:
+        addrs = self._pinned.get(host)
+        if not addrs:
+            raise httpcore.ConnectError(f"{host} was not checked before connecting; refused")
+        for addr in addrs[:-1]:  # in the resolver's order, as socket.create_connection would try them
+            try:
+                return self._connect(addr, port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout):
+                continue  # the next checked address may answer
+        return self._connect(addrs[-1], port, timeout, local_address, socket_options)
+
+    def _connect(
+        self, addr: str, port: int, timeout: float | None, local_address: str | None, socket_options: Any
+    ) -> httpcore.NetworkStream:
         left = self._deadline - time.monotonic()
         if left <= 0:
             raise httpcore.ConnectTimeout("the whole read took longer than its deadline")
         stream = self._inner.connect_tcp(
-            host, port, left if timeout is None else min(timeout, left), local_address, socket_options
+            addr, port, left if timeout is None else min(timeout, left), local_address, socket_options
         )
         return _DeadlineStream(stream, self._deadline)
 
@@ -160,10 +217,11 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-def _network_transport(deadline: float) -> httpx.HTTPTransport:
-    """The default transport, its sockets bound by the deadline (httpx has no total timeout of its own)."""
+def _network_transport(backend: _PinnedBackend) -> httpx.HTTPTransport:
+    """The default transport, its sockets pinned to checked addresses and bound by the deadline (httpx has no
+    total timeout of its own)."""
     transport = httpx.HTTPTransport()
-    transport._pool._network_backend = _DeadlineBackend(deadline)
+    transport._pool._network_backend = backend
     return transport
 
 
@@ -197,16 +255,25 @@ def fetch(
     timeout, max_bytes = limits.timeout, limits.max_bytes
     # One deadline for the whole fetch, redirects included: connect, headers and body, not each chunk.
     deadline = time.monotonic() + 3 * timeout
+    backend: _PinnedBackend | None = None  # None: the caller's transport connects as it sees fit
+    if transport is None:
+        backend = _PinnedBackend(deadline)
+        used: httpx.BaseTransport = _network_transport(backend)
+    else:
+        used = _Borrowed(transport)
     with httpx.Client(
         follow_redirects=False,
         timeout=timeout,
         headers={"User-Agent": USER_AGENT},
-        transport=_network_transport(deadline) if transport is None else _Borrowed(transport),
+        transport=used,
         trust_env=transport is None,
     ) as client:
         for _ in range(limits.max_redirects + 1):
-            check_host(url, allow_hosts, resolve)
             try:
+                if backend is None:
+                    check_host(url, allow_hosts, resolve)
+                else:  # this hop connects to the addresses just checked, never to a later answer
+                    backend.pin(url, pinned_addresses(url, allow_hosts, resolve))
                 with client.stream("GET", url) as r:
                     if r.is_redirect:
                         url = urljoin(url, r.headers.get("location", ""))
