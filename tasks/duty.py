@@ -16,6 +16,7 @@ from cchc.app.mail_pass import run_tick
 from cchc.core import views
 from cchc.core.calendar import to_local
 from cchc.core.evaluate import Status
+from cchc.core.labels import MAIL_STATUS_VI
 from cchc.core.spec import DutyKind, Plan, Report
 from cchc.settings import Settings, get_settings
 from cchc.store import outbox, repo
@@ -157,24 +158,23 @@ def notify(plan: Plan, duty_ids: list[str] | None, at: dt.datetime, now: dt.date
     }
 
 
-MAIL_STATUS_VI = {"queued": "chờ gửi", "sending": "đang gửi", "sent": "đã gửi", "failed": "lỗi", "skipped": "bỏ qua"}
-
-
 def _mail_table(settings: Settings, plan: Plan, limit: int = 100) -> list[dict[str, str]]:
     """The plan's latest outbox rows, for the coordinator in the UI."""
     engine = service.engine_for(settings)
     with session_scope(engine) as s:
         latest = outbox.latest(s, plan.id, limit)
     return [
-        {
-            "Thời điểm": views.fmt_day(to_local(r.due_at, plan.timezone).date()),
-            "Bước": r.step,
-            "Nhiệm vụ": views.duty_title(plan, r.duty_id) if r.duty_id else "",
-            "Kỳ": r.period or "",
-            "Người nhận": r.recipient or "-",
-            "Tiêu đề": r.subject,
-            "Trạng thái": MAIL_STATUS_VI.get(r.status, r.status),
-            "Ghi chú": r.last_error or "",
-        }
+        views.md_cells(
+            {
+                "Thời điểm": views.fmt_day(to_local(r.due_at, plan.timezone).date()),
+                "Bước": r.step,
+                "Nhiệm vụ": views.duty_title(plan, r.duty_id) if r.duty_id else "",
+                "Kỳ": r.period or "",
+                "Người nhận": r.recipient or "-",
+                "Tiêu đề": r.subject,
+                "Trạng thái": MAIL_STATUS_VI.get(r.status, r.status),
+                "Ghi chú": r.last_error or "",
+            }
+        )
         for r in latest
     ]

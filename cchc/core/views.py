@@ -119,18 +119,22 @@ def status_table(plan: Plan, judged: Sequence[Seen], at: dt.datetime) -> list[di
     for j in current(judged, at):
         o = j.occurrence
         need = f"{j.count}/{o.required}" if o.required is not None else str(j.count)
-        rows.append(
-            {
-                "Nhiệm vụ": duty_title(plan, o.duty),
-                "Mã": o.duty,
-                "Đơn vị chủ trì": unit_name(plan, o.lead),
-                "Kỳ": o.period,
-                "Hạn": fmt_day(o.last_day),
-                "Kết quả": need,
-                "Trạng thái": STATUS_VI[j.status],
-            }
-        )
+        cells = {
+            "Nhiệm vụ": duty_title(plan, o.duty),
+            "Mã": o.duty,
+            "Đơn vị chủ trì": unit_name(plan, o.lead),
+            "Kỳ": o.period,
+            "Hạn": fmt_day(o.last_day),
+            "Kết quả": need,
+            "Trạng thái": STATUS_VI[j.status],
+        }
+        rows.append(md_cells(cells))
     return rows
+
+
+def md_cells(cells: dict[str, str]) -> dict[str, str]:
+    """A table artifact's row: the Prefect UI renders every cell as Markdown, so each is escaped."""
+    return {k: md_text(v) for k, v in cells.items()}
 
 
 def overdue_markdown(plan: Plan, judged: Sequence[Seen], at: dt.datetime, notes: Sequence[str] = ()) -> str:
