@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import cchc.store.models
+from cchc.store.db import guard_downgrade
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
@@ -23,4 +24,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Name every table and column this drops: a downgrade refuses to drop rows unless forced
+    # (tests/test_migrations_safety.py checks that the names match the drops below).
+    guard_downgrade(tables=[], columns=[])
     ${downgrades if downgrades else "pass"}

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import cchc.store.models
+from cchc.store.db import guard_downgrade
 
 revision = '0001'
 down_revision = None
@@ -114,7 +115,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    
+    # Refuses to drop rows unless forced; forced, copies the store first (see cchc.store.db).
+    guard_downgrade(tables=['occurrences', 'duties', 'waivers', 'plans', 'evidence', 'duty_evidence_kinds'])
     with op.batch_alter_table('occurrences', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_occurrences_plan_id'))
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import cchc.store.models
+from cchc.store.db import guard_downgrade
 
 revision = '0002'
 down_revision = '0001'
@@ -54,7 +55,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-
+    # Refuses to drop rows unless forced; forced, copies the store first (see cchc.store.db).
+    guard_downgrade(tables=['outbox'])
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_status_next')
         batch_op.drop_index(batch_op.f('ix_outbox_plan_id'))

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import cchc.store.models
+from cchc.store.db import guard_downgrade
 
 revision = '0003'
 down_revision = '0002'
@@ -49,6 +50,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Refuses to drop rows unless forced; forced, copies the store first (see cchc.store.db).
+    guard_downgrade(tables=['report_runs'], columns=[('outbox', 'attachments')])
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.alter_column('recipient', existing_type=sa.Text(), type_=sa.String(length=320), existing_nullable=False)
         batch_op.drop_column('attachments')

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import cchc.store.models
+from cchc.store.db import guard_downgrade
 
 revision = '0004'
 down_revision = '0003'
@@ -51,6 +52,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Refuses to drop rows unless forced; forced, copies the store first (see cchc.store.db).
+    guard_downgrade(tables=['audit', 'source_checks'])
     with op.batch_alter_table('audit', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_plan_id'))
         batch_op.drop_index(batch_op.f('ix_audit_at'))

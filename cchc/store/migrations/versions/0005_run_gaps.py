@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import cchc.store.models
+from cchc.store.db import guard_downgrade
 
 revision = '0005'
 down_revision = '0004'
@@ -35,5 +36,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Refuses to drop rows unless forced; forced, copies the store first (see cchc.store.db).
+    guard_downgrade(tables=['run_gaps', 'plan_beats'])
     op.drop_table('run_gaps')
     op.drop_table('plan_beats')

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from cchc.store.db import guard_downgrade
+
 revision = '0006'
 down_revision = '0005'
 branch_labels = None
@@ -22,5 +24,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Refuses to drop rows unless forced; forced, copies the store first (see cchc.store.db).
+    guard_downgrade(columns=[('outbox', 'claimed_by')])
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_column('claimed_by')
