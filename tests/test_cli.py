@@ -112,7 +112,7 @@ def test_evidence_add_then_status_counts_it_once(cchc_env: Settings) -> None:
     first = json.loads(out)
     assert first["duplicate"] is False
     code, out = _add("--date", "2025-10-03", "--url", "https://phuthong.example/tin/1")
-    assert code == 0 and json.loads(out) == {"id": first["id"], "duplicate": True}
+    assert code == 0 and json.loads(out) == {"id": first["id"], "duplicate": True, "before_effect": False}
     rows = run_json("status", str(FIXTURES / "demo.yaml"), "--at", "2025-10-10T09:00:00+07:00", "--json")
     oct_ = next(r for r in rows if r["duty"] == "posts" and r["period"] == "2025-10")
     assert oct_["count"] == 1 and oct_["required"] == 3 and oct_["status"] == "open"

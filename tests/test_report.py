@@ -15,8 +15,8 @@ from cchc.app import service
 from cchc.app.report_render import render_docx, render_html, render_markdown
 from cchc.core.assemble import (
     ASSESS_DONE,
-    ASSESS_LATE,
     ASSESS_NONE,
+    ASSESS_OPEN,
     Approval,
     EvidenceItem,
     assemble,
@@ -76,21 +76,27 @@ def test_a_row_per_duty_counts_what_was_recorded_against_what_was_required() -> 
 def test_where_there_is_no_evidence_the_report_says_so() -> None:
     m = assemble(PHU_THAI, "bao-cao-quy", "2025-Q3", AT, [])
     i, tthc = next((i, r) for i, r in enumerate(m.rows) if r.duty == "kiem-soat-tthc")
-    assert tthc.evidence == () and tthc.result == "Tháng 07/2025: 0/1; tháng 08/2025 (tính đến 27/08/2025): 0/1."
-    assert tthc.assessment == ASSESS_LATE
+    # July lies before the plan took effect (31/07/2025, assumed: the signed copy leaves the day blank).
+    assert tthc.evidence == () and tthc.result == (
+        "Tháng 07/2025: trước ngày kế hoạch có hiệu lực, không đánh giá; tháng 08/2025 (tính đến 27/08/2025): 0/1."
+    )
+    assert tthc.assessment == ASSESS_OPEN
     assert render_docx_row(m, i)[4] == "Chưa có minh chứng"
     assert m.evidence_count == 0 and "chưa ghi nhận minh chứng nào" in m.overview
     assert m.totals == ()
 
 
 def test_late_and_missed_work_is_listed_by_unit_in_the_shortfalls() -> None:
-    m = assemble(PHU_THAI, "bao-cao-quy", "2025-Q3", AT, Q3_EVIDENCE)
+    m = assemble(PHU_THAI, "bao-cao-quy", "2025-Q4", pendulum.datetime(2025, 12, 3, 9, tz=TZ), Q3_EVIDENCE)
     by_unit = {s.unit: s.items for s in m.shortfalls}
     office = by_unit["Văn phòng Hội đồng nhân dân và Ủy ban nhân dân xã"]
-    assert any("kiểm soát thủ tục hành chính" in i and "tháng 07/2025" in i and "0/1" in i for i in office)
-    # The radio programme of July was made: the centre is not listed for July radio.
+    assert any("kiểm soát thủ tục hành chính" in i and "tháng 09/2025" in i and "0/1" in i for i in office)
+    # The September post was made: the centre is not listed for September posts.
     centre = by_unit.get("Trung tâm Văn hóa, Thể thao và Truyền thông xã", ())
-    assert not any("phát thanh" in i and "tháng 07/2025" in i for i in centre)
+    assert not any("Cổng thông tin điện tử" in i and "tháng 09/2025" in i for i in centre)
+    # Nothing from before the plan took effect is ever a shortfall.
+    q3 = assemble(PHU_THAI, "bao-cao-quy", "2025-Q3", AT, [])
+    assert not any("tháng 07/2025" in i for s in q3.shortfalls for i in s.items)
 
 
 def test_the_next_period_lists_what_comes_due_and_totals_go_by_channel() -> None:

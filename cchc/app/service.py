@@ -154,6 +154,17 @@ def evidence_span(plan: Plan) -> tuple[dt.date, dt.date]:
     return min(month_before, start), plan.period.end
 
 
+def before_effect_note(plan: Plan, day: dt.date) -> str | None:
+    """Work dated before the plan took effect is recorded, and the person who sent it is told so."""
+    if day >= plan.effective_on:
+        return None
+    basis = " (ngày giả định, chờ bộ phận điều phối xác nhận)" if plan.effective_assumed else ""
+    return (
+        f"ngày {day.strftime('%d/%m/%Y')} trước ngày kế hoạch có hiệu lực "
+        f"({plan.effective_on.strftime('%d/%m/%Y')}{basis}); minh chứng vẫn được ghi nhận"
+    )
+
+
 def record_evidence(settings: Settings, plan: Plan, item: EvidenceInput, now: dt.datetime) -> repo.Recorded:
     """Validate everything first, then write once; a duplicate is reported, not counted."""
     check_duty(plan, item.duty)

@@ -179,10 +179,13 @@ def evidence_add(
         )
     except service.UserError as e:
         fail(str(e))
+    early = service.before_effect_note(p, day)
     if as_json:
-        emit_json({"id": rec.id, "duplicate": rec.duplicate})
+        emit_json({"id": rec.id, "duplicate": rec.duplicate, "before_effect": early is not None})
     else:
         typer.echo(f"{rec.id} (duplicate: already recorded)" if rec.duplicate else str(rec.id))
+        if early:
+            typer.echo(f"lưu ý: {early}", err=True)
 
 
 @app.command()

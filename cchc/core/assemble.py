@@ -194,6 +194,8 @@ def _occurrence_note(o: Occurrence, status: Status, count: int, label: str, waiv
     when = f"{label} (tính đến {fmt_day(cut)})" if partial else label
     if status is Status.waived:
         return f"{label}: được miễn ({waiver})" if waiver else f"{label}: được miễn"
+    if status is Status.before_effect:
+        return f"{label}: trước ngày kế hoạch có hiệu lực, không đánh giá"
     if o.required is not None:
         return f"{when}: {count}/{o.required}"
     if count == 0:
@@ -202,6 +204,7 @@ def _occurrence_note(o: Occurrence, status: Status, count: int, label: str, waiv
 
 
 def _assess(statuses: Sequence[Status]) -> str:
+    statuses = [s for s in statuses if s is not Status.before_effect]  # not judged, not reported
     if not statuses:
         return ASSESS_NONE
     if any(s in (Status.overdue, Status.missed) for s in statuses):

@@ -16,7 +16,7 @@ from pendulum import Date, DateTime
 
 from cchc.core.periods import Cadence, PeriodKey
 from cchc.core.spec import DueRule, Duty, DutyKind, Plan, Report
-from cchc.core.workdays import working_days_before
+from cchc.core.workdays import working_days_before, working_days_between
 
 DUE_SOON_WORKING_DAYS = 5
 
@@ -37,6 +37,9 @@ class Occurrence:
     evidence_kinds: tuple[str, ...]
     lead: str
     due_soon_from: dt.datetime
+    # False for a period that began before the plan took effect and leaves too little of itself to judge:
+    # never overdue or missed, never in a report's "tồn tại, hạn chế".
+    in_force: bool = True
 
     @property
     def start_day(self) -> dt.date:
@@ -117,6 +120,18 @@ class _Builder:
         self.tz = plan.timezone
         self.plan_start = plan.period.start
         self.plan_end = plan.period.end
+        self.effective = plan.effective_on
+        self.share = plan.partial_period_share
+
+    def in_force(self, start: dt.date, end: dt.date) -> bool:
+        """A period entered part-way is judged only if enough of its working days remain."""
+        if start >= self.effective:
+            return True
+        if end < self.effective:
+            return False
+        whole = working_days_between(start, end + dt.timedelta(days=1))
+        left = working_days_between(self.effective, end + dt.timedelta(days=1))
+        return whole == 0 or left >= self.share * whole
 
     def make(
         self,
@@ -130,6 +145,7 @@ class _Builder:
         needed: int,
         evidence: tuple[str, ...],
         lead: str,
+        period_end: dt.date | None = None,
     ) -> Occurrence:
         due = _at(due_day, self.tz).add(days=1)
         closes = max(_at(close_day, self.tz).add(days=1), due)
@@ -147,6 +163,7 @@ class _Builder:
             evidence_kinds=evidence,
             lead=lead,
             due_soon_from=max(soon, _at(start, self.tz)),
+            in_force=self.in_force(start, period_end or due_day),
         )
 
     def duty(self, d: Duty) -> list[Occurrence]:
@@ -173,7 +190,7 @@ class _Builder:
             end = min(last, self.plan_end)
             due_day = _due_day(d.due, first, last) if d.due else end
             close = max(self.plan_end, due_day) if late_allowed else due_day
-            out.append(self.make(d.id, d.kind, key, start, due_day, close, required, needed, kinds, d.lead))
+            out.append(self.make(d.id, d.kind, key, start, due_day, close, required, needed, kinds, d.lead, end))
         return out
 
     def report(self, r: Report) -> list[Occurrence]:
@@ -198,6 +215,7 @@ class _Builder:
                     1,
                     tuple(k.value for k in r.counted_kinds),
                     r.compiler,
+                    min(last, self.plan_end),
                 )
             )
         return out

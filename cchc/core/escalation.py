@@ -118,7 +118,7 @@ def intents(
     """Every step that is due at ``at`` (moment passed, condition holds); all but the one to send are stale."""
     out: list[Intent] = []
     for occ, status, count in judged:
-        if status in (Status.met, Status.met_late, Status.waived, Status.upcoming):
+        if status in (Status.met, Status.met_late, Status.waived, Status.upcoming, Status.before_effect):
             continue
         ladder = ladder_for(plan, occ.duty)
         lateness = stale_after if stale_after is not None else dt.timedelta(days=ladder.stale_after_days)

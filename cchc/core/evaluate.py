@@ -18,6 +18,7 @@ class Status(StrEnum):
     overdue = "overdue"
     missed = "missed"
     waived = "waived"
+    before_effect = "before_effect"  # the period is (mostly) before the plan took effect: not judged
 
 
 DONE = frozenset({Status.met, Status.met_late, Status.waived})
@@ -42,6 +43,8 @@ def judge(occ: Occurrence, tally: Tally, at: dt.datetime) -> Status:
         return Status.met
     if tally.on_time + tally.late >= occ.needed:
         return Status.met_late
+    if not occ.in_force:
+        return Status.before_effect
     if at < occ.due:
         return Status.due_soon if at >= occ.due_soon_from else Status.open
     if at < occ.closes:

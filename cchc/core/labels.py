@@ -19,6 +19,7 @@ STATUS_VI: dict[Status, str] = {
     Status.overdue: "quá hạn",
     Status.missed: "không đạt",
     Status.waived: "miễn",
+    Status.before_effect: "chưa hiệu lực",
 }
 
 CHANNEL_VI: dict[Channel, str] = {

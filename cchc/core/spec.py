@@ -342,6 +342,25 @@ class Plan(Frozen):
     title: str
     number: str | None = Field(default=None, description="Số kế hoạch (vd. '481/KH-UBND'); trống với bản dự thảo.")
     issued_on: dt.date | None = None
+    effective_from: dt.date | None = Field(
+        default=None,
+        description=(
+            "Ngày kế hoạch có hiệu lực, khi khác ngày ban hành hoặc kế hoạch không ghi ngày ban hành. "
+            "Trống thì lấy ngày ban hành; cả hai trống thì lấy ngày đầu kỳ kế hoạch và ghi là giả định."
+        ),
+    )
+    effective_note: str | None = Field(
+        default=None, description="Căn cứ của ngày hiệu lực (vd. 'bản ký ghi tháng 8/2025, ngày để trống')."
+    )
+    partial_period_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description=(
+            "Một kỳ mà kế hoạch có hiệu lực giữa chừng chỉ được đánh giá khi còn ít nhất tỷ lệ này số ngày "
+            "làm việc của kỳ (mặc định 0,5: một nửa)."
+        ),
+    )
     issuer: str
     commune: Commune
     period: PlanPeriod
@@ -391,6 +410,13 @@ class Plan(Frozen):
             for rc in r.recipients:
                 if rc.unit and rc.unit not in known:
                     raise ValueError(f"reports[{i}] ({r.id}): unknown unit '{rc.unit}'{_hint(rc.unit, known)}")
+        if self.effective_from is not None and not self.period.start <= self.effective_from <= self.period.end:
+            raise ValueError(
+                f"effective_from {self.effective_from} lies outside the plan's period "
+                f"{self.period.start}..{self.period.end}"
+            )
+        if self.effective_from is not None and self.issued_on is not None and self.effective_from < self.issued_on:
+            raise ValueError(f"effective_from {self.effective_from} is before the plan was issued ({self.issued_on})")
         roles = {u.role for u in self.units}
         for needed in (UnitRole.coordinator, UnitRole.leader):
             if needed not in roles:
@@ -408,6 +434,16 @@ class Plan(Frozen):
             raise ValueError(
                 f"{where}.window: {d.window.start}..{d.window.due} lies outside the plan's period {start}..{end}"
             )
+
+    @property
+    def effective_on(self) -> dt.date:
+        """The day the plan counts from: its explicit effective date, its issue date, or its period's start."""
+        return self.effective_from or self.issued_on or self.period.start
+
+    @property
+    def effective_assumed(self) -> bool:
+        """No issue date in the plan: the effective date is the coordinator's assumption until confirmed."""
+        return self.issued_on is None
 
     def unit(self, unit_id: str) -> Unit:
         for u in self.units:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -113,6 +114,7 @@ class OccurrenceRow(Base):
     close_day: Mapped[dt.date] = mapped_column(Date)
     required: Mapped[int | None] = mapped_column(Integer, nullable=True)
     needed: Mapped[int] = mapped_column(Integer)
+    in_force: Mapped[bool] = mapped_column(Boolean, server_default=true())
     # Last status recorded by a flow run, so that changes can be noticed.
     status: Mapped[str | None] = mapped_column(String(20), nullable=True)
     status_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -114,6 +114,7 @@ def _occ_values(o: Occurrence) -> dict[str, object]:
         "close_day": o.close_day,
         "required": o.required,
         "needed": o.needed,
+        "in_force": o.in_force,
     }
 
 
@@ -362,6 +363,7 @@ def _row_occurrence(r: Row[tuple[object, ...]], tz: str) -> Occurrence:
         evidence_kinds=(),
         lead=m["lead"],
         due_soon_from=local(m["due_soon_from"]),
+        in_force=bool(m["in_force"]),
     )
 
 
