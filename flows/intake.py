@@ -1,4 +1,4 @@
-"""Coordinator forms in the Prefect UI: record evidence, waive an occurrence.
+"""Coordinator forms in the Prefect UI: record evidence, waive an occurrence, reject evidence, decide an assumption.
 
 The parameters are typed and described in Vietnamese so the UI renders a usable form.
 Both call the same core as the CLI and emit the evidence event, so the duty re-runs.
@@ -7,14 +7,15 @@ Both call the same core as the CLI and emit the evidence event, so the duty re-r
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pendulum
 from prefect import flow, get_run_logger
 from pydantic import Field
 
 from cchc.app import service
-from cchc.core.spec import EvidenceKind
+from cchc.core import assumptions
+from cchc.core.spec import DueRule, EvidenceKind
 from cchc.settings import get_settings
 from flows.events import emit_evidence_recorded
 
@@ -100,3 +101,59 @@ async def reject_evidence(
     duty_id = service.reject_evidence(settings, plan, evidence_id, reason, by, pendulum.now("UTC"))
     emit_evidence_recorded(plan.id, duty_id, evidence_id, "rejected", reason=f"loại minh chứng #{evidence_id}")
     return {"rejected": evidence_id, "duty": duty_id}
+
+
+@flow(name="cchc-xac-nhan-gia-dinh", flow_run_name="giả định {plan_id}:{item_id}:{aspect}")
+async def decide_assumption(
+    plan_id: str,
+    aspect: Literal["due", "count", "cadence", "effective"],
+    reason: Annotated[str, Field(min_length=1)],
+    by: Annotated[str, Field(min_length=1)],
+    item_id: str = "",
+    action: Literal["confirm", "change"] = "confirm",
+    due_day: Annotated[int | None, Field(ge=1, le=31)] = None,
+    due_in_month: str = "last",
+    min_count: Annotated[int | None, Field(ge=1, le=1000)] = None,
+    effective_from: dt.date | None = None,
+) -> dict[str, Any]:
+    """Xác nhận hoặc điều chỉnh một giả định của kế hoạch (mốc mà kế hoạch không quy định).
+
+    Giả định chưa xác nhận vẫn nhắc đơn vị chủ trì (ghi rõ là mốc do bộ phận điều phối đặt) nhưng không báo
+    lãnh đạo và không bị báo cáo là "không đạt". Đã xác nhận thì được áp dụng như quy định của kế hoạch.
+
+    Args:
+        plan_id: Mã kế hoạch.
+        aspect: Mặt của quy định: due (hạn), count (số lượng), cadence (chu kỳ), effective (ngày hiệu lực của kế hoạch).
+        reason: Căn cứ (văn bản, quyết định) hoặc lý do (bắt buộc).
+        by: Người quyết định (họ tên, chức vụ).
+        item_id: Mã nhiệm vụ hoặc báo cáo; để trống với ngày hiệu lực.
+        action: confirm (giữ nguyên và xác nhận) hoặc change (điều chỉnh rồi xác nhận).
+        due_day: Khi điều chỉnh hạn: ngày trong tháng (1-31).
+        due_in_month: Khi điều chỉnh hạn: tháng nào của kỳ: last (tháng cuối), next (tháng sau kỳ) hoặc 1..12.
+        min_count: Khi điều chỉnh số lượng: số minh chứng tối thiểu mỗi kỳ.
+        effective_from: Khi điều chỉnh ngày hiệu lực: ngày kế hoạch có hiệu lực.
+    """
+    settings = get_settings()
+    plan = service.resolve_plan(plan_id, settings)
+    due = None
+    if due_day is not None:
+        month: int | str = int(due_in_month) if due_in_month.isdigit() else due_in_month
+        due = DueRule.model_validate({"in_month": month, "day": due_day})
+    decided = service.decide_assumption(
+        settings,
+        plan,
+        item_id,
+        aspect,
+        action,
+        reason,
+        by,
+        pendulum.now("UTC"),
+        due=due,
+        min_count=min_count,
+        effective_from=effective_from,
+    )
+    (a,) = [x for x in assumptions.listing(decided) if x.item == item_id and x.aspect == aspect]
+    get_run_logger().info("%s %s: %s — %s", item_id or plan_id, aspect, a.rule, a.confirmed)
+    if item_id:
+        emit_evidence_recorded(plan.id, item_id, None, "assumption", reason=f"giả định {aspect}")
+    return a.as_json()

@@ -23,6 +23,7 @@ from cchc.core.evaluate import Status
 from cchc.core.report_state import ReportState
 from cchc.core.report_state import label as state_label
 from cchc.core.spec import Plan, UnitRole
+from cchc.core import assumptions
 from cchc.core.views import STATUS_VI, duty_title, fmt_day, unit_name
 from cchc.core.views import period_label as period_label
 from cchc.core.workdays import working_days_between
@@ -38,6 +39,8 @@ ACTION_LABEL = {
     "escalation": "Báo cáo lãnh đạo",
     "digest": "Tình hình tuần",
     "notice": "Thông báo",
+    # An overdue notice against a rule the plan does not state: no "quá hạn" until the coordinator confirms it.
+    "overdue_assumed": "Chưa có minh chứng",
 }
 
 
@@ -94,7 +97,8 @@ def render_intent(
         "duty_title": title,
         "period_label": period_label(intent.period),
         "due": fmt_day(occ.last_day),
-        "lead": unit_name(plan, occ.lead),
+        "lead": ", ".join(unit_name(plan, u) for u in occ.leads),
+        "assumed": assumptions.note(intent.assumed),
         "count": intent.count,
         "required": occ.required,
         "source": source,
@@ -103,7 +107,8 @@ def render_intent(
         "days_late": working_days_between(occ.last_day + dt.timedelta(days=1), at.date() + dt.timedelta(days=1)),
         "link": link,
     }
-    subject = subject_for(plan, intent.action, title, intent.period, occ.last_day)
+    label = "overdue_assumed" if intent.action == "overdue" and intent.assumed else intent.action
+    subject = subject_for(plan, label, title, intent.period, occ.last_day)
     context["subject"] = subject
     text, html = render(intent.action, context)
     return Rendered(subject, text, html)

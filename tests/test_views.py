@@ -39,6 +39,7 @@ def test_status_table_shows_count_against_required_in_vietnamese() -> None:
         "Hạn": "31/10/2025",
         "Kết quả": "2/3",
         "Trạng thái": "sắp đến hạn",
+        "Căn cứ": "kế hoạch",
     }
 
 

@@ -17,15 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
+from pydantic import ValidationError
 from sqlalchemy import Engine
 
-from cchc.core import runs
+from cchc.core import assumptions, runs
 from cchc.core.calendar import Occurrence, occurrences, to_local
 from cchc.core.deployments import plan_deployments
-from cchc.core.loader import SpecError, load_plan
-from cchc.core.spec import DutyKind, EvidenceKind, Plan
+from cchc.core.loader import SpecError, SpecIssue, load_plan
+from cchc.core.spec import DueRule, DutyKind, EvidenceKind, Plan
 from cchc.core.views import duty_title
 from cchc.settings import Settings
+from cchc.store import assumptions as assumption_store
 from cchc.store import repo
 from cchc.store import runs as run_store
 from cchc.store.db import get_engine, session_scope
@@ -46,13 +48,14 @@ def on_evidence_recorded(listener: EvidenceListener) -> None:
 
 
 def resolve_plan(ref: str, settings: Settings) -> Plan:
-    """A plan id (looked up in the plan folder) or a path to a spec file."""
+    """A plan id (looked up in the plan folder) or a path to a spec file, with the coordinator's decisions
+    on its assumptions applied."""
     path = Path(ref)
     if ref.endswith((".yaml", ".yml")) or path.is_file():
-        return load_plan(path)
+        return with_decisions(settings, load_plan(path))
     candidate = settings.plan_dir / f"{ref}.yaml"
     if candidate.is_file():
-        return load_plan(candidate)
+        return with_decisions(settings, load_plan(candidate))
     known = sorted(p.stem for p in settings.plan_dir.glob("*.yaml")) if settings.plan_dir.is_dir() else []
     close = difflib.get_close_matches(ref, known, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else (f" (known: {', '.join(known)})" if known else "")
@@ -60,7 +63,54 @@ def resolve_plan(ref: str, settings: Settings) -> Plan:
 
 
 def all_plans(settings: Settings) -> list[Plan]:
-    return [load_plan(p) for p in sorted(settings.plan_dir.glob("*.yaml"))]
+    return [with_decisions(settings, load_plan(p)) for p in sorted(settings.plan_dir.glob("*.yaml"))]
+
+
+def with_decisions(settings: Settings, plan: Plan) -> Plan:
+    """The plan as the coordinator's confirmed or changed assumptions leave it."""
+    with session_scope(engine_for(settings)) as s:
+        decided = assumption_store.decisions(s, plan.id)
+    try:
+        return assumptions.apply(plan, decided)
+    except ValueError as e:  # a decision the edited spec no longer admits: say so, with the file
+        why = f"a recorded decision on its assumptions (cchc assumptions {plan.id}) no longer fits the spec: {e}"
+        raise SpecError([SpecIssue(str(settings.plan_dir / f"{plan.id}.yaml"), 1, "", why)]) from None
+
+
+def decide_assumption(
+    settings: Settings,
+    plan: Plan,
+    item: str,
+    aspect: str,
+    action: str,
+    reason: str,
+    by: str,
+    now: dt.datetime,
+    due: DueRule | None = None,
+    min_count: int | None = None,
+    effective_from: dt.date | None = None,
+) -> Plan:
+    """Record the coordinator's decision on one assumption (audited) and return the plan as it now acts."""
+    if not reason.strip():
+        raise UserError("a decision needs a reason (--reason): why the rule is right, or what says so")
+    if not by.strip():
+        raise UserError("say who decides (--by)")
+    try:
+        assumptions.check(plan, item, aspect, action, (due, min_count, effective_from))
+        d = assumptions.Decision(
+            plan.id, item, aspect, action, by.strip(), now, reason.strip(), due, min_count, effective_from
+        )
+        decided = assumptions.apply(plan, [d])
+    except ValidationError as e:  # the decided plan fails the spec's own rules (a date outside the plan...)
+        first = e.errors()[0]
+        raise UserError(str(first["msg"]).removeprefix("Value error, ")) from None
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    engine = engine_for(settings)
+    with session_scope(engine) as s:
+        assumption_store.add(s, d)
+    ensure_plan(engine, decided, now)
+    return decided
 
 
 def engine_for(settings: Settings) -> Engine:
@@ -268,7 +318,11 @@ def occurrence_json(plan: Plan, o: Occurrence) -> dict[str, Any]:
         "closes": iso(o.closes),
         "required": o.required,
         "lead": o.lead,
+        "leads": list(o.leads),
         "title": duty_title(plan, o.duty),
+        "in_force": o.in_force,
+        # Aspects of the rule the plan does not state and nobody has confirmed yet.
+        "assumed": list(assumptions.unconfirmed(plan, o.duty)),
     }
 
 

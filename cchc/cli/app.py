@@ -12,6 +12,7 @@ import pendulum
 import typer
 
 from cchc.app import service
+from cchc.core import assumptions
 from cchc.core.evaluate import Status
 from cchc.core.labels import STATUS_VI
 from cchc.core.loader import SpecError, json_schema, load_plan, spec_files
@@ -67,9 +68,31 @@ def get_plan(ref: str) -> Plan:
         fail(str(e))
 
 
+def show_assumptions(plan: Plan, as_json: bool) -> None:
+    """`cchc assumptions` and `cchc validate --assumptions`."""
+    rows = assumptions.listing(plan)
+    if as_json:
+        emit_json([a.as_json() for a in rows])
+        return
+    if not rows:
+        typer.echo(f"{plan.id}: không có giả định nào: mọi mốc đều theo kế hoạch")
+        return
+    open_ = sum(1 for a in rows if not a.confirmed)
+    typer.echo(f"{plan.id}: {len(rows)} giả định, {open_} chưa xác nhận")
+    for a in rows:
+        where = a.item or "(kế hoạch)"
+        state = f"đã xác nhận: {a.confirmed}" if a.confirmed else "CHƯA XÁC NHẬN"
+        typer.echo(f"  {where} · {assumptions.ASPECT_VI[a.aspect]}: {a.rule}")
+        typer.echo(f"      lý do: {a.reason}" + (f" · theo: {a.regime}" if a.regime else ""))
+        typer.echo(f"      {state}")
+
+
 @app.command()
 def validate(
     paths: Annotated[list[Path] | None, typer.Argument(help="Spec files or folders (default: plan_specs/).")] = None,
+    list_assumptions: Annotated[
+        bool, typer.Option("--assumptions", help="Also list every assumption of each plan, confirmed or not.")
+    ] = False,
 ) -> None:
     """Check plan specs; one line per plan; exit 0 only when all are valid."""
     targets = spec_files(paths or [get_settings().plan_dir])
@@ -85,6 +108,8 @@ def validate(
                 typer.echo(str(issue))
             continue
         typer.echo(f"{p}: ok: {plan.id} ({len(plan.duties)} duties, {len(plan.reports)} reports)")
+        if list_assumptions:
+            show_assumptions(service.with_decisions(get_settings(), plan), as_json=False)
     raise typer.Exit(1 if bad else 0)
 
 

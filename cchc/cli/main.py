@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from cchc.cli import backup, health, intake, mail, orchestrate, report
+from cchc.cli import assumptions, backup, health, intake, mail, orchestrate, report
 from cchc.cli.app import app
 from cchc.settings import SettingsError
 
-COMMAND_MODULES = (backup, health, intake, mail, orchestrate, report)  # imported for the commands they register
+COMMAND_MODULES = (
+    assumptions,
+    backup,
+    health,
+    intake,
+    mail,
+    orchestrate,
+    report,
+)  # imported for the commands they register
 
 
 def main() -> None:

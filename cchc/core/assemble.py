@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from cchc.core import assumptions
 from cchc.core.calendar import Occurrence, period_bounds, plan_occurrences, report_data_window, to_local
 from cchc.core.evaluate import DONE, Status, judge, tally_dates
 from cchc.core.labels import CHANNEL_VI, ROMAN
@@ -24,6 +25,7 @@ ASSESS_DONE_LATE = "Hoàn thành (có kỳ muộn)"
 ASSESS_LATE = "Chưa hoàn thành"
 ASSESS_OPEN = "Đang thực hiện"
 ASSESS_NONE = "Không có yêu cầu trong kỳ"
+ASSESS_ASSUMED = "Chưa đủ minh chứng theo mốc do bộ phận điều phối đặt (kế hoạch không quy định)"
 
 
 @dataclass(frozen=True)
@@ -203,12 +205,12 @@ def _occurrence_note(o: Occurrence, status: Status, count: int, label: str, waiv
     return f"{when}: {count} minh chứng" + (" (muộn)" if status is Status.met_late else "")
 
 
-def _assess(statuses: Sequence[Status]) -> str:
+def _assess(statuses: Sequence[Status], assumed: bool = False) -> str:
     statuses = [s for s in statuses if s is not Status.before_effect]  # not judged, not reported
     if not statuses:
         return ASSESS_NONE
     if any(s in (Status.overdue, Status.missed) for s in statuses):
-        return ASSESS_LATE
+        return ASSESS_ASSUMED if assumed else ASSESS_LATE
     if any(s not in DONE for s in statuses):
         return ASSESS_OPEN
     return ASSESS_DONE_LATE if Status.met_late in statuses else ASSESS_DONE
@@ -264,6 +266,7 @@ def assemble(
     late: dict[str, list[str]] = {}
     for i, d in enumerate(plan.duties, start=1):
         items = by_duty.get(d.id, [])
+        assumed = assumptions.unconfirmed(plan, d.id)
         in_window = sorted((e for e in items if data_from <= e.occurred_on <= cut), key=lambda e: (e.occurred_on, e.id))
         periods: list[PeriodResult] = []
         for o in occ_by_duty.get(d.id, []):
@@ -288,10 +291,13 @@ def assemble(
             )
             if status in (Status.overdue, Status.missed):
                 need = f"mới có {count}/{o.required} minh chứng" if o.required else "chưa có minh chứng"
-                late.setdefault(d.lead, []).append(
-                    f"{d.title} — {label}, hạn {fmt_day(o.last_day)}: {need}"
-                    + (" (không đạt)" if status is Status.missed else " (quá hạn)")
+                # Never "không đạt" against a rule the plan does not state: the shortfall names the assumption.
+                verdict = (
+                    f" ({assumptions.note(assumed)})"
+                    if assumed
+                    else (" (không đạt)" if status is Status.missed else " (quá hạn)")
                 )
+                late.setdefault(d.lead, []).append(f"{d.title} — {label}, hạn {fmt_day(o.last_day)}: {need}{verdict}")
         channel = CHANNEL_VI[d.channels[0] if d.channels else Channel.other]
         if in_window:
             totals[channel] = totals.get(channel, 0) + len(in_window)
@@ -308,14 +314,14 @@ def assemble(
                 number=d.number or str(i),
                 duty=d.id,
                 title=d.title,
-                lead=unit_name(plan, d.lead),
+                lead=", ".join(unit_name(plan, u) for u in d.leads),
                 support=", ".join(unit_name(plan, u) for u in d.support) or (d.support_text or ""),
                 channel=channel,
                 periods=tuple(periods),
                 count=len(lines),
                 evidence=lines,
                 result=result + ".",
-                assessment=_assess([p.status for p in periods]),
+                assessment=_assess([p.status for p in periods], bool(assumed)),
             )
         )
 

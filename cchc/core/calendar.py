@@ -40,6 +40,11 @@ class Occurrence:
     # False for a period that began before the plan took effect and leaves too little of itself to judge:
     # never overdue or missed, never in a report's "tồn tại, hạn chế".
     in_force: bool = True
+    co_leads: tuple[str, ...] = ()  # units the plan names jointly with ``lead``: each is a lead
+
+    @property
+    def leads(self) -> tuple[str, ...]:
+        return (self.lead, *self.co_leads)
 
     @property
     def start_day(self) -> dt.date:
@@ -58,6 +63,9 @@ class Occurrence:
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.plan, self.duty, self.period)
+
+
+DEFAULT_REPORT_DUE = DueRule(in_month="last", day=5)  # "trước ngày 06 của tháng cuối kỳ", the usual regime
 
 
 def period_bounds(key: str) -> tuple[Date, Date]:
@@ -146,6 +154,7 @@ class _Builder:
         evidence: tuple[str, ...],
         lead: str,
         period_end: dt.date | None = None,
+        co_leads: tuple[str, ...] = (),
     ) -> Occurrence:
         due = _at(due_day, self.tz).add(days=1)
         closes = max(_at(close_day, self.tz).add(days=1), due)
@@ -164,6 +173,7 @@ class _Builder:
             lead=lead,
             due_soon_from=max(soon, _at(start, self.tz)),
             in_force=self.in_force(start, period_end or due_day),
+            co_leads=co_leads,
         )
 
     def duty(self, d: Duty) -> list[Occurrence]:
@@ -177,26 +187,37 @@ class _Builder:
             assert d.window is not None
             w = d.window
             close = max(self.plan_end, w.due) if late_allowed else w.due
-            out.append(
-                self.make(
-                    d.id, d.kind, smallest_key(w.start, w.due), w.start, w.due, close, required, needed, kinds, d.lead
-                )
-            )
+            key = smallest_key(w.start, w.due)
+            co = d.leads[1:]
+            out.append(self.make(d.id, d.kind, key, w.start, w.due, close, required, needed, kinds, d.lead, None, co))
             return out
         for key, first, last in _periods(d.cadence, self.plan_start, self.plan_end):
             if d.only and key not in d.only:
                 continue
             start = max(first, self.plan_start)
             end = min(last, self.plan_end)
-            due_day = _due_day(d.due, first, last) if d.due else end
+            due_day: dt.date
+            if d.due:
+                due_day = _due_day(d.due, first, last)
+            elif d.for_report:
+                due_day = self.unit_report_due(d.for_report, first, last)
+            else:
+                due_day = end
             close = max(self.plan_end, due_day) if late_allowed else due_day
-            out.append(self.make(d.id, d.kind, key, start, due_day, close, required, needed, kinds, d.lead, end))
+            co = d.leads[1:]
+            out.append(self.make(d.id, d.kind, key, start, due_day, close, required, needed, kinds, d.lead, end, co))
         return out
+
+    def unit_report_due(self, report_id: str, first: Date, last: Date) -> dt.date:
+        """Units report to the compiling office a few working days before the compiled report is due."""
+        r = self.plan.report(report_id)
+        compiled = _due_day(r.due or DEFAULT_REPORT_DUE, first, last)
+        return max(working_days_before(compiled, self.plan.unit_report_working_days), first)
 
     def report(self, r: Report) -> list[Occurrence]:
         out: list[Occurrence] = []
         cadence = Cadence(r.cadence)
-        default_rule = DueRule(in_month="last", day=5)
+        default_rule = DEFAULT_REPORT_DUE
         for key, first, last in _periods(cadence, self.plan_start, self.plan_end):
             if r.only and key not in r.only:
                 continue

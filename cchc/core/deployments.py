@@ -49,6 +49,13 @@ INTAKE = [
         "Loại một minh chứng",
         "Loại một minh chứng không đạt (không tính nữa, vẫn lưu trong hồ sơ), kèm lý do.",
     ),
+    (
+        "flows/intake.py",
+        "decide_assumption",
+        "Xác nhận giả định của kế hoạch",
+        "Xác nhận hoặc điều chỉnh một mốc mà kế hoạch không quy định (hạn, số lượng, ngày hiệu lực), kèm người "
+        "quyết định và lý do; `cchc assumptions` liệt kê các giả định.",
+    ),
 ]
 
 

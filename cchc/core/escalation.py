@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from cchc.core.assumptions import unconfirmed
 from cchc.core.calendar import Occurrence
 from cchc.core.evaluate import Status
 from cchc.core.spec import DutyKind, Escalation, LadderStep, Plan, UnitRole
@@ -43,6 +44,7 @@ class Intent:
     stale: bool  # recorded, not sent: superseded by a newer step, or past its time
     status: Status
     count: int
+    assumed: tuple[str, ...] = ()  # aspects of the rule that rest on an unconfirmed assumption
 
     @property
     def occurrence_key(self) -> str:
@@ -95,7 +97,7 @@ def _units(plan: Plan, occ: Occurrence, who: Iterable[str]) -> tuple[str, ...]:
     out: list[str] = []
     for w in who:
         if w == "lead":
-            ids = [occ.lead]
+            ids = list(occ.leads)
         elif w == "coordinator":
             ids = [u.id for u in plan.units_with_role(UnitRole.coordinator)]
         elif w == "leader":
@@ -122,8 +124,11 @@ def intents(
             continue
         ladder = ladder_for(plan, occ.duty)
         lateness = stale_after if stale_after is not None else dt.timedelta(days=ladder.stale_after_days)
+        assumed = unconfirmed(plan, occ.duty)
         due: list[tuple[LadderStep, dt.datetime]] = []
         for step in ladder.ladder:
+            if assumed and step.action == "escalation":
+                continue  # a rule the plan does not state is the lead's reminder, never the leader's business
             moment = step_moment(step, occ, plan.timezone)
             if moment is not None and moment <= at and _applies(step, status, count, occ):
                 due.append((step, moment))
@@ -151,6 +156,7 @@ def intents(
                     stale=stale,
                     status=status,
                     count=count,
+                    assumed=assumed,
                 )
             )
     return out

@@ -78,3 +78,11 @@ REPORT_STATE_VI: dict[str | None, str] = {
 VERDICT_VI: dict[Verdict, str] = {"ok": "tốt", "warning": "cảnh báo", "failing": "lỗi"}
 
 ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
+
+CADENCE_VI: dict[str, str] = {
+    "month": "hằng tháng",
+    "quarter": "hằng quý",
+    "half": "6 tháng một lần",
+    "year": "hằng năm",
+    "once": "một lần",
+}

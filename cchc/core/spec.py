@@ -239,6 +239,85 @@ class FeedSource(Frozen):
         return self
 
 
+ASPECTS = ("cadence", "count", "due")
+
+
+class Basis(Frozen):
+    """Where one rule (a cadence, a count, a due date) comes from: the signed plan, or an assumption.
+
+    A plan rule cites its section and a short quote. An assumption says why it was made and, where it
+    follows a city or provincial reporting regime, which one: the coordinator must confirm it, and until
+    then it reminds the lead unit but is never escalated nor reported as a failure.
+    """
+
+    plan: str | None = Field(default=None, description="Mục của kế hoạch quy định (vd. 'III.2, gạch đầu dòng 1').")
+    quote: str | None = Field(default=None, max_length=400, description="Trích ngắn lời văn của kế hoạch.")
+    assumed: str | None = Field(default=None, description="Giả định: vì sao đặt mốc này khi kế hoạch không quy định.")
+    regime: str | None = Field(
+        default=None,
+        description="Giả định theo chế độ báo cáo nào (của thành phố, tỉnh) để bộ phận điều phối xác nhận.",
+    )
+    confirmed: str | None = Field(
+        default=None,
+        description="Giả định đã được bộ phận điều phối xác nhận: ai, ngày nào, vì sao (ghi bởi 'cchc assumption').",
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Basis:
+        _check_basis(self)
+        return self
+
+    @property
+    def unconfirmed(self) -> bool:
+        """An assumption nobody has confirmed yet: it reminds, but is never escalated nor a failure."""
+        return self.assumed is not None and self.confirmed is None
+
+
+def _check_basis(b: Basis) -> None:
+    if (b.plan is None) == (b.assumed is None):
+        raise ValueError("a basis is either the plan's ({plan: section, quote: ...}) or assumed ({assumed: why})")
+    if b.plan is not None and not b.quote:
+        raise ValueError(f"basis plan '{b.plan}' needs a short quote of the plan's words")
+    if b.assumed is not None and b.quote is not None:
+        raise ValueError("an assumed basis has no quote: the plan says nothing of it (say why in 'assumed')")
+
+
+class RuleBasis(Basis):
+    """The basis of a duty's or report's timing: one for every aspect, or one per aspect.
+
+    ``{plan: "Phụ lục, STT 1", quote: "ít nhất 03 tin bài/tháng"}`` covers cadence, count and due date;
+    ``cadence:``/``count:``/``due:`` give an aspect its own basis (the others take the top one).
+    """
+
+    cadence: Basis | None = None
+    count: Basis | None = None
+    due: Basis | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> RuleBasis:
+        top = (self.plan, self.quote, self.assumed, self.regime, self.confirmed)
+        if any(v is not None for v in top):
+            _check_basis(self)
+        elif self.cadence is None or self.due is None:
+            missing = [a for a in ("cadence", "due") if getattr(self, a) is None]
+            raise ValueError(f"basis: no basis for {', '.join(missing)}: give a top-level basis or one for each aspect")
+        return self
+
+    @property
+    def per_aspect(self) -> bool:
+        return self.plan is None and self.assumed is None
+
+    def of(self, aspect: str) -> Basis | None:
+        own: Basis | None = getattr(self, aspect)
+        if own is not None:
+            return own
+        if self.per_aspect:
+            return None
+        return Basis(
+            plan=self.plan, quote=self.quote, assumed=self.assumed, regime=self.regime, confirmed=self.confirmed
+        )
+
+
 class Duty(Frozen):
     id: Slug
     number: str | None = Field(
@@ -249,6 +328,11 @@ class Duty(Frozen):
     title: str = Field(min_length=1)
     content: str | None = None
     lead: Slug = Field(description="Đơn vị chủ trì (id trong units).")
+    co_leads: tuple[Slug, ...] = Field(
+        default=(),
+        description="Các đơn vị cùng chủ trì khi kế hoạch giao chung: mỗi đơn vị được nhắc như đơn vị chủ trì, "
+        "minh chứng của đơn vị nào cũng tính chung.",
+    )
     support: tuple[Slug, ...] = Field(default=(), description="Đơn vị phối hợp.")
     support_text: str | None = Field(
         default=None, description="Đơn vị phối hợp như kế hoạch ghi, khi không liệt kê được."
@@ -263,7 +347,15 @@ class Duty(Frozen):
     )
     window: Window | None = Field(default=None, description="Bắt buộc với cadence 'once'.")
     due: DueRule | None = None
+    for_report: Slug | None = Field(
+        default=None,
+        description="Báo cáo của đơn vị gửi cơ quan tổng hợp báo cáo này (id trong reports): khi kế hoạch không "
+        "quy định hạn, hạn của đơn vị đặt trước hạn báo cáo tổng hợp (unit_report_working_days ngày làm việc).",
+    )
     requirement: Requirement | None = None
+    basis: RuleBasis | None = Field(
+        default=None, description="Căn cứ của chu kỳ, số lượng và hạn: kế hoạch (mục, trích dẫn) hay giả định."
+    )
     escalation: Escalation | None = Field(
         default=None, description="Thang nhắc việc riêng; trống thì dùng của kế hoạch."
     )
@@ -280,6 +372,8 @@ class Duty(Frozen):
         for key in self.only:
             if not _key_matches_cadence(key, self.cadence):
                 raise ValueError(f"only: '{key}' is not a {self.cadence.value} period key")
+        if self.basis is not None and self.basis.per_aspect and self.requirement and self.basis.count is None:
+            raise ValueError("basis: no basis for count: this duty counts evidence, so say where its count comes from")
         counted = self.counted_kinds
         for i, src in enumerate(self.sources):
             if src.kind not in counted:
@@ -288,6 +382,11 @@ class Duty(Frozen):
                     f"(it counts {', '.join(k.value for k in counted)})"
                 )
         return self
+
+    @property
+    def leads(self) -> tuple[str, ...]:
+        """Every lead unit: the first named, then the co-leads."""
+        return (self.lead, *(u for u in self.co_leads if u != self.lead))
 
     @property
     def counted_kinds(self) -> tuple[EvidenceKind, ...]:
@@ -323,6 +422,14 @@ class Report(Frozen):
     cutoff_day: int | None = Field(
         default=14, ge=1, le=31, description="Số liệu tính đến ngày này của tháng cuối kỳ (mặc định 14)."
     )
+    basis: RuleBasis | None = Field(
+        default=None, description="Căn cứ của chu kỳ và hạn báo cáo: kế hoạch (mục, trích dẫn) hay giả định."
+    )
+    serves: tuple[Slug, ...] = Field(
+        default=(),
+        description="Các báo cáo khác (id) mà văn bản này dùng chung khi trùng kỳ và hạn (vd. báo cáo 6 tháng "
+        "cuối năm và báo cáo năm): một văn bản, không lập hai lần.",
+    )
 
     @model_validator(mode="after")
     def _coherent(self) -> Report:
@@ -349,6 +456,9 @@ class Plan(Frozen):
             "Trống thì lấy ngày ban hành; cả hai trống thì lấy ngày đầu kỳ kế hoạch và ghi là giả định."
         ),
     )
+    effective_confirmed: str | None = Field(
+        default=None, description="Ngày hiệu lực giả định đã được xác nhận: ai, ngày nào, vì sao."
+    )
     effective_note: str | None = Field(
         default=None, description="Căn cứ của ngày hiệu lực (vd. 'bản ký ghi tháng 8/2025, ngày để trống')."
     )
@@ -360,6 +470,13 @@ class Plan(Frozen):
             "Một kỳ mà kế hoạch có hiệu lực giữa chừng chỉ được đánh giá khi còn ít nhất tỷ lệ này số ngày "
             "làm việc của kỳ (mặc định 0,5: một nửa)."
         ),
+    )
+    unit_report_working_days: int = Field(
+        default=3,
+        ge=0,
+        le=30,
+        description="Báo cáo của các đơn vị đến hạn trước hạn báo cáo tổng hợp bao nhiêu ngày làm việc, khi kế "
+        "hoạch không tự quy định.",
     )
     issuer: str
     commune: Commune
@@ -400,10 +517,25 @@ class Plan(Frozen):
         for i, d in enumerate(self.duties):
             self._inside_period(f"duties[{i}]", d)
         known = set(unit_ids)
+        reports = {r.id for r in self.reports}
         for i, d in enumerate(self.duties):
-            for ref in (d.lead, *d.support, *(s.unit for s in d.sources if s.unit)):
+            for ref in (d.lead, *d.co_leads, *d.support, *(s.unit for s in d.sources if s.unit)):
                 if ref not in known:
                     raise ValueError(f"duties[{i}] ({d.id}): unknown unit '{ref}'{_hint(ref, known)}")
+            if d.for_report is not None:
+                if d.for_report not in reports:
+                    raise ValueError(
+                        f"duties[{i}].for_report: unknown report '{d.for_report}'{_hint(d.for_report, reports)}"
+                    )
+                if d.cadence.value != self.report(d.for_report).cadence:
+                    raise ValueError(
+                        f"duties[{i}].for_report: duty {d.id} is {d.cadence.value}ly but report {d.for_report} "
+                        f"is {self.report(d.for_report).cadence}ly; a unit reports once for each compiled report"
+                    )
+        for i, r in enumerate(self.reports):
+            for ref in r.serves:
+                if ref not in reports or ref == r.id:
+                    raise ValueError(f"reports[{i}].serves: '{ref}' is not another report of this plan")
         for i, r in enumerate(self.reports):
             if r.compiler not in known:
                 raise ValueError(f"reports[{i}] ({r.id}): unknown unit '{r.compiler}'{_hint(r.compiler, known)}")
@@ -443,7 +575,7 @@ class Plan(Frozen):
     @property
     def effective_assumed(self) -> bool:
         """No issue date in the plan: the effective date is the coordinator's assumption until confirmed."""
-        return self.issued_on is None
+        return self.issued_on is None and self.effective_confirmed is None
 
     def unit(self, unit_id: str) -> Unit:
         for u in self.units:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
+from cchc.core import assumptions
 from cchc.core.calendar import Occurrence
 from cchc.core.evaluate import Status
 from cchc.core.labels import ROMAN as ROMAN
@@ -119,14 +120,16 @@ def status_table(plan: Plan, judged: Sequence[Seen], at: dt.datetime) -> list[di
     for j in current(judged, at):
         o = j.occurrence
         need = f"{j.count}/{o.required}" if o.required is not None else str(j.count)
+        assumed = assumptions.unconfirmed(plan, o.duty)
         cells = {
             "Nhiệm vụ": duty_title(plan, o.duty),
             "Mã": o.duty,
-            "Đơn vị chủ trì": unit_name(plan, o.lead),
+            "Đơn vị chủ trì": ", ".join(unit_name(plan, u) for u in o.leads),
             "Kỳ": o.period,
             "Hạn": fmt_day(o.last_day),
             "Kết quả": need,
             "Trạng thái": STATUS_VI[j.status],
+            "Căn cứ": f"giả định: {assumptions.note(assumed)}" if assumed else "kế hoạch",
         }
         rows.append(md_cells(cells))
     return rows
@@ -158,8 +161,10 @@ def overdue_markdown(plan: Plan, judged: Sequence[Seen], at: dt.datetime, notes:
         for j in sorted(by_unit[unit_id], key=lambda j: j.occurrence.due):
             o = j.occurrence
             need = f", {j.count}/{o.required}" if o.required is not None else ""
+            assumed = assumptions.unconfirmed(plan, o.duty)
+            word = f"chưa đủ minh chứng ({assumptions.note(assumed)})" if assumed else STATUS_VI[j.status]
             lines.append(
-                f"- {md_text(duty_title(plan, o.duty))} — kỳ {md_text(o.period)}, hạn {fmt_day(o.last_day)}: **{STATUS_VI[j.status]}**{need}"
+                f"- {md_text(duty_title(plan, o.duty))} — kỳ {md_text(o.period)}, hạn {fmt_day(o.last_day)}: **{word}**{need}"
             )
         lines.append("")
     return "\n".join(lines)

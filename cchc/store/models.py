@@ -115,6 +115,7 @@ class OccurrenceRow(Base):
     required: Mapped[int | None] = mapped_column(Integer, nullable=True)
     needed: Mapped[int] = mapped_column(Integer)
     in_force: Mapped[bool] = mapped_column(Boolean, server_default=true())
+    co_leads: Mapped[str] = mapped_column(Text, server_default="")  # comma-separated unit ids
     # Last status recorded by a flow run, so that changes can be noticed.
     status: Mapped[str | None] = mapped_column(String(20), nullable=True)
     status_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -257,6 +258,22 @@ class AuditRow(Base):
     evidence_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class AssumptionDecisionRow(Base):
+    """A coordinator's decision on an assumption of a plan's spec: confirmed as is, or changed."""
+
+    __tablename__ = "assumption_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    plan_id: Mapped[str] = mapped_column(String(64), index=True)
+    item_id: Mapped[str] = mapped_column(String(64))  # duty or report id; "" for the plan's effective date
+    aspect: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(16))  # confirm | change
+    decided_by: Mapped[str] = mapped_column(String(200))
+    decided_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text)
+    value: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON of the changed rule
 
 
 class PlanBeatRow(Base):

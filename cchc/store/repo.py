@@ -115,6 +115,7 @@ def _occ_values(o: Occurrence) -> dict[str, object]:
         "required": o.required,
         "needed": o.needed,
         "in_force": o.in_force,
+        "co_leads": ",".join(o.co_leads),
     }
 
 
@@ -364,6 +365,7 @@ def _row_occurrence(r: Row[tuple[object, ...]], tz: str) -> Occurrence:
         lead=m["lead"],
         due_soon_from=local(m["due_soon_from"]),
         in_force=bool(m["in_force"]),
+        co_leads=tuple(u for u in (m["co_leads"] or "").split(",") if u),
     )
 
 
