@@ -16,6 +16,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from cchc.core import assumptions
 from cchc.core.assemble import ReportModel
 from cchc.core.calendar import Occurrence
 from cchc.core.escalation import Intent
@@ -23,7 +24,6 @@ from cchc.core.evaluate import Status
 from cchc.core.report_state import ReportState
 from cchc.core.report_state import label as state_label
 from cchc.core.spec import Plan, UnitRole
-from cchc.core import assumptions
 from cchc.core.views import STATUS_VI, duty_title, fmt_day, unit_name
 from cchc.core.views import period_label as period_label
 from cchc.core.workdays import working_days_between
@@ -104,7 +104,9 @@ def render_intent(
         "source": source,
         "today": fmt_day(at.date()),
         "missed": intent.status is Status.missed,
-        "days_late": working_days_between(occ.last_day + dt.timedelta(days=1), at.date() + dt.timedelta(days=1)),
+        "days_late": working_days_between(
+            occ.last_day + dt.timedelta(days=1), at.date() + dt.timedelta(days=1), plan.work_calendar
+        ),
         "link": link,
     }
     label = "overdue_assumed" if intent.action == "overdue" and intent.assumed else intent.action

@@ -23,7 +23,7 @@ from cchc.core.calendar import Occurrence, plan_occurrences, to_local
 from cchc.core.report_state import DECIDED, ReportState, advance
 from cchc.core.report_state import label as state_label
 from cchc.core.spec import EvidenceKind, Plan, Report, UnitRole
-from cchc.core.workdays import working_days_before
+from cchc.core.workdays import NATIONAL, WorkCalendar, working_days_before
 from cchc.settings import Settings
 from cchc.store import outbox as ob
 from cchc.store import repo
@@ -59,6 +59,7 @@ class Target:
 
     report: Report
     occurrence: Occurrence
+    cal: WorkCalendar = NATIONAL  # the plan's working calendar, local changes included
 
     @property
     def period(self) -> str:
@@ -66,12 +67,12 @@ class Target:
 
     @property
     def draft_day(self) -> dt.date:
-        return working_days_before(self.occurrence.last_day, self.report.draft_working_days)
+        return working_days_before(self.occurrence.last_day, self.report.draft_working_days, self.cal)
 
     @property
     def approval_deadline(self) -> dt.date:
         """Not approved by this day (1 working day before the due time): the leader is told."""
-        return working_days_before(self.occurrence.last_day, 1)
+        return working_days_before(self.occurrence.last_day, 1, self.cal)
 
 
 @dataclass
@@ -96,12 +97,13 @@ def target(plan: Plan, report_id: str, period: str | None, at: dt.datetime) -> T
     if period is not None:
         for o in occ:
             if o.period == period:
-                return Target(report, o)
+                return Target(report, o, plan.work_calendar)
         known = ", ".join(o.period for o in occ)
         raise service.UserError(f"report {report_id} of plan {plan.id} has no period '{period}' (periods: {known})")
     today = to_local(at, plan.timezone).date()
-    started = [o for o in occ if working_days_before(o.last_day, report.draft_working_days) <= today]
-    return Target(report, started[-1] if started else occ[0])
+    cal = plan.work_calendar
+    started = [o for o in occ if working_days_before(o.last_day, report.draft_working_days, cal) <= today]
+    return Target(report, started[-1] if started else occ[0], cal)
 
 
 def find_report(plan: Plan, period: str) -> str:
@@ -419,7 +421,7 @@ def listing(settings: Settings, plan: Plan, at: dt.datetime) -> list[dict[str, A
     for o in plan_occurrences(plan):
         if not any(r.id == o.duty for r in plan.reports):
             continue
-        tgt = Target(plan.report(o.duty), o)
+        tgt = Target(plan.report(o.duty), o, plan.work_calendar)
         run = runs.get((o.duty, o.period))
         j = judged.get((o.duty, o.period))
         out.append(

@@ -244,7 +244,7 @@ def assemble(
     report = plan.report(report_id)
     waivers = waivers or {}
     local = to_local(at, plan.timezone)
-    data_from, data_to = report_data_window(report, period)
+    data_from, data_to = report_data_window(report, period, plan.work_calendar)
     cut = min(local.date(), data_to)
     # Judge at the end of the window (or now, if the window is still running).
     after_cut = cut + dt.timedelta(days=1)

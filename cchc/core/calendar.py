@@ -16,7 +16,7 @@ from pendulum import Date, DateTime
 
 from cchc.core.periods import Cadence, PeriodKey
 from cchc.core.spec import DueRule, Duty, DutyKind, Plan, Report
-from cchc.core.workdays import working_days_before, working_days_between
+from cchc.core.workdays import NATIONAL, WorkCalendar, working_days_before, working_days_between
 
 DUE_SOON_WORKING_DAYS = 5
 
@@ -130,6 +130,7 @@ class _Builder:
         self.plan_end = plan.period.end
         self.effective = plan.effective_on
         self.share = plan.partial_period_share
+        self.cal = plan.work_calendar
 
     def in_force(self, start: dt.date, end: dt.date) -> bool:
         """A period entered part-way is judged only if enough of its working days remain."""
@@ -137,8 +138,8 @@ class _Builder:
             return True
         if end < self.effective:
             return False
-        whole = working_days_between(start, end + dt.timedelta(days=1))
-        left = working_days_between(self.effective, end + dt.timedelta(days=1))
+        whole = working_days_between(start, end + dt.timedelta(days=1), self.cal)
+        left = working_days_between(self.effective, end + dt.timedelta(days=1), self.cal)
         return whole == 0 or left >= self.share * whole
 
     def make(
@@ -158,7 +159,7 @@ class _Builder:
     ) -> Occurrence:
         due = _at(due_day, self.tz).add(days=1)
         closes = max(_at(close_day, self.tz).add(days=1), due)
-        soon = _at(working_days_before(due_day, DUE_SOON_WORKING_DAYS), self.tz)
+        soon = _at(working_days_before(due_day, DUE_SOON_WORKING_DAYS, self.cal), self.tz)
         return Occurrence(
             plan=self.plan.id,
             duty=duty_id,
@@ -212,7 +213,7 @@ class _Builder:
         """Units report to the compiling office a few working days before the compiled report is due."""
         r = self.plan.report(report_id)
         compiled = _due_day(r.due or DEFAULT_REPORT_DUE, first, last)
-        return max(working_days_before(compiled, self.plan.unit_report_working_days), first)
+        return max(working_days_before(compiled, self.plan.unit_report_working_days, self.cal), first)
 
     def report(self, r: Report) -> list[Occurrence]:
         out: list[Occurrence] = []
@@ -281,7 +282,7 @@ def to_local(moment: dt.datetime, tz: str) -> DateTime:
     return pendulum.instance(moment).in_timezone(tz)
 
 
-def report_data_window(report: Report, period: str) -> tuple[dt.date, dt.date]:
+def report_data_window(report: Report, period: str, cal: WorkCalendar = NATIONAL) -> tuple[dt.date, dt.date]:
     """The days whose records a report of ``period`` covers (national practice).
 
     From the day after the cut-off in the last month of the previous period to the cut-off
@@ -299,5 +300,5 @@ def report_data_window(report: Report, period: str) -> tuple[dt.date, dt.date]:
         end = last.replace(day=min(report.cutoff_day, last.days_in_month))
     due = _due_day(report.due, first, last)
     if due < end:
-        end = working_days_before(due, report.draft_working_days)
+        end = working_days_before(due, report.draft_working_days, cal)
     return start, end

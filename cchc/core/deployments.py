@@ -105,7 +105,7 @@ def ladder_days(plan: Plan, occ: Sequence[Occurrence]) -> set[dt.date]:
     days: set[dt.date] = set()
     for o in occ:
         for step in ladder_for(plan, o.duty).ladder:
-            moment = step_moment(step, o, plan.timezone)
+            moment = step_moment(step, o, plan.timezone, plan.work_calendar)
             if moment is not None:
                 days.add(moment.date())
     return days
@@ -129,10 +129,10 @@ def duty_schedules(plan: Plan, duty: Duty | Report) -> list[dict[str, Any]]:
         ahead = duty.draft_working_days if isinstance(duty, Report) else 5
         moments = ladder_days(plan, occ)
         for o in occ:
-            day = working_days_before(o.last_day, ahead)
+            day = working_days_before(o.last_day, ahead, plan.work_calendar)
             while day <= o.last_day:
                 moments.add(day)
-                day = working_days_after(day, 1)
+                day = working_days_after(day, 1, plan.work_calendar)
         return [_rdates(moments, plan.run_time)]
     if duty.kind is DutyKind.continuous:
         # Weekly for the coordinator's table, plus the days its reminders and notices are due.
@@ -283,4 +283,4 @@ def prefect_yaml(plans: Sequence[Plan]) -> str:
 
 
 def first_run_day(plan: Plan) -> dt.date:
-    return first_working_day_from(plan.period.start)
+    return first_working_day_from(plan.period.start, plan.work_calendar)

@@ -24,7 +24,13 @@ from cchc.core.assumptions import unconfirmed
 from cchc.core.calendar import Occurrence
 from cchc.core.evaluate import Status
 from cchc.core.spec import DutyKind, Escalation, LadderStep, Plan, UnitRole
-from cchc.core.workdays import first_working_day_from, working_days_after, working_days_before
+from cchc.core.workdays import (
+    NATIONAL,
+    WorkCalendar,
+    first_working_day_from,
+    working_days_after,
+    working_days_before,
+)
 
 SEND_HOUR = 8
 OPEN = frozenset({Status.open, Status.due_soon})
@@ -63,23 +69,23 @@ def _at(day: dt.date, tz: str) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, SEND_HOUR, tzinfo=ZoneInfo(tz))
 
 
-def step_moment(step: LadderStep, occ: Occurrence, tz: str) -> dt.datetime | None:
+def step_moment(step: LadderStep, occ: Occurrence, tz: str, cal: WorkCalendar = NATIONAL) -> dt.datetime | None:
     """When a step falls due for an occurrence, or None when it does not apply to it."""
     if step.action == "reminder":
         if occ.kind is DutyKind.quota:
             return None  # quotas get the progress reminder instead
-        day = working_days_before(occ.last_day, step.working_days)
+        day = working_days_before(occ.last_day, step.working_days, cal)
         return _at(day, tz) if day >= occ.start_day else None
     if step.action == "progress":
         if occ.kind is not DutyKind.quota or step.after_day is None:
             return None
         last_month = occ.last_day.replace(day=1)
         try:
-            day = first_working_day_from(last_month.replace(day=step.after_day) + dt.timedelta(days=1))
+            day = first_working_day_from(last_month.replace(day=step.after_day) + dt.timedelta(days=1), cal)
         except ValueError:
             return None
         return _at(day, tz) if occ.start_day <= day <= occ.last_day else None
-    return _at(working_days_after(occ.last_day, max(step.working_days, 1)), tz)
+    return _at(working_days_after(occ.last_day, max(step.working_days, 1), cal), tz)
 
 
 def _applies(step: LadderStep, status: Status, count: int, occ: Occurrence) -> bool:
@@ -129,7 +135,7 @@ def intents(
         for step in ladder.ladder:
             if assumed and step.action == "escalation":
                 continue  # a rule the plan does not state is the lead's reminder, never the leader's business
-            moment = step_moment(step, occ, plan.timezone)
+            moment = step_moment(step, occ, plan.timezone, plan.work_calendar)
             if moment is not None and moment <= at and _applies(step, status, count, occ):
                 due.append((step, moment))
         # The newest due step; on a tie the later one in the ladder (an escalation beats its notice).

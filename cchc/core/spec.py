@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
 from cchc.core.periods import PERIOD_KEY_PATTERN, Cadence, PeriodKey, is_period
+from cchc.core.workdays import WorkCalendar, with_overrides
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 
@@ -97,6 +98,14 @@ class PlanPeriod(Frozen):
                 f"{self.start}..{self.end} is longer than three years; a plan covers a half-year or a year"
             )
         return self
+
+
+class CalendarDay(Frozen):
+    """A local change to the working calendar: a make-up working day or an extra day off."""
+
+    date: dt.date
+    working: bool = Field(description="true: ngày làm việc bù; false: ngày nghỉ thêm.")
+    reason: str = Field(min_length=1, description="Văn bản quyết định (vd. 'Quyết định số .../QĐ-UBND của tỉnh').")
 
 
 class Unit(Frozen):
@@ -490,6 +499,10 @@ class Plan(Frozen):
         ),
     )
     legal_bases: tuple[str, ...] = ()
+    calendar: tuple[CalendarDay, ...] = Field(
+        default=(),
+        description="Ngày làm việc bù hoặc ngày nghỉ thêm do thành phố, tỉnh quyết định, áp dụng trên lịch quốc gia.",
+    )
     units: tuple[Unit, ...] = Field(min_length=1)
     escalation: Escalation = Escalation()
     duties: tuple[Duty, ...] = Field(min_length=1)
@@ -542,6 +555,11 @@ class Plan(Frozen):
             for rc in r.recipients:
                 if rc.unit and rc.unit not in known:
                     raise ValueError(f"reports[{i}] ({r.id}): unknown unit '{rc.unit}'{_hint(rc.unit, known)}")
+        seen_days: dict[dt.date, int] = {}
+        for i, day in enumerate(self.calendar):
+            if day.date in seen_days:
+                raise ValueError(f"calendar[{i}]: {day.date} is already changed by calendar[{seen_days[day.date]}]")
+            seen_days[day.date] = i
         if self.effective_from is not None and not self.period.start <= self.effective_from <= self.period.end:
             raise ValueError(
                 f"effective_from {self.effective_from} lies outside the plan's period "
@@ -566,6 +584,13 @@ class Plan(Frozen):
             raise ValueError(
                 f"{where}.window: {d.window.start}..{d.window.due} lies outside the plan's period {start}..{end}"
             )
+
+    @property
+    def work_calendar(self) -> WorkCalendar:
+        """The national working calendar with this plan's local changes."""
+        off = frozenset(d.date for d in self.calendar if not d.working)
+        on = frozenset(d.date for d in self.calendar if d.working)
+        return with_overrides(off, on)
 
     @property
     def effective_on(self) -> dt.date:

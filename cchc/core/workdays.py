@@ -1,8 +1,14 @@
-"""Vietnamese working days (weekends, public holidays, Tết, substitute days and make-up Saturdays)."""
+"""Vietnamese working days (weekends, public holidays, Tết, substitute days and make-up Saturdays).
+
+The ``holidays`` package knows the national calendar. A city or province sometimes decides a local
+make-up working day or an extra day off; a plan declares those (``calendar:`` in its spec) and its
+``WorkCalendar`` applies them on top, without waiting for a new release of the package.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import holidays
@@ -14,47 +20,80 @@ def _calendar(year: int) -> holidays.HolidayBase:
     return holidays.country_holidays("VN", years=range(year - 1, year + 2))
 
 
+@dataclass(frozen=True)
+class WorkCalendar:
+    days_off: frozenset[dt.date] = field(default_factory=frozenset)  # extra days off decided locally
+    days_on: frozenset[dt.date] = field(default_factory=frozenset)  # local make-up working days
+
+    def is_working_day(self, day: dt.date) -> bool:
+        if day in self.days_on:
+            return True
+        if day in self.days_off:
+            return False
+        return bool(_calendar(day.year).is_working_day(day))
+
+    def before(self, day: dt.date, n: int) -> dt.date:
+        """The n-th working day strictly before ``day`` (n=0 gives ``day`` itself)."""
+        if n <= 0:
+            return day
+        d = day
+        counted = 0
+        while counted < n:
+            d -= dt.timedelta(days=1)
+            if self.is_working_day(d):
+                counted += 1
+        return d
+
+    def after(self, day: dt.date, n: int) -> dt.date:
+        """The n-th working day strictly after ``day``."""
+        d = day
+        counted = 0
+        while counted < n:
+            d += dt.timedelta(days=1)
+            if self.is_working_day(d):
+                counted += 1
+        return d
+
+    def first_from(self, day: dt.date) -> dt.date:
+        d = day
+        while not self.is_working_day(d):
+            d += dt.timedelta(days=1)
+        return d
+
+    def between(self, start: dt.date, end: dt.date) -> int:
+        """Working days in [start, end)."""
+        count = 0
+        d = start
+        while d < end:
+            if self.is_working_day(d):
+                count += 1
+            d += dt.timedelta(days=1)
+        return count
+
+
+NATIONAL = WorkCalendar()
+
+
+@lru_cache(maxsize=64)
+def with_overrides(days_off: frozenset[dt.date], days_on: frozenset[dt.date]) -> WorkCalendar:
+    return WorkCalendar(days_off, days_on) if days_off or days_on else NATIONAL
+
+
 def is_working_day(day: dt.date) -> bool:
-    return bool(_calendar(day.year).is_working_day(day))
+    return NATIONAL.is_working_day(day)
 
 
-def working_days_before(day: dt.date, n: int) -> dt.date:
-    """The n-th working day strictly before ``day`` (n=0 gives ``day`` itself)."""
-    if n <= 0:
-        return day
-    d = day
-    counted = 0
-    while counted < n:
-        d -= dt.timedelta(days=1)
-        if is_working_day(d):
-            counted += 1
-    return d
+def working_days_before(day: dt.date, n: int, cal: WorkCalendar = NATIONAL) -> dt.date:
+    return cal.before(day, n)
 
 
-def working_days_after(day: dt.date, n: int) -> dt.date:
-    """The n-th working day strictly after ``day``."""
-    d = day
-    counted = 0
-    while counted < n:
-        d += dt.timedelta(days=1)
-        if is_working_day(d):
-            counted += 1
-    return d
+def working_days_after(day: dt.date, n: int, cal: WorkCalendar = NATIONAL) -> dt.date:
+    return cal.after(day, n)
 
 
-def first_working_day_from(day: dt.date) -> dt.date:
-    d = day
-    while not is_working_day(d):
-        d += dt.timedelta(days=1)
-    return d
+def first_working_day_from(day: dt.date, cal: WorkCalendar = NATIONAL) -> dt.date:
+    return cal.first_from(day)
 
 
-def working_days_between(start: dt.date, end: dt.date) -> int:
-    """Working days in [start, end)."""
-    count = 0
-    d = start
-    while d < end:
-        if is_working_day(d):
-            count += 1
-        d += dt.timedelta(days=1)
-    return count
+def working_days_between(start: dt.date, end: dt.date, cal: WorkCalendar = NATIONAL) -> int:
+    return cal.between(start, end)
