@@ -9,6 +9,8 @@ Each part is hashed into manifest.json, and the archive appears under its name o
 A restore reads the whole archive and checks every hash before it writes anything; refuses while the system
 runs on the target home, and refuses to replace a store that holds rows unless forced (what it replaces is
 kept under <home>/backups/replaced-<time>/). The store goes last, then is migrated forward if it is older.
+From its first check of the home to the end of that migration it holds the home's lock (CCHC_HOME/cchc.lock,
+cchc.app.supervisor.home_lock), the one `cchc up` holds for its whole life: neither starts while the other runs.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ import struct
 import tarfile
 import tempfile
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
@@ -36,6 +37,7 @@ from typing import IO, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cchc import __version__
+from cchc.app.supervisor import LOCK_FILE, RESTORE, UP, HomeBusy, home_lock
 from cchc.settings import Settings
 from cchc.store import db
 
@@ -348,19 +350,23 @@ def restore_backup(
     target = settings if home is None else settings.model_copy(update={"home": home.resolve()})
     manifest = verify_archive(archive)
     _check_fits(manifest, target)
-    _refuse_if_running(target)
-    try:
-        rows = db.store_rows(target.db_url)
-    except Exception as e:  # a store that cannot even be read: say so, change nothing
-        raise BackupError(f"cannot read the store at {db.safe_url(target.db_url)}: {e}") from None
-    if rows and not force:
-        raise BackupError(
-            f"{_where(target)} already holds a store with {rows} rows; nothing was restored. "
-            "Restore onto a fresh home (--home), or add --force to replace it (the old one is kept under "
-            f"{target.home / 'backups'}/)"
-        )
-    target.home.mkdir(parents=True, exist_ok=True)
-    with _restore_lock(target.home):
+    with contextlib.ExitStack() as held:
+        # The home's lock, the one `cchc up` holds for its whole life: neither runs while the other does.
+        try:
+            held.enter_context(home_lock(target.home, RESTORE))
+        except HomeBusy as e:
+            raise BackupError(_busy_message(e)) from None
+        _refuse_if_running(target)  # and what the lock cannot see: a system of an older cchc, another host
+        try:
+            rows = db.store_rows(target.db_url)
+        except Exception as e:  # a store that cannot even be read: say so, change nothing
+            raise BackupError(f"cannot read the store at {db.safe_url(target.db_url)}: {e}") from None
+        if rows and not force:
+            raise BackupError(
+                f"{_where(target)} already holds a store with {rows} rows; nothing was restored. "
+                "Restore onto a fresh home (--home), or add --force to replace it (the old one is kept under "
+                f"{target.home / 'backups'}/)"
+            )
         staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=target.home))
         try:
             staged = _extract(archive, manifest, staging)
@@ -372,12 +378,12 @@ def restore_backup(
             replaced |= _place_store(manifest, staged[manifest.store.path], target, aside, bool(rows))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    engine = db.make_engine(target.db_url)
-    try:
-        db.migrate(engine)  # an older archive is brought forward here
-        revision = tuple(sorted(db.current_revision(engine)))
-    finally:
-        engine.dispose()
+        engine = db.make_engine(target.db_url)
+        try:
+            db.migrate(engine)  # an older archive is brought forward here
+            revision = tuple(sorted(db.current_revision(engine)))
+        finally:
+            engine.dispose()
     notes = []  # shown to the operator, in Vietnamese
     if manifest.prefect is None:
         notes.append("bản sao lưu không có cơ sở dữ liệu Prefect; cơ sở dữ liệu Prefect ở đích được giữ nguyên")
@@ -481,18 +487,15 @@ def _try_write_lock(fd: int, offset: int) -> bool:
     return True
 
 
-@contextlib.contextmanager
-def _restore_lock(home: Path) -> Iterator[None]:
-    """One restore at a time on a home."""
-    with (home / ".restore.lock").open("w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise BackupError(f"another restore is running on {home}") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+def _busy_message(e: HomeBusy) -> str:
+    pid = f"pid {e.pid}" if e.pid else "pid unknown"
+    if e.holder == RESTORE:
+        return f"another restore is running on {e.home} ({pid}); nothing was restored"
+    who = "`cchc up`" if e.holder == UP else "another process"
+    return (
+        f"the system is running on {e.home}: {who} ({pid}) holds {e.home / LOCK_FILE}. "
+        "Stop `cchc up` (or its systemd service) and run the restore again; nothing was restored"
+    )
 
 
 def _extract(archive: Path, manifest: Manifest, staging: Path) -> dict[str, Path]:

@@ -3,16 +3,21 @@
 Both run as child processes in their own process groups, so that stopping `cchc up`
 (Ctrl-C or SIGTERM) stops them and everything they started. The runner is told not to
 pause schedules on shutdown. State lives under CCHC_HOME.
+
+One `cchc up` per home: it holds CCHC_HOME/cchc.lock (``home_lock``, an flock with its pid written in it)
+for its whole life, and `cchc restore` takes the same lock, so neither starts while the other runs there.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -36,6 +41,71 @@ WATCH_TIMEOUT = 900.0  # a watchdog pass that hangs longer is killed, so the nex
 
 class SupervisorError(RuntimeError):
     pass
+
+
+# ------------------------------------------------------------------------------------------- the home lock
+
+LOCK_FILE = "cchc.lock"
+UP = "cchc up"
+RESTORE = "cchc restore"
+
+
+class HomeBusy(RuntimeError):
+    """Another process holds the home's lock; ``holder`` is what it wrote there (`cchc up`, `cchc restore`)."""
+
+    def __init__(self, home: Path, pid: int | None, holder: str) -> None:
+        self.home, self.pid, self.holder = home, pid, holder
+        super().__init__(f"{home / LOCK_FILE} is held by {holder or 'another process'} (pid {pid or 'unknown'})")
+
+
+@contextlib.contextmanager
+def home_lock(home: Path, holder: str) -> Iterator[Path]:
+    """Hold ``home``'s lock, or raise HomeBusy at once (never waits). An flock on CCHC_HOME/cchc.lock, which
+    names the holder's pid while it is held. The kernel drops it when the process ends, however it ends (a
+    kill -9 leaves no stale lock); children never inherit it (Python's descriptors are not inheritable)."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise HomeBusy(home, *_lock_holder(fd)) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {holder}\n".encode(), 0)
+        try:
+            yield path
+        finally:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)  # the file stays (removing it would race the next taker); it names nobody
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _lock_holder(fd: int) -> tuple[int | None, str]:
+    """The pid and command written in the lock file (none yet if its holder took it an instant ago)."""
+    try:
+        pid, _, holder = os.pread(fd, 200, 0).decode(errors="replace").strip().partition(" ")
+        return int(pid), holder
+    except (OSError, ValueError):
+        return None, ""
+
+
+def busy_message(e: HomeBusy) -> str:
+    """Why `cchc up` does not start, for the coordinator (in Vietnamese)."""
+    pid = f"pid {e.pid}" if e.pid else "pid không rõ"
+    if e.holder == RESTORE:
+        return (
+            f"đang khôi phục bản sao lưu vào {e.home} (`cchc restore`, {pid}); "
+            "chờ lệnh khôi phục chạy xong rồi chạy lại `cchc up`."
+        )
+    if e.holder == UP:
+        return (
+            f"`cchc up` đã đang chạy trên {e.home} ({pid}); không khởi động thêm lần nữa. "
+            "Muốn khởi động lại thì dừng nó trước (Ctrl-C, hoặc dừng dịch vụ systemd của nó)."
+        )
+    return f"{e.home / LOCK_FILE} đang bị một tiến trình khác giữ ({pid}); chờ nó xong rồi chạy lại `cchc up`."
 
 
 @dataclass
@@ -184,6 +254,17 @@ class Supervisor:
             self.echo(f"watchdog pass failed: {e}")
 
     def run_forever(self) -> int:
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(home_lock(self.settings.home, UP))
+            except HomeBusy as e:
+                self.echo(f"không khởi động được: {busy_message(e)}")
+                return 2
+            return self.serve_locked()  # the lock goes only after stop(): every child is gone by then
+
+    def serve_locked(self) -> int:
+        """Run until stopped; the caller holds the home's lock (``home_lock``) for the whole call."""
+
         def _on_signal(signum: int, _frame: FrameType | None) -> None:
             raise KeyboardInterrupt
 
@@ -211,8 +292,6 @@ class Supervisor:
 
 
 def _stop_group(proc: subprocess.Popen[bytes]) -> None:
-    import os
-
     if proc.poll() is not None:
         return
     try:

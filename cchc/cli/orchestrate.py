@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from cchc.app import service
-from cchc.app.supervisor import Supervisor
+from cchc.app.supervisor import UP, HomeBusy, Supervisor, busy_message, home_lock
 from cchc.cli.app import app, emit_json, fail, get_plan, now_utc
 from cchc.core.deployments import all_deployments, prefect_yaml
 from cchc.core.loader import SpecError
@@ -43,16 +44,24 @@ def up(
 ) -> None:
     """Start a Prefect server with its UI and serve every plan's deployments until stopped."""
     settings = get_settings()
-    try:
-        _plans_or_fail()
-    except typer.Exit:
-        # A broken spec stops `cchc up` before anything runs: tell someone now (once per episode).
-        from cchc.app.watchdog import run_pass
+    with contextlib.ExitStack() as held:
+        # The home's lock first: reading the plans opens the store, which a restore may be replacing.
+        try:
+            held.enter_context(home_lock(settings.home, UP))
+        except HomeBusy as e:
+            typer.echo(f"không khởi động được: {busy_message(e)}")
+            raise typer.Exit(2) from None
+        try:
+            _plans_or_fail()
+        except typer.Exit:
+            # A broken spec stops `cchc up` before anything runs: tell someone now (once per episode).
+            from cchc.app.watchdog import run_pass
 
-        run_pass(settings, now_utc())
-        raise
-    sup = Supervisor(settings, host or settings.server_host, port or settings.server_port, echo=typer.echo)
-    raise typer.Exit(sup.run_forever())
+            run_pass(settings, now_utc())
+            raise
+        sup = Supervisor(settings, host or settings.server_host, port or settings.server_port, echo=typer.echo)
+        code = sup.serve_locked()  # the lock goes only after stop(): every child is gone by then
+    raise typer.Exit(code)
 
 
 @app.command()

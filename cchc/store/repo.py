@@ -44,11 +44,18 @@ def sync_plan(session: Session, plan: Plan, now: dt.datetime) -> bool:
     Returns True when anything changed. Occurrences that a changed spec no longer
     has are removed; evidence stays keyed by (plan, duty) and counts again if the
     duty comes back.
+
+    Safe when several processes sync the same plan at once (the portal and the runner
+    of `cchc up` both do as they start): the plan's row is inserted if missing (a
+    racing insert waits for the first and then does nothing) and locked before its
+    fingerprint is compared, so one process writes a version and the others, once it
+    has committed, find it written. On SQLite every transaction already holds the
+    write lock from its BEGIN IMMEDIATE.
     """
     digest, payload = spec_fingerprint(plan)
     row = session.get(PlanRow, plan.id)
     if row is not None and row.spec_sha256 == digest:
-        return False
+        return False  # already this version: nothing to write, nothing to wait for
     values = {
         "title": plan.title,
         "commune_code": plan.commune.code,
@@ -60,10 +67,23 @@ def sync_plan(session: Session, plan: Plan, now: dt.datetime) -> bool:
         "spec_json": payload,
         "loaded_at": now,
     }
-    if row is None:
-        session.add(PlanRow(id=plan.id, **values))
-        session.flush()
-    else:
+    inserted = session.execute(
+        dialect.insert(session, PlanRow)
+        .values(id=plan.id, **values)
+        .on_conflict_do_nothing(index_elements=[PlanRow.id])
+        .returning(PlanRow.id)
+    ).scalar()
+    if inserted is None:
+        # The row is there (or was just committed by a racing insert): lock it, so a concurrent sync of this
+        # plan waits here, and compare with what is committed now (populate_existing: not a stale copy).
+        row = session.scalars(
+            select(PlanRow)
+            .where(PlanRow.id == plan.id)
+            .with_for_update(key_share=True)  # FOR NO KEY UPDATE: what the UPDATE below would take anyway
+            .execution_options(populate_existing=True)
+        ).one()
+        if row.spec_sha256 == digest:
+            return False
         for k, v in values.items():
             setattr(row, k, v)
 
