@@ -139,7 +139,8 @@ def build(
     service.ensure_plan(engine, plan, at)
     with session_scope(engine) as s:
         items, waivers = records(s, plan, at, recorded_until)
-    return assemble(plan, report_id, period, at, items, waivers, approval)
+        calendar = repo.stored_occurrences(s, plan)
+    return assemble(plan, report_id, period, at, items, waivers, approval, calendar)
 
 
 def run_state(settings: Settings, plan: Plan, report_id: str, period: str) -> ReportRunRow | None:

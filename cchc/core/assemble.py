@@ -239,8 +239,13 @@ def assemble(
     evidence: Sequence[EvidenceItem],
     waivers: Mapping[tuple[str, str], str] | None = None,
     approval: Approval | None = None,
+    occurrences: Sequence[Occurrence] | None = None,
 ) -> ReportModel:
-    """The report of ``period`` as the records stood at ``at`` (aware), limited to its data window."""
+    """The report of ``period`` as the records stood at ``at`` (aware), limited to its data window.
+
+    ``occurrences``: the plan's calendar as the store holds it, where an amendment left earlier periods
+    under their old rules; by default, the spec's own calendar."""
+    calendar = list(occurrences) if occurrences is not None else plan_occurrences(plan)
     report = plan.report(report_id)
     waivers = waivers or {}
     local = to_local(at, plan.timezone)
@@ -258,7 +263,7 @@ def assemble(
     for e in evidence:
         by_duty.setdefault(e.duty, []).append(e)
     occ_by_duty: dict[str, list[Occurrence]] = {}
-    for o in plan_occurrences(plan):
+    for o in calendar:
         occ_by_duty.setdefault(o.duty, []).append(o)
 
     rows: list[ReportRow] = []
@@ -331,7 +336,7 @@ def assemble(
     nxt = next_period(period)
     nxt_first, nxt_last = period_bounds(nxt)
     ahead: dict[str, list[Occurrence]] = {}
-    for o in sorted(plan_occurrences(plan), key=lambda o: (o.due, o.duty)):
+    for o in sorted(calendar, key=lambda o: (o.due, o.duty)):
         if (o.duty, o.period) == (report.id, period) or o.last_day <= cut or o.start_day > nxt_last:
             continue
         if not _already_done(o, by_duty, cut, waivers):

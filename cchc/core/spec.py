@@ -468,6 +468,14 @@ class Plan(Frozen):
     effective_confirmed: str | None = Field(
         default=None, description="Ngày hiệu lực giả định đã được xác nhận: ai, ngày nào, vì sao."
     )
+    amended_on: dt.date | None = Field(
+        default=None,
+        description=(
+            "Ngày văn bản sửa đổi kế hoạch có hiệu lực: các kỳ bắt đầu trước ngày này giữ quy định cũ (trạng thái đã "
+            "đánh giá không đổi), các kỳ từ ngày này theo bản sửa đổi. Trống: sửa YAML là đính chính, áp dụng mọi kỳ."
+        ),
+    )
+    amendment_note: str | None = Field(default=None, description="Văn bản sửa đổi (số, ngày, nội dung chính).")
     effective_note: str | None = Field(
         default=None, description="Căn cứ của ngày hiệu lực (vd. 'bản ký ghi tháng 8/2025, ngày để trống')."
     )
@@ -564,6 +572,10 @@ class Plan(Frozen):
             raise ValueError(
                 f"effective_from {self.effective_from} lies outside the plan's period "
                 f"{self.period.start}..{self.period.end}"
+            )
+        if self.amended_on is not None and not self.period.start <= self.amended_on <= self.period.end:
+            raise ValueError(
+                f"amended_on {self.amended_on} lies outside the plan's period {self.period.start}..{self.period.end}"
             )
         if self.effective_from is not None and self.issued_on is not None and self.effective_from < self.issued_on:
             raise ValueError(f"effective_from {self.effective_from} is before the plan was issued ({self.issued_on})")

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Row, and_, case, delete, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
+from cchc.core import amend
 from cchc.core.calendar import Occurrence, plan_occurrences
 from cchc.core.evaluate import Status, Tally, judge
 from cchc.core.spec import DutyKind, Plan
@@ -84,8 +85,11 @@ def sync_plan(session: Session, plan: Plan, now: dt.datetime) -> bool:
         ).one()
         if row.spec_sha256 == digest:
             return False
+        previous = _stored_plan(row.spec_json)
         for k, v in values.items():
             setattr(row, k, v)
+    else:
+        previous = None
 
     session.execute(delete(DutyRow).where(DutyRow.plan_id == plan.id))
     session.execute(delete(DutyEvidenceKind).where(DutyEvidenceKind.plan_id == plan.id))
@@ -115,10 +119,37 @@ def sync_plan(session: Session, plan: Plan, now: dt.datetime) -> bool:
             }
         )
         kind_rows.extend({"plan_id": plan.id, "duty_id": r.id, "kind": k.value} for k in r.counted_kinds)
+    since = plan.amended_on if previous is not None else None
+    if previous is not None:
+        # What the edit changed, in the audit trail; an amendment keeps a removed duty's periods under way.
+        lines = amend.changes(previous, plan)
+        action = "plan.amend" if plan.amended_on is not None else "plan.correct"
+        reason = plan.amendment_note if plan.amended_on is not None else "đính chính cách đọc kế hoạch (áp dụng mọi kỳ)"
+        when = f"có hiệu lực từ {plan.amended_on.isoformat()}; " if plan.amended_on else ""
+        audit(session, now, "tệp kế hoạch", action, plan.id, reason=reason, detail=when + "; ".join(lines))
+        if since is not None:
+            current = {d["duty_id"] for d in duty_rows}
+            for d in previous.duties:
+                if d.id not in current:
+                    duty_rows.append(
+                        {"plan_id": plan.id, "duty_id": d.id, "kind": d.kind.value, "title": d.title,
+                         "lead": d.lead, "active": False}
+                    )  # fmt: skip
+                    kind_rows.extend({"plan_id": plan.id, "duty_id": d.id, "kind": k.value} for k in d.counted_kinds)
     session.execute(insert(DutyRow), duty_rows)
     session.execute(insert(DutyEvidenceKind), kind_rows)
-    _sync_occurrences(session, plan)
+    _sync_occurrences(session, plan, since)
     return True
+
+
+def _stored_plan(payload: str | None) -> Plan | None:
+    """The version of the plan the store holds (None if an older cchc wrote one this one cannot read)."""
+    if not payload:
+        return None
+    try:
+        return Plan.model_validate_json(payload)
+    except ValueError:
+        return None
 
 
 def _occ_values(o: Occurrence) -> dict[str, object]:
@@ -139,11 +170,14 @@ def _occ_values(o: Occurrence) -> dict[str, object]:
     }
 
 
-def _sync_occurrences(session: Session, plan: Plan) -> None:
-    wanted = {(o.duty, o.period): o for o in plan_occurrences(plan)}
+def _sync_occurrences(session: Session, plan: Plan, since: dt.date | None = None) -> None:
     existing = {
         (r.duty_id, r.period): r for r in session.scalars(select(OccurrenceRow).where(OccurrenceRow.plan_id == plan.id))
     }
+    fresh = plan_occurrences(plan)
+    if since is not None:  # an amendment: periods already under way keep the rules they were judged under
+        fresh = amend.carry_over([_orm_occurrence(r, plan.timezone) for r in existing.values()], fresh, plan, since)
+    wanted = {(o.duty, o.period): o for o in fresh}
     gone = [r.id for k, r in existing.items() if k not in wanted]
     if gone:
         session.execute(delete(OccurrenceRow).where(OccurrenceRow.id.in_(gone)))
@@ -387,6 +421,37 @@ def _row_occurrence(r: Row[tuple[object, ...]], tz: str) -> Occurrence:
         in_force=bool(m["in_force"]),
         co_leads=tuple(u for u in (m["co_leads"] or "").split(",") if u),
     )
+
+
+def _orm_occurrence(r: OccurrenceRow, tz: str) -> Occurrence:
+    zone = _zone(tz)
+
+    def local(v: dt.datetime) -> dt.datetime:
+        return (v if v.tzinfo else v.replace(tzinfo=dt.UTC)).astimezone(zone)
+
+    return Occurrence(
+        plan=r.plan_id,
+        duty=r.duty_id,
+        kind=DutyKind(r.kind),
+        period=r.period,
+        starts=local(r.starts),
+        due=local(r.due),
+        closes=local(r.closes),
+        required=r.required,
+        needed=r.needed,
+        evidence_kinds=(),
+        lead=r.lead,
+        due_soon_from=local(r.due_soon_from),
+        in_force=bool(r.in_force),
+        co_leads=tuple(u for u in (r.co_leads or "").split(",") if u),
+    )
+
+
+def stored_occurrences(session: Session, plan: Plan) -> list[Occurrence]:
+    """The plan's calendar as the store holds it (an amendment's earlier periods keep their old rules)."""
+    q = select(OccurrenceRow).where(OccurrenceRow.plan_id == plan.id)
+    rows = [_orm_occurrence(r, plan.timezone) for r in session.scalars(q)]
+    return sorted(rows, key=lambda o: (o.due, o.duty, o.period))
 
 
 @lru_cache(maxsize=8)
