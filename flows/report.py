@@ -23,7 +23,7 @@ from prefect.runtime import flow_run
 from pydantic import Field
 
 from cchc.app import report_workflow as workflow
-from cchc.core.calendar import to_local
+from cchc.core.calendar import served_by, to_local
 from cchc.core.report_state import DRAFTABLE, ReportState, Wait
 from cchc.core.spec import Plan
 from flows.common import run_duty, run_moment
@@ -96,6 +96,14 @@ async def report_duty(
     out["collected"] = t.collect_evidence(plan, report_id, moment)
     evaluation = t.evaluate(plan, report_id, moment, now)
     t.emit_status_events(plan, evaluation.changes)
+    serving = served_by(plan, report_id, tgt.period)
+    if serving is not None:
+        # One document serves both (the spec's `serves:`): no draft of its own; delivering that one settles this.
+        out["served_by"] = f"{serving[0]}:{serving[1]}"
+        out["mail"] = t.notify(plan, [report_id], moment, now)
+        t.publish_artifacts(plan, report_id, evaluation, moment)
+        logger.info("báo cáo %s %s dùng chung văn bản với %s %s", report_id, tgt.period, *serving)
+        return out
     state = rt.report_state(plan, tgt)
     early = to_local(moment, plan.timezone).date() < tgt.draft_day and period is None and not redraft
     if not early and (state is None or state in DRAFTABLE):

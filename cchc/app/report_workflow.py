@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from cchc.app import service
 from cchc.app.report_render import MEDIA_TYPES, render_docx, render_html, render_markdown
 from cchc.core.assemble import Approval, EvidenceItem, ReportModel, assemble
-from cchc.core.calendar import Occurrence, plan_occurrences, to_local
+from cchc.core.calendar import Occurrence, plan_occurrences, served_by, to_local
 from cchc.core.report_state import DECIDED, ReportState, advance
 from cchc.core.report_state import label as state_label
 from cchc.core.spec import EvidenceKind, Plan, Report, UnitRole
@@ -408,7 +408,37 @@ def settle(settings: Settings, plan: Plan, now: dt.datetime) -> list[tuple[str, 
             run = store.lock_run(s, plan.id, report_id, period, now)
             run.state, run.delivered_at, run.updated_at = advance(run.state, ReportState.delivered), sent, now
         recorded.append((report_id, period))
+        recorded += _serve_others(settings, plan, report, period, sent, sha, now)
     return recorded
+
+
+def _serve_others(
+    settings: Settings, plan: Plan, report: Report, period: str, sent: dt.datetime, sha: str | None, now: dt.datetime
+) -> list[tuple[str, str]]:
+    """The one document also delivers the reports it serves (same days, same due date), as the spec says."""
+    out = []
+    for other_id in report.serves:
+        other = plan.report(other_id)
+        for o in plan_occurrences(plan):
+            if o.duty != other_id or served_by(plan, other_id, o.period) != (report.id, period):
+                continue
+            service.record_evidence(
+                settings,
+                plan,
+                service.EvidenceInput(
+                    duty=other_id,
+                    kind=EvidenceKind.report_delivery.value,
+                    title=f"Đã gửi báo cáo {period} ({report.title}), dùng chung cho {other.title} {o.period}",
+                    occurred_on=to_local(sent, plan.timezone).date(),
+                    origin="report",
+                    file_sha256=sha,
+                    file_name=file_name(plan, report.id, period, "docx", False),
+                    unit=report.compiler,
+                ),
+                now,
+            )
+            out.append((other_id, o.period))
+    return out
 
 
 def listing(settings: Settings, plan: Plan, at: dt.datetime) -> list[dict[str, Any]]:

@@ -302,3 +302,20 @@ def report_data_window(report: Report, period: str, cal: WorkCalendar = NATIONAL
     if due < end:
         end = working_days_before(due, report.draft_working_days, cal)
     return start, end
+
+
+def served_by(plan: Plan, report_id: str, period: str) -> tuple[str, str] | None:
+    """The report (and its period) whose one document also serves this report's occurrence: same days, same
+    due date (a plan's 6-month report for H2 and its annual report, say). None when it stands on its own."""
+    serving = [r for r in plan.reports if report_id in r.serves]
+    if not serving:
+        return None
+    by_key = {(o.duty, o.period): o for o in plan_occurrences(plan)}
+    mine = by_key.get((report_id, period))
+    if mine is None:
+        return None
+    for r in serving:
+        for (duty, p), o in by_key.items():
+            if duty == r.id and o.start_day == mine.start_day and o.last_day == mine.last_day:
+                return r.id, p
+    return None

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from cchc.core.assumptions import unconfirmed
-from cchc.core.calendar import Occurrence
+from cchc.core.calendar import Occurrence, served_by
 from cchc.core.evaluate import Status
 from cchc.core.spec import DutyKind, Escalation, LadderStep, Plan, UnitRole
 from cchc.core.workdays import (
@@ -128,6 +128,8 @@ def intents(
     for occ, status, count in judged:
         if status in (Status.met, Status.met_late, Status.waived, Status.upcoming, Status.before_effect):
             continue
+        if occ.kind is DutyKind.report and served_by(plan, occ.duty, occ.period) is not None:
+            continue  # one document serves both: the serving report's ladder speaks for it
         ladder = ladder_for(plan, occ.duty)
         lateness = stale_after if stale_after is not None else dt.timedelta(days=ladder.stale_after_days)
         assumed = unconfirmed(plan, occ.duty)
