@@ -164,8 +164,12 @@ def test_report_data_windows_follow_the_national_cut_off_unless_the_plan_is_due_
 
     phu_thai = load_plan(PLAN_DIR / "phu-thai-2025h2.yaml")
     quarterly = next(r for r in phu_thai.reports if r.id == "bao-cao-quy")
-    # Due 5 Sep, before the 14th: the data stop when the draft is made (5 working days before, 1-2 Sep off).
-    assert report_data_window(quarterly, "2025-Q3") == (_dt.date(2025, 6, 15), _dt.date(2025, 8, 27))
+    # Due Wed 10 Sep (an assumed date), before the 14th: the data stop when the draft is made, 5 working days
+    # before (6-7 Sep a weekend).
+    assert report_data_window(quarterly, "2025-Q3") == (_dt.date(2025, 6, 15), _dt.date(2025, 9, 3))
+    # Due 5 Sep (the units' date in this plan): the 5 working days step over the 1-2 Sep holidays.
+    earlier = quarterly.model_copy(update={"due": DueRule(in_month="last", day=5)})
+    assert report_data_window(earlier, "2025-Q3") == (_dt.date(2025, 6, 15), _dt.date(2025, 8, 27))
     later = quarterly.model_copy(update={"due": None})  # due at the period's end: the 14th cut-off holds
     assert report_data_window(later, "2025-Q3") == (_dt.date(2025, 6, 15), _dt.date(2025, 9, 14))
     assert report_data_window(later, "2025-Q1") == (_dt.date(2024, 12, 15), _dt.date(2025, 3, 14))

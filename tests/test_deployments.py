@@ -83,10 +83,16 @@ def test_report_deployments_run_ahead_of_the_due_date() -> None:
     reports = [s for s in plan_deployments(phu_thai) if s.parameters.get("report_id") == "bao-cao-quy"]
     assert reports and "report_duty" in reports[0].entrypoint
     rrule = reports[0].schedules[0]["rrule"]
-    # Runs on the ladder's days at 08:00, when each step falls due (1-2 Sep are holidays):
-    # reminders 27 Aug and 4 Sep, overdue 8 Sep, escalation 15 Sep.
-    for day in ("20250827", "20250904", "20250908", "20250915"):
+    # Runs on the ladder's days at 08:00, when each step falls due (due Wed 10 Sep, 6-7 Sep a weekend):
+    # reminders 3 and 9 Sep, overdue 11 Sep, escalation 18 Sep.
+    for day in ("20250903", "20250909", "20250911", "20250918"):
         assert f"{day}T080000" in rrule, day
+    # The units' report (due 5 Sep, the plan's date) runs on its own ladder days, over the 1-2 Sep holidays:
+    # reminders 27 Aug and 4 Sep, overdue 8 Sep, escalation 15 Sep.
+    units = next(s for s in plan_deployments(phu_thai) if s.parameters.get("duty_id") == "bao-cao-don-vi")
+    assert "unit_report_duty" in units.entrypoint
+    for day in ("20250827", "20250904", "20250908", "20250915"):
+        assert f"{day}T080000" in units.schedules[0]["rrule"], day
 
 
 def test_continuous_duties_also_run_on_their_ladder_days() -> None:
@@ -149,7 +155,14 @@ def test_a_report_runs_every_working_morning_from_its_draft_day_to_its_due_date(
     phu_thai = next(p for p in PLANS if p.id == "phu-thai-2025h2")
     spec = next(s for s in plan_deployments(phu_thai) if s.parameters.get("report_id") == "bao-cao-quy")
     rrule = spec.schedules[0]["rrule"]
-    # Draft 27/08; 30-31/08 weekend, 01-02/09 holidays; due at the end of 05/09.
+    # Draft 03/09; 06-07/09 weekend; due at the end of 10/09.
+    for day in ("20250903", "20250904", "20250905", "20250908", "20250909", "20250910"):
+        assert f"{day}T080000" in rrule, day
+    for day in ("20250902", "20250906", "20250907"):
+        assert f"{day}T080000" not in rrule, day
+    # The units' report, due 05/09: draft 27/08; 30-31/08 weekend, 01-02/09 holidays.
+    units = next(s for s in plan_deployments(phu_thai) if s.parameters.get("duty_id") == "bao-cao-don-vi")
+    rrule = units.schedules[0]["rrule"]
     for day in ("20250827", "20250828", "20250829", "20250903", "20250904", "20250905"):
         assert f"{day}T080000" in rrule, day
     for day in ("20250826", "20250830", "20250901", "20250902"):

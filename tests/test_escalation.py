@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pendulum
 import pytest
 
+from cchc.core.assumptions import Decision, apply
 from cchc.core.calendar import Occurrence, plan_occurrences
 from cchc.core.escalation import intents, ladder_for, step_moment
 from cchc.core.evaluate import Status
@@ -28,8 +30,9 @@ def at(y: int, m: int, d: int, h: int = 9) -> pendulum.DateTime:
 
 
 def test_default_ladder_moments_follow_the_vietnamese_working_calendar() -> None:
-    q3 = occ(PHU_THAI, "bao-cao-quy", "2025-Q3")
-    days = {s.step: step_moment(s, q3, TZ) for s in ladder_for(PHU_THAI, "bao-cao-quy").ladder}
+    # The units' report, due "trước ngày 06 của tháng cuối quý" (05/09), a date the plan states.
+    q3 = occ(PHU_THAI, "bao-cao-don-vi", "2025-Q3")
+    days = {s.step: step_moment(s, q3, TZ) for s in ladder_for(PHU_THAI, "bao-cao-don-vi").ladder}
     assert {k: v.date() if v else None for k, v in days.items()} == {
         "reminder-1": dt.date(2025, 8, 27),  # 1-2 Sep are National Day holidays
         "reminder-2": dt.date(2025, 9, 4),
@@ -54,14 +57,26 @@ def test_met_or_waived_occurrences_have_no_due_steps(status: Status) -> None:
 
 
 def test_steps_due_at_a_moment_with_recipients_and_staleness() -> None:
-    q3 = occ(PHU_THAI, "bao-cao-quy", "2025-Q3")
-    due = intents(PHU_THAI, [(q3, Status.overdue, 0)], at(2025, 9, 15))
+    # The compiled report's due date (the 10th) is an assumption, never escalated until confirmed: the
+    # coordinator confirms it, so the whole ladder applies (due 10/09: overdue 11/09, escalation 18/09).
+    decision = Decision(
+        plan=PHU_THAI.id,
+        item="bao-cao-quy",
+        aspect="due",
+        action="confirm",
+        by="Phòng Văn hóa - Xã hội",
+        at=dt.datetime(2025, 8, 1, 9, tzinfo=ZoneInfo(TZ)),
+        reason="Sở Nội vụ nhận báo cáo quý ngày 10",
+    )
+    plan = apply(PHU_THAI, [decision])
+    q3 = occ(plan, "bao-cao-quy", "2025-Q3")
+    due = intents(plan, [(q3, Status.overdue, 0)], at(2025, 9, 18))
     assert [(i.step, i.to, i.cc, i.stale) for i in due] == [
         ("overdue", ("vhxh",), (), True),  # coordinator = lead: no copy to itself
         ("escalation", ("lanh-dao",), ("vhxh",), False),
     ]
-    # While open, only the reminders whose moment has passed are due.
-    due = intents(PHU_THAI, [(q3, Status.due_soon, 0)], at(2025, 9, 4))
+    # While open, only the reminders whose moment has passed are due (reminders 03/09 and 09/09).
+    due = intents(plan, [(q3, Status.due_soon, 0)], at(2025, 9, 9))
     assert [(i.step, i.stale) for i in due] == [("reminder-1", True), ("reminder-2", False)]
 
 

@@ -61,9 +61,10 @@ def by_step(result: TickResult, step: str) -> list[str]:
 
 def test_a_reminder_is_sent_once_across_repeated_and_concurrent_ticks(mail_env: Settings, server: MailServer) -> None:
     p = plan("phu-thai-2025h2")
-    first = run_tick(mail_env, p, at(2025, 8, 27), NOW, ["bao-cao-quy"])
+    # The Q3 report is due Wed 10/09/2025: reminder-1 on 03/09, reminder-2 on 09/09.
+    first = run_tick(mail_env, p, at(2025, 9, 3), NOW, ["bao-cao-quy"])
     assert by_step(first, "reminder-1") == ["phu-thai-2025h2:bao-cao-quy:2025-Q3:reminder-1:vhxh"]
-    again = run_tick(mail_env, p, at(2025, 8, 27), NOW, ["bao-cao-quy"])
+    again = run_tick(mail_env, p, at(2025, 9, 3), NOW, ["bao-cao-quy"])
     assert again.sent == [] and again.queued == []
 
     # Three runs of the same moment at once (an overlapping schedule, a retry, a manual run).
@@ -72,7 +73,7 @@ def test_a_reminder_is_sent_once_across_repeated_and_concurrent_ticks(mail_env: 
 
     def tick() -> None:
         try:
-            results.append(run_tick(mail_env, p, at(2025, 9, 4), NOW, ["bao-cao-quy"]))
+            results.append(run_tick(mail_env, p, at(2025, 9, 9), NOW, ["bao-cao-quy"]))
         except BaseException as e:
             errors.append(e)
 
@@ -90,7 +91,7 @@ def test_a_reminder_is_sent_once_across_repeated_and_concurrent_ticks(mail_env: 
     assert [r.rcpt for r in received] == [["vhxh@phu-thai.example"], ["vhxh@phu-thai.example"]]
     assert received[0].subject == (
         "[CCHC xã Phú Thái] Nhắc hạn: Báo cáo kết quả công tác tuyên truyền cải cách hành chính quý "
-        "(quý III/2025) — hạn 05/09/2025"
+        "(quý III/2025) — hạn 10/09/2025"
     )
     sent = rows(mail_env, status=ob.SENT)
     assert {r.message_id for r in sent} == {r.message_id for r in received}
@@ -100,15 +101,15 @@ def test_a_reminder_is_sent_once_across_repeated_and_concurrent_ticks(mail_env: 
 def test_a_temporary_failure_is_retried_with_backoff_then_delivered(mail_env: Settings, server: MailServer) -> None:
     server.handler.data_replies = ["451 4.3.0 Hệ thống bận, thử lại sau"]
     p = plan("phu-thai-2025h2")
-    result = run_tick(mail_env, p, at(2025, 8, 27), NOW, ["bao-cao-quy"])
+    result = run_tick(mail_env, p, at(2025, 9, 3), NOW, ["bao-cao-quy"])  # reminder-1 of the Q3 report
     assert result.sent == [] and len(result.retrying) == 1 and "451" in result.retrying[0].detail
     (row,) = rows(mail_env)
     assert row.status == ob.QUEUED and row.attempts == 1 and row.next_attempt_at > NOW
 
     # The backoff holds it on the next tick; a flush (or the backoff's end) sends it.
-    assert run_tick(mail_env, p, at(2025, 8, 27, 9), NOW, ["bao-cao-quy"]).sent == []
+    assert run_tick(mail_env, p, at(2025, 9, 3, 9), NOW, ["bao-cao-quy"]).sent == []
     later = NOW.add(minutes=2)
-    assert run_tick(mail_env, p, at(2025, 8, 27, 10), later, ["bao-cao-quy"]).sent[0].key == row.key
+    assert run_tick(mail_env, p, at(2025, 9, 3, 10), later, ["bao-cao-quy"]).sent[0].key == row.key
     (row,) = rows(mail_env)
     assert row.status == ob.SENT and row.attempts == 2 and row.last_error is not None
     assert len(server.received) == 1 and server.received[0].message_id == row.message_id
@@ -265,7 +266,9 @@ def test_replay_phu_thong_october_2025_with_two_posts(mail_env: Settings, server
 
 def test_replay_phu_thai_q3_2025_report_with_nothing_delivered(mail_env: Settings, server: MailServer) -> None:
     p = plan("phu-thai-2025h2")
-    seen = _replay(mail_env, p, "bao-cao-quy", dt.date(2025, 8, 15), dt.date(2025, 9, 30))
+    # The units' Q3 report: "trước ngày 06 của tháng cuối quý" is the plan's own date (05/09), so its ladder runs
+    # to the leader (the compiled report's date is an assumption, which never escalates).
+    seen = _replay(mail_env, p, "bao-cao-don-vi", dt.date(2025, 8, 15), dt.date(2025, 9, 30))
     # 1-2 Sep 2025 are the National Day holiday; weekends do not count.
     assert seen["2025-Q3"] == [
         ("reminder-1", dt.date(2025, 8, 27)),
@@ -280,16 +283,16 @@ def test_replay_phu_thai_q3_2025_report_with_nothing_delivered(mail_env: Setting
 
 def test_a_met_occurrence_stops_its_ladder_at_once(mail_env: Settings, server: MailServer) -> None:
     p = plan("phu-thai-2025h2")
-    run_tick(mail_env, p, at(2025, 8, 27), NOW, ["bao-cao-quy"])
+    run_tick(mail_env, p, at(2025, 9, 3), NOW, ["bao-cao-quy"])  # reminder-1 of the report due 10/09
     service.record_evidence(
         mail_env,
         p,
         service.EvidenceInput(
-            duty="bao-cao-quy", kind="report_delivery", title="Báo cáo quý III đã gửi", occurred_on=dt.date(2025, 9, 3)
+            duty="bao-cao-quy", kind="report_delivery", title="Báo cáo quý III đã gửi", occurred_on=dt.date(2025, 9, 4)
         ),
-        at(2025, 9, 3),
+        at(2025, 9, 4),
     )
-    seen = _replay(mail_env, p, "bao-cao-quy", dt.date(2025, 9, 3), dt.date(2025, 9, 20))
+    seen = _replay(mail_env, p, "bao-cao-quy", dt.date(2025, 9, 4), dt.date(2025, 9, 25))
     assert "2025-Q3" not in seen
     assert len(server.received) == 1
 
@@ -302,12 +305,12 @@ def test_a_queued_reminder_is_not_sent_once_the_work_is_done(
     get_settings.cache_clear()
     settings = get_settings()
     p = plan("phu-thai-2025h2")
-    run_tick(settings, p, at(2025, 8, 27), NOW, ["bao-cao-quy"])
+    run_tick(settings, p, at(2025, 9, 3), NOW, ["bao-cao-quy"])  # reminder-1 of the report due 10/09
     assert [r.status for r in rows(settings)] == [ob.QUEUED]
     service.waive_occurrence(settings, p, "bao-cao-quy", "2025-Q3", "Gộp vào báo cáo 9 tháng", "vhxh", NOW)
     down.start()
     try:
-        result = run_tick(settings, p, at(2025, 8, 27, 10), NOW.add(hours=1), ["bao-cao-quy"])
+        result = run_tick(settings, p, at(2025, 9, 3, 10), NOW.add(hours=1), ["bao-cao-quy"])
         assert result.sent == [] and down.received == []
         (row,) = rows(settings)
         assert row.status == ob.SKIPPED and "không còn đến hạn" in (row.last_error or "")
@@ -322,13 +325,13 @@ def test_a_run_that_died_mid_send_is_taken_over_with_the_same_message_id(
     down = TickResult(plan=p.id, at=None)
     # Queue the reminder, then claim it the way a run does just before it crashes.
     engine = service.engine_for(mail_env)
-    judged = service.judge_plan(mail_env, p, at(2025, 8, 27), NOW)
+    judged = service.judge_plan(mail_env, p, at(2025, 9, 3), NOW)  # reminder-1 of the report due 10/09
     from cchc.app.mail_pass import plan_pass
 
-    down.merge(plan_pass(mail_env, engine, p, judged, at(2025, 8, 27), NOW, ["bao-cao-quy"]))
+    down.merge(plan_pass(mail_env, engine, p, judged, at(2025, 9, 3), NOW, ["bao-cao-quy"]))
     (claimed,) = ob.claim(engine, NOW)
-    assert run_tick(mail_env, p, at(2025, 8, 27, 9), NOW.add(minutes=5), ["bao-cao-quy"]).sent == []  # lease held
-    result = run_tick(mail_env, p, at(2025, 8, 27, 10), NOW.add(minutes=11), ["bao-cao-quy"])
+    assert run_tick(mail_env, p, at(2025, 9, 3, 9), NOW.add(minutes=5), ["bao-cao-quy"]).sent == []  # lease held
+    result = run_tick(mail_env, p, at(2025, 9, 3, 10), NOW.add(minutes=11), ["bao-cao-quy"])
     assert [line.key for line in result.sent] == [claimed.key]
     (received,) = server.received
     assert received.message_id == claimed.message_id
@@ -348,7 +351,8 @@ def test_a_server_that_never_answers_times_out_and_the_message_waits(
         get_settings.cache_clear()
         settings = get_settings()
         started = pendulum.now()
-        result = run_tick(settings, plan("phu-thai-2025h2"), at(2025, 8, 27), NOW, ["bao-cao-quy"])
+        # reminder-1 of the Q3 report due 10/09
+        result = run_tick(settings, plan("phu-thai-2025h2"), at(2025, 9, 3), NOW, ["bao-cao-quy"])
         assert (pendulum.now() - started).total_seconds() < 15
         assert result.sent == [] and len(result.retrying) == 1
         (row,) = rows(settings)

@@ -25,7 +25,7 @@ CCHC = Path(sys.executable).with_name("cchc")
 def test_tick_twice_at_the_same_moment_sends_nothing_the_second_time(cchc_env: Settings) -> None:
     first = run_json("tick", "phu-thai-2025h2", "--at", "2025-08-27T09:00:00+07:00", "--json")
     assert {line["key"] for line in first["sent"]} == {
-        "phu-thai-2025h2:bao-cao-quy:2025-Q3:reminder-1:vhxh",
+        # The units' report is due 05/09 (reminder-1 on 27/08); the compiled report, due 10/09, waits until 03/09.
         "phu-thai-2025h2:bao-cao-don-vi:2025-Q3:reminder-1:cac-don-vi",
         # August's progress steps fell on 21/08; the month is still open, so they still go out.
         "phu-thai-2025h2:phat-thanh-chuyen-de:2025-08:progress:ttvhttt",
@@ -38,7 +38,8 @@ def test_tick_twice_at_the_same_moment_sends_nothing_the_second_time(cchc_env: S
 
 
 def test_without_smtp_messages_become_eml_files_and_the_cli_says_where(cchc_env: Settings) -> None:
-    code, out = run("tick", "phu-thai-2025h2", "--at", "2025-08-27T09:00", "--duty", "bao-cao-quy")
+    # 03/09: reminder-1 of the Q3 report due 10/09.
+    code, out = run("tick", "phu-thai-2025h2", "--at", "2025-09-03T09:00", "--duty", "bao-cao-quy")
     assert code == 0, out
     folder = cchc_env.mail_dir.resolve()
     assert f"thư được ghi thành tệp .eml trong {folder}" in out
@@ -50,7 +51,7 @@ def test_without_smtp_messages_become_eml_files_and_the_cli_says_where(cchc_env:
 
 
 def test_outbox_json_lists_every_row_with_its_contract_fields(cchc_env: Settings) -> None:
-    run("tick", "phu-thai-2025h2", "--at", "2025-08-27T09:00")
+    run("tick", "phu-thai-2025h2", "--at", "2025-09-03T09:00")  # reminder-1 of the Q3 report due 10/09
     rows = run_json("outbox", "phu-thai-2025h2", "--json")
     assert rows
     for r in rows:
@@ -68,8 +69,10 @@ def test_flush_delivers_what_a_tick_could_not(cchc_env: Settings, monkeypatch: p
     port = free_port()
     monkeypatch.setenv("CCHC_SMTP_URL", f"smtp+insecure://127.0.0.1:{port}")
     get_settings.cache_clear()
-    first = run_json("tick", "phu-thai-2025h2", "--at", "2025-08-27T09:00", "--json")
-    assert first["sent"] == [] and len(first["retrying"]) == 5  # two reminders, three progress steps
+    first = run_json("tick", "phu-thai-2025h2", "--at", "2025-09-03T09:00", "--json")
+    # Two reminders (the units' report due 05/09, the compiled report due 10/09) and the notices of August's
+    # three monthly quotas (01-02/09 are holidays, so 03/09 is their first working day after the month).
+    assert first["sent"] == [] and len(first["retrying"]) == 5
     for server in running(port):
         flushed = run_json("mail", "flush", "--json")
         assert len(flushed["sent"]) == 5 and len(server.received) == 5
@@ -101,7 +104,7 @@ def test_mail_serve_catches_messages_into_the_inbox_folder(cchc_env: Settings, t
         assert serve.stdout is not None
         assert "SMTP catcher on 127.0.0.1" in serve.stdout.readline()
         tick = subprocess.run(
-            [str(CCHC), "tick", "phu-thai-2025h2", "--at", "2025-08-27T09:00", "--duty", "bao-cao-quy"],
+            [str(CCHC), "tick", "phu-thai-2025h2", "--at", "2025-09-03T09:00", "--duty", "bao-cao-quy"],
             cwd=ROOT,
             env={**env, "CCHC_SMTP_URL": f"smtp+insecure://127.0.0.1:{port}"},
             capture_output=True,

@@ -14,6 +14,7 @@ import pytest
 from cchc.app import service
 from cchc.app.report_render import render_docx, render_html, render_markdown
 from cchc.core.assemble import (
+    ASSESS_ASSUMED,
     ASSESS_DONE,
     ASSESS_NONE,
     ASSESS_OPEN,
@@ -41,9 +42,12 @@ def _post(i: int, day: dt.date, duty: str = "cong-ttdt-tin-bai", title: str | No
 Q3_EVIDENCE = [
     _post(1, dt.date(2025, 7, 10)),
     _post(2, dt.date(2025, 8, 12)),
-    _post(3, dt.date(2025, 9, 10)),  # after the Q3 draft day (27/08): belongs to the next report
+    _post(3, dt.date(2025, 9, 10)),  # after the Q3 draft day (03/09): belongs to the next report
     EvidenceItem(4, "phat-thanh-chuyen-de", "broadcast", "Chuyên đề tháng 7", dt.date(2025, 7, 28), unit="ttvhttt"),
 ]
+# The Q3 report is due 10/09, so its data run to the draft day 03/09 and take in the first days of September:
+# a September post before that day completes the monthly quota's row.
+SEPTEMBER_POST = _post(5, dt.date(2025, 9, 2))
 AT = pendulum.datetime(2025, 9, 3, 9, tz=TZ)
 
 
@@ -54,13 +58,14 @@ def test_the_place_and_date_line_has_a_leading_zero_for_days_below_10_and_months
 
 
 def test_a_row_per_duty_counts_what_was_recorded_against_what_was_required() -> None:
-    m = assemble(PHU_THAI, "bao-cao-quy", "2025-Q3", AT, Q3_EVIDENCE)
+    m = assemble(PHU_THAI, "bao-cao-quy", "2025-Q3", AT, [*Q3_EVIDENCE, SEPTEMBER_POST])
     assert [r.duty for r in m.rows] == [d.id for d in PHU_THAI.duties]
     posts = next(r for r in m.rows if r.duty == "cong-ttdt-tin-bai")
-    assert posts.result == "Tháng 07/2025: 1/1; tháng 08/2025: 1/1."
+    assert posts.result == "Tháng 07/2025: 1/1; tháng 08/2025: 1/1; tháng 09/2025: 1/1."
     assert [e.text for e in posts.evidence] == [
         "10/07/2025: Tin CCHC số 1 — https://phuthai.example/tin/1",
         "12/08/2025: Tin CCHC số 2 — https://phuthai.example/tin/2",
+        "02/09/2025: Tin CCHC số 5 — https://phuthai.example/tin/5",
     ]
     # A sender other than the lead unit is named with its item.
     other = EvidenceItem(9, "cong-ttdt-tin-bai", "post", "Tin của Văn phòng", dt.date(2025, 7, 15), unit="van-phong")
@@ -69,18 +74,25 @@ def test_a_row_per_duty_counts_what_was_recorded_against_what_was_required() -> 
         "15/07/2025: Tin của Văn phòng (Văn phòng Hội đồng nhân dân và Ủy ban nhân dân xã)"
     )
     assert posts.assessment == ASSESS_DONE
-    # The data of a report due before the 14th stop on its draft day (27/08).
-    assert (m.data_from, m.data_to) == (dt.date(2025, 6, 15), dt.date(2025, 8, 27))
+    # The data of a report due before the 14th (10/09) stop on its draft day (03/09).
+    assert (m.data_from, m.data_to) == (dt.date(2025, 6, 15), dt.date(2025, 9, 3))
 
 
 def test_where_there_is_no_evidence_the_report_says_so() -> None:
     m = assemble(PHU_THAI, "bao-cao-quy", "2025-Q3", AT, [])
     i, tthc = next((i, r) for i, r in enumerate(m.rows) if r.duty == "kiem-soat-tthc")
-    # July lies before the plan took effect (31/07/2025, assumed: the signed copy leaves the day blank).
+    # July lies before the plan took effect (31/07/2025, assumed: the signed copy leaves the day blank). The data
+    # run to the draft day 03/09: August is over, September has begun.
     assert tthc.evidence == () and tthc.result == (
-        "Tháng 07/2025: trước ngày kế hoạch có hiệu lực, không đánh giá; tháng 08/2025 (tính đến 27/08/2025): 0/1."
+        "Tháng 07/2025: trước ngày kế hoạch có hiệu lực, không đánh giá; tháng 08/2025: 0/1; "
+        "tháng 09/2025 (tính đến 03/09/2025): 0/1."
     )
-    assert tthc.assessment == ASSESS_OPEN
+    # August closed with nothing, but its count (one a month) is the spec's assumption: not reported as a failure.
+    assert tthc.assessment == ASSESS_ASSUMED
+    # A quarter still under way with nothing recorded yet is in progress.
+    coord = next(r for r in m.rows if r.duty == "vhxh-dieu-phoi")
+    assert coord.evidence == () and coord.result == "Quý III/2025 (tính đến 03/09/2025): 0/1."
+    assert coord.assessment == ASSESS_OPEN
     assert render_docx_row(m, i)[4] == "Chưa có minh chứng"
     assert m.evidence_count == 0 and "chưa ghi nhận minh chứng nào" in m.overview
     assert m.totals == ()
@@ -147,7 +159,12 @@ def _read(data: bytes) -> docx.document.Document:
 
 def test_the_docx_follows_the_nd30_layout() -> None:
     model = assemble(
-        PHU_THAI, "bao-cao-quy", "2025-Q3", AT, Q3_EVIDENCE, approval=Approval("12", None, dt.date(2025, 9, 5))
+        PHU_THAI,
+        "bao-cao-quy",
+        "2025-Q3",
+        AT,
+        [*Q3_EVIDENCE, SEPTEMBER_POST],
+        approval=Approval("12", None, dt.date(2025, 9, 5)),
     )
     d = _read(render_docx(model))
     s = d.sections[0]
@@ -280,7 +297,7 @@ def test_cli_reports_lists_every_report_occurrence_with_approval_and_delivery(cc
         ("bao-cao-quy", "2025-Q4"),
     ]
     q3 = rows[0]
-    assert q3["status"] == "due_soon" and q3["draft_on"] == "2025-08-27"
+    assert q3["status"] == "due_soon" and q3["draft_on"] == "2025-09-03"  # due 10/09, 5 working days before
     assert q3["approval"]["state"] is None and q3["delivery"]["messages"] == []
 
 

@@ -92,7 +92,7 @@ async def test_report_is_drafted_approved_in_the_ui_delivered_with_the_docx_and_
 ) -> None:
     settings = get_settings()
     _evidence(settings)
-    at = pendulum.datetime(2025, 8, 27, 8, tz=TZ)  # the draft day: 5 working days before 05/09
+    at = pendulum.datetime(2025, 9, 3, 8, tz=TZ)  # the draft day: 5 working days before 10/09
     run = asyncio.create_task(
         report_duty(
             plan_id=PLAN, report_id="bao-cao-quy", at=at, now=at, approval_wait_seconds=120, approval_poll_seconds=1
@@ -156,7 +156,7 @@ async def test_without_approval_the_leader_is_told_one_working_day_before_the_du
 ) -> None:
     settings = get_settings()
     _evidence(settings)
-    at = pendulum.datetime(2025, 9, 4, 8, tz=TZ)  # due at the end of 05/09; 1 working day before
+    at = pendulum.datetime(2025, 9, 9, 8, tz=TZ)  # due at the end of 10/09; 1 working day before
     result = await report_duty(
         plan_id=PLAN, report_id="bao-cao-quy", at=at, now=at, approval_wait_seconds=2, approval_poll_seconds=1
     )
@@ -164,7 +164,7 @@ async def test_without_approval_the_leader_is_told_one_working_day_before_the_du
     assert result["leader_told"] == 1
     told = smtp.handler.by_subject("chưa được duyệt")
     assert [r.rcpt for r in told] == [["lanh-dao@phu-thai.example"]]
-    assert "05/09/2025" in told[0].text()
+    assert "10/09/2025" in told[0].text()
     assert not smtp.handler.by_subject("Báo cáo số")
 
     # The next morning's run does not tell the leader twice, and still nothing is delivered.
@@ -185,7 +185,7 @@ async def test_a_report_sent_back_in_the_ui_is_not_delivered_and_waits_for_a_new
 ) -> None:
     settings = get_settings()
     _evidence(settings)
-    at = pendulum.datetime(2025, 8, 28, 8, tz=TZ)
+    at = pendulum.datetime(2025, 9, 4, 8, tz=TZ)  # the day after the draft day (03/09)
     run = asyncio.create_task(
         report_duty(
             plan_id=PLAN, report_id="bao-cao-quy", at=at, now=at, approval_wait_seconds=120, approval_poll_seconds=1

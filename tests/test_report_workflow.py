@@ -58,17 +58,19 @@ def _post(settings: Settings, day: dt.date, n: int) -> None:
 
 def test_a_draft_is_made_again_only_when_its_records_change(store: Settings) -> None:
     plan = service.resolve_plan(PLAN, store)
-    tgt = workflow.target(plan, "bao-cao-quy", None, DRAFT_DAY)
-    assert tgt.period == "2025-Q3" and tgt.draft_day == dt.date(2025, 8, 27)
+    # The Q3 report is due Wed 10/09 (the 10th, an assumed date): its draft day is 5 working days before, 03/09.
+    draft_day = pendulum.datetime(2025, 9, 3, 8, tz=TZ)
+    tgt = workflow.target(plan, "bao-cao-quy", None, draft_day)
+    assert tgt.period == "2025-Q3" and tgt.draft_day == dt.date(2025, 9, 3)
     _post(store, dt.date(2025, 7, 10), 1)
-    first = workflow.draft(store, plan, tgt, DRAFT_DAY, DRAFT_DAY)
+    first = workflow.draft(store, plan, tgt, draft_day, draft_day)
     assert (first.new, first.version, len(first.queued)) == (True, 1, 1)
-    same = workflow.draft(store, plan, tgt, DRAFT_DAY.add(days=1), DRAFT_DAY.add(days=1))
+    same = workflow.draft(store, plan, tgt, draft_day.add(days=1), draft_day.add(days=1))
     assert (same.new, same.version, same.queued) == (False, 1, [])
     _post(store, dt.date(2025, 8, 12), 2)
-    second = workflow.draft(store, plan, tgt, DRAFT_DAY.add(days=1), DRAFT_DAY.add(days=1))
+    second = workflow.draft(store, plan, tgt, draft_day.add(days=1), draft_day.add(days=1))
     assert (second.new, second.version) == (True, 2)
-    forced = workflow.draft(store, plan, tgt, DRAFT_DAY.add(days=1), DRAFT_DAY.add(days=1), force=True)
+    forced = workflow.draft(store, plan, tgt, draft_day.add(days=1), draft_day.add(days=1), force=True)
     assert (forced.new, forced.version) == (True, 3)
 
 

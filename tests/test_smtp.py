@@ -21,7 +21,7 @@ from tests.conftest import PLAN_DIR
 from tests.mailserver import Scripted
 
 NOW = pendulum.datetime(2026, 11, 25, 9, tz="UTC")
-AT = pendulum.datetime(2025, 8, 27, 8, 30, tz="Asia/Ho_Chi_Minh")
+AT = pendulum.datetime(2025, 9, 3, 8, 30, tz="Asia/Ho_Chi_Minh")  # reminder-1 of the Q3 report due 10/09
 PHU_THAI = load_plan(PLAN_DIR / "phu-thai-2025h2.yaml")
 
 
