@@ -255,8 +255,10 @@ def render_report_late(
     state: ReportState | str | None,
     note: str | None,
     compiler: str,
+    assumed: str = "",
 ) -> Rendered:
-    """To the leader, from 1 working day before the due time: the report is still not approved."""
+    """To the leader, from 1 working day before the due time: the report is still not approved. ``assumed``: the
+    due date is the coordinator's, not the plan's (assumptions.note), and the mail says so."""
     subject = one_line(f"[CCHC {plan.commune_label}] {ACTION_LABEL['notice']}: báo cáo {period} chưa được duyệt")
     context = _report_context(
         plan,
@@ -269,6 +271,7 @@ def render_report_late(
         state=state_label(state),
         note=note,
         compiler=compiler,
+        assumed=assumed,
     )
     text, html = render("report_late", context)
     return Rendered(subject, text, html)

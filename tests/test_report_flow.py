@@ -165,6 +165,8 @@ async def test_without_approval_the_leader_is_told_one_working_day_before_the_du
     told = smtp.handler.by_subject("chưa được duyệt")
     assert [r.rcpt for r in told] == [["lanh-dao@phu-thai.example"]]
     assert "10/09/2025" in told[0].text()
+    # The date is the coordinator's assumption, not the plan's: the leader is told so.
+    assert "(hạn do bộ phận điều phối đặt, kế hoạch không quy định)" in told[0].text()
     assert not smtp.handler.by_subject("Báo cáo số")
 
     # The next morning's run does not tell the leader twice, and still nothing is delivered.

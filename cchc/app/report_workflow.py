@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from cchc.app import service
 from cchc.app.report_render import MEDIA_TYPES, render_docx, render_html, render_markdown
+from cchc.core import assumptions
 from cchc.core.assemble import Approval, EvidenceItem, ReportModel, assemble
 from cchc.core.calendar import Occurrence, plan_occurrences, served_by, to_local
 from cchc.core.report_state import DECIDED, ReportState, advance
@@ -258,6 +259,7 @@ def approval_late(settings: Settings, plan: Plan, tgt: Target, at: dt.datetime, 
             run.state if run else None,
             run.note if run else None,
             plan.unit(tgt.report.compiler).name,
+            assumptions.note(assumptions.unconfirmed(plan, tgt.report.id)),
         )
         key = f"{plan.id}:{tgt.report.id}:{tgt.period}:{STEP_LATE}:{u.id}"
         messages.append(_message(settings, plan, key, STEP_LATE, tgt, list(u.emails), u.id, r, now, []))
