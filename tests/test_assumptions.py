@@ -194,3 +194,19 @@ async def test_the_prefect_form_decides_an_assumption_the_same_way(assumed_env: 
     cal = run_json("calendar", "demo", "--json")
     q3 = next(r for r in cal if r["duty"] == "bao-cao-quy" and r["period"] == "2025-Q3")
     assert q3["due_date"] == "2025-09-12"
+
+
+def test_the_doctor_reads_the_decisions_without_creating_the_store(assumed_env: Settings) -> None:
+    from cchc.app.doctor import _decided
+
+    plan = _plan()
+    store = assumed_env.home / "cchc.db"
+    assert not store.exists()
+    assert _decided(assumed_env, plan) is plan and not store.exists()  # no store: nothing read, nothing created
+    code, out = run(
+        "assumption", "change", "demo", "bao-cao-quy", "--aspect", "due", "--due-day", "12",
+        "--reason", "Công văn của Sở Nội vụ", "--by", "điều phối",
+    )  # fmt: skip
+    assert code == 0, out
+    decided = _decided(assumed_env, plan)
+    assert decided.report("bao-cao-quy").due == DueRule(in_month="last", day=12)

@@ -23,11 +23,13 @@ import httpx
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from cchc.core import assumptions
 from cchc.core.deployments import MANAGED_TAG, all_deployments, expected_runs
 from cchc.core.health import Check, Verdict
 from cchc.core.loader import SpecError, load_plan, spec_files
 from cchc.core.spec import Plan
 from cchc.settings import Settings
+from cchc.store import assumptions as assumption_store
 from cchc.store import outbox as ob
 from cchc.store.db import current_revision, head_revision, make_engine, session_scope
 from notifications.smtp import MailConfigError, SmtpTransport, is_loopback, parse_smtp_url
@@ -338,9 +340,11 @@ def check_specs(ctx: Context) -> Check:
     problems: list[str] = []
     for path in files:
         try:
-            ctx.plans.append(load_plan(path))
+            ctx.plans.append(_decided(ctx.settings, load_plan(path)))
         except SpecError as e:
             problems.extend(str(i) for i in e.issues)
+        except ValueError as e:  # a recorded decision the edited spec no longer admits
+            problems.append(f"{path}: a recorded decision on its assumptions no longer fits the spec: {e}")
     if problems:
         return Check(
             "specs",
@@ -350,6 +354,24 @@ def check_specs(ctx: Context) -> Check:
             {"errors": problems},
         )
     return Check("specs", "ok", f"{len(files)} tệp kế hoạch hợp lệ.", details={"plans": [p.id for p in ctx.plans]})
+
+
+def _decided(settings: Settings, plan: Plan) -> Plan:
+    """The plan as `cchc up` serves it (the coordinator's decisions applied), read without creating or migrating
+    the store: the doctor only looks. No store yet, or one without the table: no decisions."""
+    path = _sqlite_file(settings.db_url)
+    if path is not None and not path.exists():
+        return plan
+    try:
+        engine = make_engine(settings.db_url)
+        try:
+            with session_scope(engine) as s:
+                decided = assumption_store.decisions(s, plan.id)
+        finally:
+            engine.dispose()
+    except SQLAlchemyError:
+        return plan
+    return assumptions.apply(plan, decided)
 
 
 def _sqlite_file(url: str) -> Path | None:

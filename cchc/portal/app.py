@@ -225,7 +225,7 @@ class Portal:
         path = self.settings.plan_dir / f"{c.plan}.yaml"
         if not path.is_file():
             raise service.UserError(GONE[1])
-        return load_plan(path)
+        return service.with_decisions(self.settings, load_plan(path))  # the dates the coordinator confirmed
 
     def context(self, c: links.Claims, now: dt.datetime) -> dict[str, Any]:
         plan = self.plan(c)
