@@ -15,7 +15,7 @@ import tarfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -519,37 +519,11 @@ def test_a_running_system_is_backed_up_with_prefects_database_and_a_restore_onto
 # ------------------------------------------------------------------------------------------ PostgreSQL
 
 
-@pytest.fixture
-def pg_database() -> Iterator[Callable[[], str]]:
-    """Fresh databases on the test server, dropped afterwards (as tests/test_postgres.py)."""
-    base = os.environ.get("CCHC_TEST_POSTGRES_URL")  # test-only variable, set by scripts/dev
-    if not base:
-        if os.environ.get("CI"):
-            pytest.fail("CCHC_TEST_POSTGRES_URL is not set in CI: scripts/dev test must start PostgreSQL")
-        pytest.skip("no PostgreSQL: run through scripts/dev test")
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    made: list[str] = []
-
-    def new() -> str:
-        name = f"cchc_{uuid.uuid4().hex[:10]}"
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-        made.append(name)
-        return base.rsplit("/", 1)[0] + "/" + name
-
-    yield new
-    db.dispose_all()
-    with admin.connect() as c:
-        for name in made:
-            c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 @pytest.mark.postgres
 def test_postgresql_backup_with_pg_dump_restores_into_a_fresh_database(
-    cchc_env: Settings, tmp_path: Path, pg_database: Callable[[], str]
+    cchc_env: Settings, tmp_path: Path, pg_databases: Callable[..., str]
 ) -> None:
-    source, target = pg_database(), pg_database()
+    source, target = pg_databases(), pg_databases()
     home, fresh = tmp_path / "source", tmp_path / "fresh"
     fill(home, tmp_path / "uploads", db_url=source)
     made = cli_json(home, "backup", "--out", str(tmp_path), db_url=source)
@@ -578,8 +552,8 @@ def test_postgresql_backup_with_pg_dump_restores_into_a_fresh_database(
 
 
 @pytest.mark.postgres
-def test_pg_dump_is_the_servers_own_version(pg_database: Callable[[], str]) -> None:
-    engine = create_engine(pg_database())
+def test_pg_dump_is_the_servers_own_version(pg_databases: Callable[..., str]) -> None:
+    engine = create_engine(pg_databases())
     with engine.connect() as c:
         major = int(c.execute(text("SHOW server_version_num")).scalar_one()) // 10000
     engine.dispose()

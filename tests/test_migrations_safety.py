@@ -11,8 +11,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -274,24 +272,6 @@ def test_a_first_start_killed_during_its_migration_leaves_nothing_and_the_next_s
     finally:
         killed.close()
     the_next_start_recovers(env, url)
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    base = os.environ.get("CCHC_TEST_POSTGRES_URL")  # test-only variable, set by scripts/dev
-    if not base:
-        if os.environ.get("CI"):
-            pytest.fail("CCHC_TEST_POSTGRES_URL is not set in CI: scripts/dev test must start PostgreSQL")
-        pytest.skip("no PostgreSQL: run through scripts/dev test")
-    name = f"cchc_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    yield base.rsplit("/", 1)[0] + "/" + name
-    db.dispose_all()
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @pytest.mark.postgres

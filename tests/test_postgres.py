@@ -3,41 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
-from collections.abc import Iterator
 
 import pendulum
 import pytest
-from sqlalchemy import create_engine, text
 
 from cchc.core.evaluate import Status
 from cchc.core.loader import parse_plan
 from cchc.store import repo
-from cchc.store.db import current_revision, dispose_all, get_engine, head_revision, session_scope
+from cchc.store.db import current_revision, get_engine, head_revision, session_scope
 from tests.conftest import FIXTURES
 
 pytestmark = pytest.mark.postgres
 DEMO = parse_plan((FIXTURES / "demo.yaml").read_text(encoding="utf-8"))
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    base = os.environ.get("CCHC_TEST_POSTGRES_URL")  # test-only variable, set by scripts/dev
-    if not base:
-        if os.environ.get("CI"):
-            pytest.fail("CCHC_TEST_POSTGRES_URL is not set in CI: scripts/dev test must start PostgreSQL")
-        pytest.skip("no PostgreSQL: run through scripts/dev test")
-    name = f"cchc_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    url = base.rsplit("/", 1)[0] + "/" + name
-    yield url
-    dispose_all()
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def test_the_store_migrates_records_and_judges_on_postgresql(pg_url: str) -> None:

@@ -19,7 +19,6 @@ from cchc.store import repo
 from cchc.store.db import session_scope
 from cchc.store.models import OutboxRow
 from tests.mailserver import MailServer, running
-from tests.test_postgres import pg_url  # noqa: F401  (fixture)
 
 TZ = "Asia/Ho_Chi_Minh"
 PLAN = "phu-thai-2025h2"

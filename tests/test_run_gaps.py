@@ -22,7 +22,6 @@ from cchc.store import outbox as ob
 from cchc.store import runs as run_store
 from cchc.store.db import get_engine, session_scope
 from cchc.store.models import OutboxRow, PlanBeatRow, RunGapRow
-from tests import test_postgres
 from tests.conftest import PLAN_DIR
 
 TZ = "Asia/Ho_Chi_Minh"
@@ -303,8 +302,6 @@ async def test_the_status_artifacts_open_with_a_recent_stop_and_every_run_beats(
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------------
-
-pg_url = test_postgres.pg_url  # the same throwaway database per test
 
 
 @pytest.mark.postgres

@@ -20,7 +20,6 @@ from cchc.store import outbox as ob
 from cchc.store import repo, reports
 from cchc.store.db import get_engine, session_scope
 from tests.conftest import FIXTURES
-from tests.test_postgres import pg_url  # noqa: F401  (fixture)
 
 DEMO = parse_plan((FIXTURES / "demo.yaml").read_text(encoding="utf-8"))
 NOW = pendulum.datetime(2025, 10, 28, 9, tz="Asia/Ho_Chi_Minh")

@@ -5,17 +5,15 @@ missing duty, evidence kind or occurrence. On PostgreSQL (a real server) and on 
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import shutil
 import traceback
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pendulum
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, select
 
 from cchc.core.calendar import plan_occurrences
 from cchc.core.loader import parse_plan
@@ -138,39 +136,12 @@ def test_two_processes_syncing_a_new_plan_at_once_on_sqlite(tmp_path: Path) -> N
 
 
 @pytest.fixture
-def pg_fresh_database() -> Iterator[Callable[[], str]]:
-    """Fresh migrated databases on the test server (as tests/test_postgres.py): copies of one migrated
-    template, dropped afterwards."""
-    base = os.environ.get("CCHC_TEST_POSTGRES_URL")  # test-only variable, set by scripts/dev
-    if not base:
-        if os.environ.get("CI"):
-            pytest.fail("CCHC_TEST_POSTGRES_URL is not set in CI: scripts/dev test must start PostgreSQL")
-        pytest.skip("no PostgreSQL: run through scripts/dev test")
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    prefix = f"cchc_{uuid.uuid4().hex[:10]}"
-    made: list[str] = []
-
-    def create(name: str, template: str | None = None) -> str:
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
-        made.append(name)
-        return base.rsplit("/", 1)[0] + "/" + name
-
-    template = f"{prefix}_t"
-    get_engine(create(template))
+def pg_fresh_database(pg_databases: Callable[..., str]) -> Callable[[], str]:
+    """Fresh migrated databases: copies of one migrated template (conftest's pg_databases drops them all)."""
+    template = pg_databases()
+    get_engine(template)
     dispose_all()  # a template must have no connections while it is copied
-
-    def fresh() -> str:
-        return create(f"{prefix}_{len(made)}", template)
-
-    try:
-        yield fresh
-    finally:
-        dispose_all()
-        with admin.connect() as c:
-            for name in reversed(made):
-                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    return lambda: pg_databases(template=template)
 
 
 @pytest.mark.postgres

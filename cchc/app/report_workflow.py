@@ -391,20 +391,8 @@ def settle(settings: Settings, plan: Plan, now: dt.datetime) -> list[tuple[str, 
     for report_id, period, sent, sha in done:
         report = plan.report(report_id)
         names = ", ".join(rc.name for rc in report.recipients)
-        service.record_evidence(
-            settings,
-            plan,
-            service.EvidenceInput(
-                duty=report_id,
-                kind=EvidenceKind.report_delivery.value,
-                title=f"Đã gửi báo cáo {period} tới {names}",
-                occurred_on=to_local(sent, plan.timezone).date(),
-                origin="report",
-                file_sha256=sha,
-                file_name=file_name(plan, report_id, period, "docx", False),
-                unit=report.compiler,
-            ),
-            now,
+        _record_delivery(
+            settings, plan, report, period, report_id, f"Đã gửi báo cáo {period} tới {names}", sent, sha, now
         )
         with session_scope(engine) as s:
             run = store.lock_run(s, plan.id, report_id, period, now)
@@ -412,6 +400,35 @@ def settle(settings: Settings, plan: Plan, now: dt.datetime) -> list[tuple[str, 
         recorded.append((report_id, period))
         recorded += _serve_others(settings, plan, report, period, sent, sha, now)
     return recorded
+
+
+def _record_delivery(
+    settings: Settings,
+    plan: Plan,
+    report: Report,
+    period: str,
+    duty: str,
+    title: str,
+    sent: dt.datetime,
+    sha: str | None,
+    now: dt.datetime,
+) -> None:
+    """The delivered document of ``report`` for ``period`` becomes evidence of ``duty`` (itself or one it serves)."""
+    service.record_evidence(
+        settings,
+        plan,
+        service.EvidenceInput(
+            duty=duty,
+            kind=EvidenceKind.report_delivery.value,
+            title=title,
+            occurred_on=to_local(sent, plan.timezone).date(),
+            origin="report",
+            file_sha256=sha,
+            file_name=file_name(plan, report.id, period, "docx", False),
+            unit=report.compiler,
+        ),
+        now,
+    )
 
 
 def _serve_others(
@@ -424,21 +441,8 @@ def _serve_others(
         for o in plan_occurrences(plan):
             if o.duty != other_id or served_by(plan, other_id, o.period) != (report.id, period):
                 continue
-            service.record_evidence(
-                settings,
-                plan,
-                service.EvidenceInput(
-                    duty=other_id,
-                    kind=EvidenceKind.report_delivery.value,
-                    title=f"Đã gửi báo cáo {period} ({report.title}), dùng chung cho {other.title} {o.period}",
-                    occurred_on=to_local(sent, plan.timezone).date(),
-                    origin="report",
-                    file_sha256=sha,
-                    file_name=file_name(plan, report.id, period, "docx", False),
-                    unit=report.compiler,
-                ),
-                now,
-            )
+            title = f"Đã gửi báo cáo {period} ({report.title}), dùng chung cho {other.title} {o.period}"
+            _record_delivery(settings, plan, report, period, other_id, title, sent, sha, now)
             out.append((other_id, o.period))
     return out
 
