@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cchc.cli import assumptions, backup, health, intake, mail, orchestrate, report
+from cchc.cli import assumptions, backup, health, intake, mail, orchestrate, plan, report
 from cchc.cli.app import app
 from cchc.settings import SettingsError
 
@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     intake,
     mail,
     orchestrate,
+    plan,
     report,
 )  # imported for the commands they register
 
