@@ -39,6 +39,12 @@ class _Literal(str):
     __slots__ = ()
 
 
+class _Quoted(str):
+    """Text that must stay quoted: a time of day ('08:00') reads as a base-60 number to some YAML 1.1 readers."""
+
+    __slots__ = ()
+
+
 class _Dumper(yaml.SafeDumper):
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         # Sequence items indented under their key ("units:\n  - id: …"), as the hand-written specs do.
@@ -66,6 +72,10 @@ def _represent_literal(dumper: yaml.SafeDumper, data: _Literal) -> yaml.Node:
     return dumper.represent_scalar("tag:yaml.org,2002:str", str(data), style="|")
 
 
+def _represent_quoted(dumper: yaml.SafeDumper, data: _Quoted) -> yaml.Node:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", str(data), style="'")
+
+
 def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
     return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=False)
 
@@ -76,6 +86,7 @@ _Dumper.add_representer(dict, _represent_block_map)
 _Dumper.add_representer(_Folded, _represent_folded)
 _Dumper.add_representer(_Literal, _represent_literal)
 _Dumper.add_representer(list, _represent_list)
+_Dumper.add_representer(_Quoted, _represent_quoted)
 
 
 def _ordered(value: Any, model: Any) -> Any:
@@ -106,7 +117,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, dt.time):
-        return value.strftime("%H:%M:%S" if value.second else "%H:%M")
+        return _Quoted(value.strftime("%H:%M:%S" if value.second else "%H:%M"))
     if isinstance(value, dt.datetime):
         return value.date() if value.time() == dt.time(0) else value.isoformat()
     return value
