@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cchc.cli import assumptions, backup, health, intake, mail, orchestrate, plan, report
+from cchc.cli import assumptions, backup, health, intake, mail, orchestrate, plan, plan_workbook, report
 from cchc.cli.app import app
 from cchc.settings import SettingsError
 
@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     mail,
     orchestrate,
     plan,
+    plan_workbook,
     report,
 )  # imported for the commands they register
 

@@ -1,0 +1,104 @@
+"""`cchc plan export PLAN --xlsx FILE` and `cchc plan import FILE --xlsx`: a plan as the coordinator's workbook.
+
+The work is in cchc.io.workbook (openpyxl) and cchc.core.spec_dump; this module reads and writes files, and
+writes nothing unless the whole workbook is a valid plan. Heavy imports stay inside the commands, so
+`cchc --help` loads none of them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cchc.cli.app import fail
+from cchc.cli.plan import plan_app
+
+
+def _spec_path(ref: str, plan_dir: Path) -> Path:
+    """A plan id in the plan folder, or a path to a spec file."""
+    path = Path(ref)
+    if ref.endswith((".yaml", ".yml")) or path.is_file():
+        if not path.is_file():
+            fail(f"không có tệp kế hoạch {path}")
+        return path
+    candidate = plan_dir / f"{ref}.yaml"
+    if not candidate.is_file():
+        known = sorted(p.stem for p in plan_dir.glob("*.yaml")) if plan_dir.is_dir() else []
+        fail(f"không có kế hoạch '{ref}' trong {plan_dir}/ (có: {', '.join(known) or 'không có kế hoạch nào'})")
+    return candidate
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """Through a temporary file and a rename: nobody ever sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+@plan_app.command("export")
+def export(
+    plan: Annotated[str, typer.Argument(help="Kế hoạch: id trong plan_specs/ hoặc đường dẫn tệp .yaml.")],
+    xlsx: Annotated[Path, typer.Option("--xlsx", help="Ghi bảng tính .xlsx vào tệp này.")],
+    force: Annotated[bool, typer.Option("--force", help="Ghi đè tệp đã có.")] = False,
+) -> None:
+    """Write a plan as a workbook: the duties as in the plan's appendix, and a sheet for every other part."""
+    from cchc.core.loader import SpecError, load_plan
+    from cchc.io.workbook import export_bytes
+    from cchc.settings import get_settings
+
+    path = _spec_path(plan, get_settings().plan_dir)
+    try:
+        spec = load_plan(path)  # the spec as written: the coordinator's decisions stay in the store
+    except SpecError as e:
+        fail(f"kế hoạch không đọc được:\n{e}")
+    if xlsx.suffix.lower() != ".xlsx":
+        fail(f"{xlsx}: tên tệp phải có đuôi .xlsx")
+    if xlsx.exists() and not force:
+        fail(f"đã có tệp {xlsx}; không ghi đè. Dùng --force để ghi đè.")
+    _write_whole(xlsx, export_bytes(spec))
+    typer.echo(
+        f"Đã ghi {xlsx}: {len(spec.duties)} nhiệm vụ, {len(spec.reports)} báo cáo, {len(spec.units)} đơn vị "
+        f"của kế hoạch {spec.id}."
+    )
+
+
+@plan_app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="Bảng tính .xlsx đã xuất bằng 'cchc plan export' và đã sửa.")],
+    xlsx: Annotated[bool, typer.Option("--xlsx", help="Tệp là bảng tính .xlsx (định dạng duy nhất hiện có).")] = False,
+    out: Annotated[Path | None, typer.Option(help="Ghi kế hoạch vào tệp này; mặc định plan_specs/<id>.yaml.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Ghi đè kế hoạch đã có.")] = False,
+) -> None:
+    """Read a workbook back into a plan spec; nothing is written unless the whole workbook is valid."""
+    from cchc.core.loader import SpecError, parse_plan
+    from cchc.core.spec_dump import dump_spec
+    from cchc.io.workbook import WorkbookError, import_workbook
+    from cchc.settings import get_settings
+
+    if not xlsx and file.suffix.lower() != ".xlsx":
+        fail(f"{file}: chỉ nạp được bảng tính; thêm --xlsx nếu tệp là bảng tính .xlsx")
+    try:
+        spec = import_workbook(file)
+    except WorkbookError as e:
+        lines = [f"{file}: bảng tính có {len(e.issues)} lỗi, không ghi tệp nào; sửa các ô sau rồi nạp lại:"]
+        lines += [f"  - {issue}" for issue in e.issues]
+        fail("\n".join(lines))
+    target = out or get_settings().plan_dir / f"{spec.id}.yaml"
+    if target.stem != spec.id:
+        fail(f"tệp kế hoạch phải tên {spec.id}.yaml (theo mã kế hoạch ở sheet 'Kế hoạch'), không phải {target.name}")
+    if target.exists() and not force:
+        fail(f"đã có tệp {target}; không ghi đè. Dùng --force để ghi đè, hoặc --out để ghi nơi khác.")
+    text = f"# Nạp từ bảng tính {file.name} bằng 'cchc plan import'.\n" + dump_spec(spec)
+    try:
+        if parse_plan(text, str(target)) != spec:  # the loader must read exactly the plan the workbook holds
+            fail("kế hoạch ghi ra không đọc lại được như bảng tính; không ghi tệp nào (lỗi của hệ thống, hãy báo lại)")
+    except SpecError as e:
+        fail(f"kế hoạch ghi ra không hợp lệ, không ghi tệp nào (lỗi của hệ thống, hãy báo lại):\n{e}")
+    _write_whole(target, text.encode("utf-8"))
+    typer.echo(
+        f"Đã ghi {target}: {len(spec.duties)} nhiệm vụ, {len(spec.reports)} báo cáo, {len(spec.units)} đơn vị. "
+        f"Kiểm tra bằng: cchc validate {target}"
+    )
