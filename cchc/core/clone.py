@@ -295,6 +295,14 @@ def clone(src: Plan, code: int, period: str | None = None) -> Cloned:
     _units(data, todo)
     _duties(data, months, t, todo)
     _reports(data, months, t, todo)
+    if not same_province and _has_key(data, "regime"):
+        todo.append(
+            Todo(
+                "basis.regime",
+                f"các giả định theo chế độ báo cáo của {src.commune.province} đã đổi tên sang {t.province}; "
+                f"kiểm tra hạn báo cáo theo chế độ của {t.province}.",
+            )
+        )
     if _unconfirm(data):
         todo.append(
             Todo(
@@ -394,6 +402,14 @@ def _shift_only(item: dict[str, Any], months: int, t: Target, where: str, todo: 
         if new not in shifted:
             shifted.append(new)
     item["only"] = shifted
+
+
+def _has_key(value: Any, key: str) -> bool:
+    if isinstance(value, dict):
+        return key in value or any(_has_key(v, key) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_key(v, key) for v in value)
+    return False
 
 
 def _unconfirm(value: Any) -> bool:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -295,3 +296,45 @@ class RunGapRow(Base):
     plan_id: Mapped[str] = mapped_column(String(64))
     stopped_from: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # the first scheduled run that did not come
     resumed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # when a run of the plan started again
+
+
+class CoordinatorRow(Base):
+    """A commune's coordinator, known by a signed sign-in link to the portal (cchc.core.coordinator_links).
+
+    She acts only on her commune's plans (``plan_ids`` narrows it further when set); a revoked one's links
+    are refused from that moment.
+    """
+
+    __tablename__ = "coordinators"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    commune_code: Mapped[int] = mapped_column(Integer, index=True)
+    plan_ids: Mapped[str] = mapped_column(Text, server_default="")  # comma-separated; empty: the whole commune
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class PlanSubmissionRow(Base):
+    """A workbook a coordinator put in through the portal: a draft she has not sent yet, then pending until
+    an operator accepts it (`cchc plan accept`, which alone writes plan_specs/) or rejects it."""
+
+    __tablename__ = "plan_submissions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    coordinator_id: Mapped[int] = mapped_column(ForeignKey("coordinators.id"), index=True)
+    commune_code: Mapped[int] = mapped_column(Integer)
+    filename: Mapped[str] = mapped_column(String(255))
+    workbook: Mapped[bytes] = mapped_column(LargeBinary)
+    workbook_sha256: Mapped[str] = mapped_column(String(64))
+    plan_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # draft | pending | accepted | rejected
+    errors: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON list, when acceptance found any
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
