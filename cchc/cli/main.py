@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import typer
 
-from cchc.cli import assumptions, backup, health, intake, mail, orchestrate, plan, plan_workbook, report
+from cchc.cli import (
+    assumptions,
+    backup,
+    coordinator,
+    health,
+    intake,
+    mail,
+    orchestrate,
+    plan,
+    plan_clone,
+    plan_workbook,
+    report,
+)
 from cchc.cli.app import app
 from cchc.settings import SettingsError
 
 COMMAND_MODULES = (
     assumptions,
     backup,
+    coordinator,
     health,
     intake,
     mail,
     orchestrate,
     plan,
+    plan_clone,
     plan_workbook,
     report,
 )  # imported for the commands they register

@@ -34,6 +34,7 @@ from cchc.core.labels import EVIDENCE_KIND_VI
 from cchc.core.loader import load_plan
 from cchc.core.spec import Plan
 from cchc.io import events
+from cchc.portal import coordinator
 from cchc.settings import Settings, get_settings
 from cchc.store import repo
 
@@ -471,6 +472,8 @@ def create_app(settings: Settings | None = None, clock: Clock = wall_clock) -> F
         except (service.UserError, service.SpecError, StopIteration):
             return _page("refused.html", 404, title=GONE[0], message=GONE[1])
         return _page(name, status, token=token, base=base, **ctx, **extra)
+
+    coordinator.add_routes(app, settings, clock, base)  # the coordinators' pages (/c/{token}): plans, not evidence
 
     @app.get("/healthz", response_class=PlainTextResponse)
     def healthz() -> str:

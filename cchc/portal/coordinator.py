@@ -1,0 +1,131 @@
+"""The coordinator's pages of the portal: put a plan in from a workbook, without a shell.
+
+She arrives by her own signed sign-in link (`cchc coordinator add`), scoped to her commune: she uploads a
+workbook, sees every error by sheet and cell (nothing stored) or a summary of the plan (a draft), and sends
+it to the operator, who alone writes it into plan_specs/ with `cchc plan accept`. She sees only her own
+submissions. Every request re-reads her record, so a revoked link stops at once. The units' evidence pages
+(cchc.portal.app) and their middlewares (security headers, same origin, body limit) serve these pages too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, File, UploadFile
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from cchc.app import service, submissions
+from cchc.core.spec import Plan
+from cchc.settings import Settings
+
+TEMPLATES = Path(__file__).parent / "templates"
+Clock = Callable[[], dt.datetime]
+
+
+@lru_cache(maxsize=1)
+def _env() -> Environment:
+    return Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]))
+
+
+def _page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return HTMLResponse(_env().get_template(name).render(**context), status_code=status)
+
+
+REFUSED = {
+    "expired": (
+        410,
+        "Đường dẫn đã hết hạn",
+        "Đường dẫn đăng nhập này đã hết hạn. Đề nghị bộ phận vận hành cấp đường dẫn mới.",
+    ),
+    "revoked": (
+        403,
+        "Đường dẫn đã bị thu hồi",
+        "Đường dẫn đăng nhập này đã bị thu hồi nên không dùng được nữa. Đề nghị liên hệ bộ phận vận hành.",
+    ),
+}
+FORGED = (
+    403,
+    "Đường dẫn không hợp lệ",
+    "Đường dẫn này không do hệ thống cấp hoặc đã bị sửa đổi, nên không dùng được. "
+    "Đề nghị mở lại đúng đường dẫn đăng nhập được cấp cho bạn.",
+)
+
+
+def refused(reason: str) -> HTMLResponse:
+    status, title, message = REFUSED.get(reason, FORGED)
+    return _page("coordinator_refused.html", status, title=title, message=message)
+
+
+def plan_summary(plan: Plan) -> dict[str, Any]:
+    """What she checks before sending: the plan as the system read it."""
+    return {
+        "id": plan.id,
+        "title": plan.title,
+        "commune": f"{plan.commune_label}, {plan.commune.province} (mã {plan.commune.code})",
+        "period": f"{plan.period.start:%d/%m/%Y} – {plan.period.end:%d/%m/%Y}",
+        "number": plan.number or "(chưa có số)",
+        "issued_on": f"{plan.issued_on:%d/%m/%Y}" if plan.issued_on else "(chưa có ngày ban hành)",
+        "units": len(plan.units),
+        "duties": len(plan.duties),
+        "reports": len(plan.reports),
+        "duty_titles": [f"{d.number or '–'}. {d.title}" for d in plan.duties],
+    }
+
+
+def add_routes(app: FastAPI, settings: Settings, clock: Clock, base: str) -> None:
+    """The coordinator's routes, under /c/{token}."""
+
+    def home(token: str, who: submissions.Coordinator, status: int = 200, **extra: Any) -> HTMLResponse:
+        own = submissions.own_submissions(settings, who)
+        return _page("coordinator.html", status, token=token, base=base, who=who, submissions=own, **extra)
+
+    @app.get("/c/{token}", response_class=HTMLResponse)
+    def coordinator_home(token: str) -> HTMLResponse:
+        try:
+            who = submissions.signed_in(settings, token, clock())
+        except submissions.Refused as e:
+            return refused(e.reason)
+        return home(token, who)
+
+    @app.post("/c/{token}/upload", response_class=HTMLResponse)
+    def coordinator_upload(  # sync: parsing a workbook runs in the thread pool
+        token: str, file: Annotated[UploadFile, File()]
+    ) -> HTMLResponse:
+        now = clock()
+        try:
+            who = submissions.signed_in(settings, token, now)
+        except submissions.Refused as e:
+            return refused(e.reason)
+        limit = settings.upload_max_bytes
+        data = file.file.read(limit + 1)
+        if len(data) > limit:
+            return home(token, who, 413, error=f"Tệp lớn hơn {limit // (1024 * 1024)} MB nên không nhận.")
+        try:
+            result = submissions.upload(settings, who, file.filename or "", data, now)
+        except submissions.Refused as e:
+            return refused(e.reason)
+        if result.issues:
+            return home(token, who, 400, issues=result.issues)
+        assert result.submission is not None and result.plan is not None
+        return home(token, who, draft=result.submission, summary=plan_summary(result.plan))
+
+    @app.post("/c/{token}/submit/{submission_id}", response_class=HTMLResponse)
+    def coordinator_submit(token: str, submission_id: int) -> HTMLResponse:
+        now = clock()
+        try:
+            who = submissions.signed_in(settings, token, now)
+            sent = submissions.submit(settings, who, submission_id, now)
+        except submissions.Refused as e:
+            return refused(e.reason)
+        except service.UserError as e:
+            return home(token, who, 404, error=str(e))
+        message = (
+            f"Đã gửi hồ sơ #{sent.id} (kế hoạch {sent.plan_id}) cho bộ phận vận hành duyệt. "
+            "Kế hoạch chỉ chạy sau khi được duyệt."
+        )
+        return home(token, who, 200, ok=message)
