@@ -181,6 +181,7 @@ DUTY_COLUMNS = (
         required=True,
         dropdown=UNIT_IDS,
         strict=False,
+        wrap=True,
         help="Mã đơn vị (sheet Đơn vị). Nhiều đơn vị cùng chủ trì: cách nhau bằng dấu phẩy, đơn vị đầu là chủ trì chính.",
     ),
     Column("Cơ quan phối hợp", "support", "ids", width=18, wrap=True, help="Mã đơn vị, cách nhau bằng dấu phẩy."),
@@ -191,7 +192,7 @@ DUTY_COLUMNS = (
     Column(
         "Vị trí trong kế hoạch", "source", width=18, required=True, wrap=True, help="Vd. 'Phụ lục, STT 1' hoặc 'IV.2'."
     ),
-    Column("Mã nhiệm vụ", "id", width=22, required=True, help="Chữ thường không dấu, số, gạch nối; duy nhất."),
+    Column("Mã nhiệm vụ", "id", width=26, required=True, help="Chữ thường không dấu, số, gạch nối; duy nhất."),
     Column("Loại nhiệm vụ", "kind", "choice", width=16, required=True, choices=KIND_VI, dropdown=_dd("D")),
     Column("Chu kỳ", "cadence", "choice", width=14, required=True, choices=CADENCE_VI, dropdown=_dd("E")),
     Column("Chỉ các kỳ", "only", "ids", width=14, help="Vd. 2025-Q3, 2025-Q4; trống là mọi kỳ."),
@@ -199,7 +200,8 @@ DUTY_COLUMNS = (
         "Loại minh chứng",
         "requirement.evidence",
         "labels",
-        width=20,
+        width=24,
+        wrap=True,
         choices=EVIDENCE_KIND_VI,
         dropdown=_dd("J"),
         strict=False,
@@ -457,6 +459,24 @@ def _validations(ws: Worksheet, columns: Sequence[Column]) -> None:
         ws.add_data_validation(dv)
 
 
+def fit_row_heights(ws: Worksheet, only: set[str] | None = None) -> None:
+    """Row heights that show wrapped text whole (spreadsheets do not always grow a row when they open a file).
+
+    An estimate from the text's length and the column's width; ``only`` limits it to these column letters.
+    """
+    for r in range(2, ws.max_row + 1):
+        lines = 1
+        for cell in ws[r]:
+            letter = get_column_letter(cell.column)
+            if cell.value is None or (only is not None and letter not in only):
+                continue
+            width = ws.column_dimensions[letter].width or 10
+            per_line = max(int(width * 1.15), 1)
+            text = str(cell.value)
+            lines = max(lines, sum(max(1, -(-len(part) // per_line)) for part in text.split("\n")))
+        ws.row_dimensions[r].height = min(15 * lines, 400)
+
+
 def _table(wb: Workbook, table: Table, rows: Iterable[Mapping[str, Any]]) -> None:
     ws = wb.create_sheet(table.title)
     _head(ws, table.columns, table.freeze)
@@ -466,6 +486,7 @@ def _table(wb: Workbook, table: Table, rows: Iterable[Mapping[str, Any]]) -> Non
             if col.key and col.key in flat:
                 _put(ws, i, j, col, flat[col.key])
     _validations(ws, table.columns)
+    fit_row_heights(ws)
 
 
 def _basis_parts(basis: Mapping[str, Any] | None) -> tuple[dict[str, Any], list[tuple[str, Mapping[str, Any]]]]:
@@ -1309,5 +1330,6 @@ __all__ = [
     "WorkbookIssue",
     "export_bytes",
     "export_workbook",
+    "fit_row_heights",
     "import_workbook",
 ]
