@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from openpyxl.worksheet.page import PageMargins  # noqa: E402
+from openpyxl.worksheet.properties import PageSetupProperties  # noqa: E402
 
 from cchc.core.loader import load_plan  # noqa: E402
 from cchc.io.workbook import DUTIES, export_workbook, fit_row_heights  # noqa: E402
@@ -44,7 +45,7 @@ def screenshot(plan_path: Path, out: Path) -> Path:
     ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_margins = PageMargins(left=0.3, right=0.3, top=0.3, bottom=0.3)
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
     out.parent.mkdir(parents=True, exist_ok=True)

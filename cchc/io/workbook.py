@@ -466,8 +466,9 @@ def fit_row_heights(ws: Worksheet, only: set[str] | None = None) -> None:
     """
     for r in range(2, ws.max_row + 1):
         lines = 1
-        for cell in ws[r]:
-            letter = get_column_letter(cell.column)
+        for j in range(1, ws.max_column + 1):
+            cell = ws.cell(row=r, column=j)
+            letter = get_column_letter(j)
             if cell.value is None or (only is not None and letter not in only):
                 continue
             width = ws.column_dimensions[letter].width or 10
