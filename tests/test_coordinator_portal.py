@@ -225,7 +225,7 @@ def test_revoked_tampered_expired_and_unit_links_are_refused_and_record_nothing(
 
 
 def test_plan_reject_and_accept_guard_the_plan_folder(home: Settings) -> None:
-    cid, link = add_coordinator("Nguyễn Thị Lan", "lan@phu-thai.example", PHU_THAI)
+    _, link = add_coordinator("Nguyễn Thị Lan", "lan@phu-thai.example", PHU_THAI)
     client = TestClient(create_app(home))
 
     def send() -> int:
@@ -254,8 +254,10 @@ def test_plan_reject_and_accept_guard_the_plan_folder(home: Settings) -> None:
     assert load_plan(target) == load_plan(PLAN_DIR / "phu-thai-2025h2.yaml")
 
     # Another commune's spec under that id is never overwritten, not even with --force.
-    other = (PLAN_DIR / "phu-thong-2025.yaml").read_text(encoding="utf-8").replace(
-        "id: phu-thong-2025", "id: phu-thai-2025h2"
+    other = (
+        (PLAN_DIR / "phu-thong-2025.yaml")
+        .read_text(encoding="utf-8")
+        .replace("id: phu-thong-2025", "id: phu-thai-2025h2")
     )
     target.write_text(other, encoding="utf-8")
     third = send()
