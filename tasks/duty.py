@@ -1,13 +1,22 @@
-"""Tasks of a duty run. Each calls one core function; the logic is tested in the core."""
+"""Steps of a duty run. Each calls one use case; the logic is tested in the core and the app layer.
+
+Only the steps that reach outside (feed sources, mail, the UI's artifacts) are Prefect tasks, for their
+retries and their own logs: each task costs a run a few API calls. Reading the plan, the run's beat,
+the evaluation and the status events are plain calls that log to the flow run.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pendulum
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
 from prefect.events import emit_event
 
 from cchc.app import collect as collectors
@@ -30,12 +39,18 @@ EVENT_OF_STATUS = {
 }
 
 
-@task(name="đọc kế hoạch", retries=1)
 def load_plan(plan_id: str) -> Plan:
     return service.resolve_plan(plan_id, get_settings())
 
 
-@task(name="thu thập minh chứng", retries=2, retry_delay_seconds=5)
+def has_sources(plan: Plan, duty_id: str) -> bool:
+    """Whether the duty has feed sources to read (a report or a duty without any has nothing to collect)."""
+    item = plan.item(duty_id)
+    return not isinstance(item, Report) and bool(item.sources)
+
+
+# The steps' inputs (a plan, a judged plan) are large: no cache key is computed from them.
+@task(name="thu thập minh chứng", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def collect_evidence(plan: Plan, duty_id: str, at: dt.datetime) -> int:
     """Automatic sources feed the store here; returns how many new items were recorded."""
     result = collectors.collect(get_settings(), plan, duty_id, at, pendulum.now("UTC"))
@@ -45,12 +60,10 @@ def collect_evidence(plan: Plan, duty_id: str, at: dt.datetime) -> int:
     return result.new
 
 
-@task(name="đánh giá")
 def evaluate(plan: Plan, duty_id: str, at: dt.datetime, now: dt.datetime) -> service.DutyEvaluation:
     return service.evaluate_duty(get_settings(), plan, duty_id, at, now)
 
 
-@task(name="phát sự kiện trạng thái")
 def emit_status_events(plan: Plan, changes: list[tuple[repo.Judged, str | None]]) -> int:
     sent = 0
     for j, previous in changes:
@@ -89,7 +102,6 @@ def artifact_key(*parts: str) -> str:
     return "-".join(p.lower() for p in parts).replace("_", "-")
 
 
-@task(name="ghi nhận lần chạy")
 def note_run(plan: Plan, now: dt.datetime) -> dict[str, str] | None:
     """The run's beat (wall clock); a stop of the system since the previous run is recorded and logged once."""
     gap = service.note_run(get_settings(), plan, now)
@@ -105,39 +117,80 @@ def gap_notes(plan: Plan, at: dt.datetime) -> list[str]:
     return [views.gap_notice(g.stopped_from, g.resumed_at, plan.timezone) for g in gaps]
 
 
+def latest_artifacts(keys: list[str]) -> dict[str, tuple[Any, str | None]]:
+    """The data and description of the newest version of each key, in one call (a missing key is absent)."""
+    with get_client(sync_client=True) as client:
+        found = client.read_latest_artifacts(
+            artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=keys))
+        )
+    return {a.key: (a.data, a.description) for a in found}
+
+
+def unchanged(seen: dict[str, tuple[Any, str | None]], key: str, data: Any, description: str | None) -> bool:
+    """A keyed artifact gets a new version on every write: skip the write when the newest says the same."""
+    if key not in seen:
+        return False
+    old, old_description = seen[key]
+    same_data = old == data or (not isinstance(data, str) and old == json.dumps(data))
+    return same_data and (old_description or None) == (description or None)
+
+
 @task(name="cập nhật bảng theo dõi")
 def publish_artifacts(plan: Plan, duty_id: str, evaluation: service.DutyEvaluation, at: dt.datetime) -> None:
+    logger = get_run_logger()
+    # One line per period so far with its result: the run's log answers "where does this duty stand".
+    for j in sorted(evaluation.duty_judged, key=lambda j: j.occurrence.starts):
+        if j.occurrence.starts <= at:
+            logger.info(views.period_line(j))
     notes = gap_notes(plan, at)
-    create_table_artifact(
-        key=artifact_key("plan", plan.id, "status"),
-        table=views.status_table(plan, evaluation.plan_judged, at),
-        description=views.status_description(plan, at, notes),
-    )
-    create_markdown_artifact(
-        key=artifact_key("plan", plan.id, "overdue"),
-        markdown=views.overdue_markdown(plan, evaluation.plan_judged, at, notes),
-        description=f"{plan.commune_label}: việc quá hạn theo đơn vị",
-    )
+    status_key = artifact_key("plan", plan.id, "status")
+    overdue_key = artifact_key("plan", plan.id, "overdue")
+    table = views.status_table(plan, evaluation.plan_judged, at)
+    table_description = views.status_description(plan, at, notes)
+    overdue = views.overdue_markdown(plan, evaluation.plan_judged, at, notes)
+    overdue_description = f"{views.commune_heading(plan)}: việc quá hạn theo đơn vị"
+    progress: list[tuple[str, float, str]] = []
     item = plan.item(duty_id)
-    if isinstance(item, Report) or item.kind is not DutyKind.quota:
-        return
-    duty = item
-    for j in views.current(evaluation.duty_judged, at):
-        o = j.occurrence
-        if o.required:
-            create_progress_artifact(
-                progress=min(100.0, 100.0 * j.count / o.required),
-                key=artifact_key("quota", plan.id, duty_id, o.period),
-                description=f"{duty.title} — kỳ {o.period}: {j.count}/{o.required} minh chứng",
-            )
-    get_run_logger().info("artifacts published for %s/%s", plan.id, duty_id)
+    if not isinstance(item, Report) and item.kind is DutyKind.quota:
+        for j in views.current(evaluation.duty_judged, at):
+            o = j.occurrence
+            if o.required:
+                progress.append(
+                    (
+                        artifact_key("quota", plan.id, duty_id, o.period),
+                        min(100.0, 100.0 * j.count / o.required),
+                        f"{item.title} — kỳ {o.period}: {j.count}/{o.required} minh chứng",
+                    )
+                )
+    seen = latest_artifacts([status_key, overdue_key, *(k for k, _, _ in progress)])
+    written = 0
+    if not unchanged(seen, status_key, table, table_description):
+        create_table_artifact(key=status_key, table=table, description=table_description)
+        written += 1
+    if not unchanged(seen, overdue_key, overdue, overdue_description):
+        create_markdown_artifact(key=overdue_key, markdown=overdue, description=overdue_description)
+        written += 1
+    for key, value, description in progress:
+        if not unchanged(seen, key, value, description):
+            create_progress_artifact(progress=value, key=key, description=description)
+            written += 1
+    logger.info("bảng theo dõi: %d bảng cập nhật, %d không đổi", written, 2 + len(progress) - written)
 
 
-@task(name="nhắc việc qua thư", retries=2, retry_delay_seconds=30)
-def notify(plan: Plan, duty_ids: list[str] | None, at: dt.datetime, now: dt.datetime) -> dict[str, Any]:
-    """The same pass as `cchc tick`: queue due ladder steps, send this plan's queue (exactly once per key)."""
+@task(name="nhắc việc qua thư", retries=2, retry_delay_seconds=30, cache_policy=NO_CACHE)
+def notify(
+    plan: Plan,
+    duty_ids: list[str] | None,
+    at: dt.datetime,
+    now: dt.datetime,
+    judged: list[repo.Judged] | None = None,
+) -> dict[str, Any]:
+    """The same pass as `cchc tick`: queue due ladder steps, send this plan's queue (exactly once per key).
+
+    ``judged``: the plan as this run has just judged it at ``at`` (not evaluated again); None judges here.
+    """
     settings = get_settings()
-    result = run_tick(settings, plan, at, now, duty_ids)
+    result = run_tick(settings, plan, at, now, duty_ids, judged=judged)
     if result.sent or result.failed or result.skipped:
         create_table_artifact(
             key=artifact_key("plan", plan.id, "mail"),

@@ -106,8 +106,15 @@ def test_a_stop_is_told_in_local_time_whatever_zone_it_was_stored_in() -> None:
 def test_the_overdue_summary_and_the_table_description_open_with_the_stop() -> None:
     at = vn(2025, 10, 14, 8)
     md = views.overdue_markdown(PHU_THAI, [], at, [NOTICE])
-    assert md.splitlines()[:4] == [f"# Xã Phú Thái: việc quá hạn tính đến {views.fmt_day(at.date())}", "", NOTICE, ""]
-    assert views.status_description(PHU_THAI, at, [NOTICE]).endswith("tính đến 14/10/2025\n\n" + NOTICE)
+    assert md.splitlines()[:4] == [
+        "# Xã Phú Thái: việc quá hạn tính đến ngày 14/10/2025 (giờ Việt Nam, UTC+7)",
+        "",
+        NOTICE,
+        "",
+    ]
+    assert views.status_description(PHU_THAI, at, [NOTICE]).endswith(
+        "tính đến ngày 14/10/2025 (giờ Việt Nam, UTC+7)\n\n" + NOTICE
+    )
     assert NOTICE not in views.overdue_markdown(PHU_THAI, [], at)
 
 
@@ -279,7 +286,10 @@ async def test_the_status_artifacts_open_with_a_recent_stop_and_every_run_beats(
             return arts[0]
 
         table = await newest("plan-demo-status")
-        assert table.description == f"{plan.title}: kỳ hiện tại của mọi nhiệm vụ, tính đến 14/10/2025\n\n{told}"
+        assert (
+            table.description
+            == f"{plan.title}: kỳ hiện tại của mọi nhiệm vụ, tính đến ngày 14/10/2025 (giờ Việt Nam, UTC+7)\n\n{told}"
+        )
         rows: list[dict[str, str]] = json.loads(table.data) if isinstance(table.data, str) else table.data  # type: ignore[assignment]
         assert any(r["Mã"] == "posts" for r in rows)
         md = await newest("plan-demo-overdue")

@@ -7,9 +7,18 @@ import pendulum
 from cchc.core.calendar import plan_occurrences
 from cchc.core.evaluate import Status, Tally, judge
 from cchc.core.loader import parse_plan
-from cchc.core.views import current, overdue_markdown, status_table
+from cchc.core.views import (
+    commune_heading,
+    current,
+    fmt_moment_zone,
+    overdue_markdown,
+    period_line,
+    status_description,
+    status_table,
+    zone_label,
+)
 from cchc.store.repo import Judged
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, ROOT
 
 DEMO = parse_plan((FIXTURES / "demo.yaml").read_text(encoding="utf-8"))
 AT = pendulum.datetime(2025, 10, 28, 9, tz="Asia/Ho_Chi_Minh")
@@ -32,15 +41,17 @@ def test_status_table_shows_count_against_required_in_vietnamese() -> None:
     rows = status_table(DEMO, _judged({("posts", "2025-10"): 2}), AT)
     posts = next(r for r in rows if r["Mã"] == "posts")
     assert posts == {
-        "Nhiệm vụ": "Đăng tin",
-        "Mã": "posts",
-        "Đơn vị chủ trì": "Phòng Văn hóa - Xã hội",
+        "Trạng thái": "sắp đến hạn",
         "Kỳ": "2025-10",
         "Hạn": "31/10/2025",
         "Kết quả": "2/3",
-        "Trạng thái": "sắp đến hạn",
+        "Đơn vị chủ trì": "Phòng Văn hóa - Xã hội",
+        "Nhiệm vụ": "Đăng tin",
         "Căn cứ": "kế hoạch",
+        "Mã": "posts",
     }
+    # What she scans first comes before the long title (the UI cuts the table at its right edge).
+    assert list(posts)[:6] == ["Trạng thái", "Kỳ", "Hạn", "Kết quả", "Đơn vị chủ trì", "Nhiệm vụ"]
 
 
 def test_overdue_summary_groups_by_unit_and_says_when_nothing_is_late() -> None:
@@ -52,3 +63,22 @@ def test_overdue_summary_groups_by_unit_and_says_when_nothing_is_late() -> None:
     judged = [Judged(j.occurrence, judge(j.occurrence, Tally(), early), 0, 0) for j in _judged({})]
     assert "Không có nhiệm vụ nào quá hạn" in overdue_markdown(DEMO, judged, early)
     assert all(j.status is not Status.missed for j in judged)
+
+
+def test_each_period_is_one_log_line_with_count_status_and_due_date() -> None:
+    judged = _judged({("posts", "2025-10"): 1})
+    posts = {j.occurrence.period: j for j in judged if j.occurrence.duty == "posts"}
+    assert period_line(posts["2025-10"]) == "2025-10: 1/3, sắp đến hạn, hạn 31/10/2025"
+    assert period_line(posts["2025-08"]) == "2025-08: 0/3, không đạt, hạn 31/08/2025"
+    contest = next(j for j in judged if j.occurrence.duty == "contest")
+    assert period_line(contest) == "2025-Q3: 0 minh chứng, quá hạn, hạn 30/09/2025"
+
+
+def test_times_shown_carry_the_local_zone_and_the_commune_keeps_its_proper_name() -> None:
+    assert fmt_moment_zone(AT.in_timezone("UTC"), "Asia/Ho_Chi_Minh") == "09:00 ngày 28/10/2025 (giờ Việt Nam, UTC+7)"
+    assert zone_label(AT, "Asia/Kolkata") == "giờ Asia/Kolkata, UTC+5:30"
+    phu_thong = parse_plan((ROOT / "plan_specs" / "phu-thong-2025.yaml").read_text(encoding="utf-8"))
+    assert commune_heading(phu_thong) == "Xã Phủ Thông"
+    md = overdue_markdown(phu_thong, [], AT)
+    assert md.startswith("# Xã Phủ Thông: việc quá hạn tính đến ngày 28/10/2025 (giờ Việt Nam, UTC+7)")
+    assert "tính đến ngày 28/10/2025 (giờ Việt Nam, UTC+7)" in status_description(DEMO, AT)

@@ -88,6 +88,30 @@ def fmt_moment(moment: dt.datetime, tz: str) -> str:
     return f"{local:%H:%M} ngày {fmt_day(local.date())}"
 
 
+ZONE_VI = {"Asia/Ho_Chi_Minh": "giờ Việt Nam", "Asia/Saigon": "giờ Việt Nam", "UTC": "giờ UTC"}
+
+
+def zone_label(moment: dt.datetime, tz: str) -> str:
+    """'giờ Việt Nam, UTC+7': which clock a time shown to people is read on (the Prefect UI uses the browser's)."""
+    offset = moment.astimezone(ZoneInfo(tz)).utcoffset() or dt.timedelta(0)
+    minutes = int(offset.total_seconds()) // 60
+    sign = "+" if minutes >= 0 else "-"
+    hours, mins = divmod(abs(minutes), 60)
+    utc = f"UTC{sign}{hours}" + (f":{mins:02d}" if mins else "")
+    return f"{ZONE_VI.get(tz, f'giờ {tz}')}, {utc}"
+
+
+def fmt_moment_zone(moment: dt.datetime, tz: str) -> str:
+    """'08:00 ngày 03/11/2026 (giờ Việt Nam, UTC+7)'."""
+    return f"{fmt_moment(moment, tz)} ({zone_label(moment, tz)})"
+
+
+def fmt_local_day_zone(moment: dt.datetime, tz: str) -> str:
+    """'ngày 03/11/2026 (giờ Việt Nam, UTC+7)': the day only, so an artifact judged twice a day reads the
+    same both times (and is not written again)."""
+    return f"ngày {fmt_day(moment.astimezone(ZoneInfo(tz)).date())} ({zone_label(moment, tz)})"
+
+
 def fmt_duration(length: dt.timedelta) -> str:
     """'2 ngày 2 giờ', '3 giờ 20 phút', '45 phút': the two largest units, rounded down."""
     minutes = max(0, int(length.total_seconds()) // 60)
@@ -111,7 +135,7 @@ def gap_notice(stopped_from: dt.datetime, resumed_at: dt.datetime, tz: str) -> s
 def status_description(plan: Plan, at: dt.datetime, notes: Sequence[str] = ()) -> str:
     """The description of the plan's status table (Markdown in the Prefect UI: the plan's title
     is escaped); ``notes`` (stops, from ``gap_notice``: system text) follow as paragraphs."""
-    head = f"{md_text(plan.title)}: kỳ hiện tại của mọi nhiệm vụ, tính đến {fmt_day(at.date())}"
+    head = f"{md_text(plan.title)}: kỳ hiện tại của mọi nhiệm vụ, tính đến {fmt_local_day_zone(at, plan.timezone)}"
     return "\n\n".join([head, *notes])
 
 
@@ -121,18 +145,33 @@ def status_table(plan: Plan, judged: Sequence[Seen], at: dt.datetime) -> list[di
         o = j.occurrence
         need = f"{j.count}/{o.required}" if o.required is not None else str(j.count)
         assumed = assumptions.unconfirmed(plan, o.duty)
+        # What she scans first (status, period, due date, count, unit) before the long title: at 1440 px
+        # the UI shows only the first columns.
         cells = {
-            "Nhiệm vụ": duty_title(plan, o.duty),
-            "Mã": o.duty,
-            "Đơn vị chủ trì": ", ".join(unit_name(plan, u) for u in o.leads),
+            "Trạng thái": STATUS_VI[j.status],
             "Kỳ": o.period,
             "Hạn": fmt_day(o.last_day),
             "Kết quả": need,
-            "Trạng thái": STATUS_VI[j.status],
+            "Đơn vị chủ trì": ", ".join(unit_name(plan, u) for u in o.leads),
+            "Nhiệm vụ": duty_title(plan, o.duty),
             "Căn cứ": f"giả định: {assumptions.note(assumed)}" if assumed else "kế hoạch",
+            "Mã": o.duty,
         }
         rows.append(md_cells(cells))
     return rows
+
+
+def period_line(j: Seen) -> str:
+    """One period's result for a run's log: '2025-12: 1/3, đang thực hiện, hạn 31/12/2025'."""
+    o = j.occurrence
+    count = f"{j.count}/{o.required}" if o.required is not None else f"{j.count} minh chứng"
+    return f"{o.period}: {count}, {STATUS_VI[j.status]}, hạn {fmt_day(o.last_day)}"
+
+
+def commune_heading(plan: Plan) -> str:
+    """'Xã Phủ Thông': the commune's proper name kept (str.capitalize() would give 'Xã phủ thông')."""
+    label = plan.commune_label
+    return label[:1].upper() + label[1:]
 
 
 def md_cells(cells: dict[str, str]) -> dict[str, str]:
@@ -145,9 +184,8 @@ def overdue_markdown(plan: Plan, judged: Sequence[Seen], at: dt.datetime, notes:
     ``gap_notice``: system text, not escaped) first. Text from the spec (commune, units,
     duty titles) goes through ``md_text``: the Prefect UI renders raw HTML and links."""
     late = [j for j in judged if j.status in (Status.overdue, Status.missed) and j.occurrence.starts <= at]
-    when = fmt_day(at.date())
-    label = plan.commune_label[:1].upper() + plan.commune_label[1:]  # str.capitalize() would lower "Phú Thái"
-    lines = [f"# {md_text(label)}: việc quá hạn tính đến {when}", ""]
+    when = fmt_local_day_zone(at, plan.timezone)
+    lines = [f"# {md_text(commune_heading(plan))}: việc quá hạn tính đến {when}", ""]
     for note in notes:
         lines += [note, ""]
     if not late:
