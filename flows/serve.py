@@ -1,26 +1,66 @@
 """Serve every deployment of every plan in plan_specs/ (what `cchc up` runs).
 
-Deployments of plans that were removed (or duties that were dropped) are deleted, so the
-UI always matches the specs. On SIGTERM the runner stops without pausing schedules.
+Registration is incremental and concurrent: each deployment carries a hash of its definition (the spec,
+its flow file and the Prefect version) as its ``version``; a start reads every managed deployment and its
+automations in a few calls and applies only those that are new, changed, or missing their evidence trigger,
+a few at a time. Deployments of plans that were removed (or duties that were dropped, or whose flow
+changed) are deleted, so the UI always matches the specs. On SIGTERM the runner stops without pausing
+schedules.
+
+    python -m flows.serve [--sequential] [--poll SECONDS]
+
+``--sequential`` is the path before incremental registration (every deployment applied one by one, with
+Prefect's git version probe), kept as the baseline of bench/bench_up.py.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
+import dataclasses
+import hashlib
 import importlib
-from collections.abc import Sequence
-from typing import Any
+import json
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import UUID
 
-from prefect import Flow, serve
-from prefect.client.orchestration import get_client
+import httpx
+import prefect
+from prefect import Flow
+from prefect._internal.versioning import VersionType
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.schemas.actions import DeploymentScheduleCreate
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags
+from prefect.client.schemas.responses import DeploymentResponse
 from prefect.deployments.runner import RunnerDeployment
+from prefect.events.actions import RunDeployment
 from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
+from prefect.exceptions import TerminationSignal
+from prefect.runner import Runner
 from prefect.schedules import RRule
+from prefect.settings import PREFECT_API_URL
 
 from cchc.app import service
 from cchc.core.deployments import MANAGED_TAG, DeploymentSpec, all_deployments
 from cchc.settings import get_settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFINITION_FORMAT = "1"  # bump when the way a spec becomes a deployment changes, so every one is re-applied
+VERSION_PREFIX = "cchc-"
+# Prefect's SQLite server answers 503 past a handful of concurrent writers (FIELD-NOTES: 8 failed, 2 held).
+CONCURRENCY = 4
+PAGE = 200  # the API's default page size
+# The runner asks for due runs this often (Prefect's default is 10 s): a run an evidence trigger creates
+# starts within about a second instead of up to ten.
+POLL_SECONDS = 1.0
+SERVER_WAIT = 180.0  # the supervisor starts us alongside the server; how long we wait for it to answer
+
+T = TypeVar("T")
 
 
 def load_flow(entrypoint: str) -> Flow[Any, Any]:
@@ -42,6 +82,12 @@ def _kwargs(spec: DeploymentSpec) -> dict[str, Any]:
     }
 
 
+def _versioned(spec: DeploymentSpec) -> dict[str, Any]:
+    # An explicit version and the simple version type: Prefect otherwise runs several git commands per
+    # deployment to infer one, and it would differ with every commit.
+    return {**_kwargs(spec), "version": version_of(spec), "version_type": VersionType.SIMPLE}
+
+
 def to_runner(spec: DeploymentSpec) -> RunnerDeployment:
     """Outside an event loop (serve runs here)."""
     deployment = load_flow(spec.entrypoint).to_deployment(**_kwargs(spec))
@@ -51,7 +97,148 @@ def to_runner(spec: DeploymentSpec) -> RunnerDeployment:
 
 async def ato_runner(spec: DeploymentSpec) -> RunnerDeployment:
     """Inside an event loop."""
-    return await load_flow(spec.entrypoint).ato_deployment(**_kwargs(spec))
+    return await load_flow(spec.entrypoint).ato_deployment(**_versioned(spec))
+
+
+_flow_digests: dict[str, str] = {}
+
+
+def _flow_digest(flow_file: str) -> str:
+    """The flow's source decides the parameter form Prefect stores with the deployment."""
+    if flow_file not in _flow_digests:
+        _flow_digests[flow_file] = hashlib.sha256((PROJECT_ROOT / flow_file).read_bytes()).hexdigest()
+    return _flow_digests[flow_file]
+
+
+def version_of(spec: DeploymentSpec) -> str:
+    """A hash of everything that makes the deployment: equal versions, nothing to apply."""
+    payload = {
+        "format": DEFINITION_FORMAT,
+        "prefect": prefect.__version__,
+        "spec": dataclasses.asdict(spec),
+        "flow": _flow_digest(spec.flow_file),
+    }
+    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+    return VERSION_PREFIX + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclasses.dataclass
+class Registration:
+    ids: dict[str, UUID]  # every wanted deployment's name → its id on the server
+    applied: list[str]  # created or updated (new, changed, or its trigger missing)
+    unchanged: list[str]
+    removed: list[str]
+    seconds: float
+
+
+async def _paged(read: Callable[[int], Awaitable[list[T]]]) -> list[T]:
+    out: list[T] = []
+    while True:
+        page = await read(len(out))
+        out.extend(page)
+        if len(page) < PAGE:
+            return out
+
+
+async def _managed(client: PrefectClient) -> list[DeploymentResponse]:
+    tagged = DeploymentFilter(tags=DeploymentFilterTags(all_=[MANAGED_TAG]))
+    return await _paged(lambda offset: client.read_deployments(deployment_filter=tagged, limit=PAGE, offset=offset))
+
+
+async def _triggers_by_deployment(client: PrefectClient) -> dict[UUID, int]:
+    """How many automations run each deployment (the server does not return an automation's owner, so
+    its action's target stands for it; ours are the only automations that run our deployments)."""
+    automations = await _paged(lambda offset: client.read_automations(limit=PAGE, offset=offset))
+    count: dict[UUID, int] = {}
+    for a in automations:
+        for action in a.actions:
+            if isinstance(action, RunDeployment) and action.deployment_id is not None:
+                count[action.deployment_id] = count.get(action.deployment_id, 0) + 1
+    return count
+
+
+def _current(d: DeploymentResponse, spec: DeploymentSpec, triggers: dict[UUID, int]) -> bool:
+    return (
+        d.version == version_of(spec)
+        and d.entrypoint == spec.entrypoint
+        and triggers.get(d.id, 0) == len(spec.triggers)
+    )
+
+
+def _flow(rd: RunnerDeployment) -> str:
+    assert rd.flow_name, rd.name  # always set for a deployment made from a flow
+    return rd.flow_name
+
+
+async def _upsert(client: PrefectClient, rd: RunnerDeployment, flow_id: UUID, had_triggers: bool) -> UUID:
+    """One deployment in two or three requests where ``aapply`` makes five: the server's create is an upsert
+    (same id, schedules replaced, future scheduled runs redone), then its evidence trigger afresh. The payload
+    is what RunnerDeployment._create sends for a local flow (Prefect 3.9.1)."""
+    schedules = [s for s in rd.schedules or [] if isinstance(s, DeploymentScheduleCreate)]
+    assert len(schedules) == len(rd.schedules or []), rd.name  # a deployment made afresh has only these
+    deployment_id = await client.create_deployment(
+        flow_id=flow_id,
+        name=rd.name,
+        version=rd.version,
+        schedules=schedules,
+        parameters=rd.model_dump(mode="json", include={"parameters"})["parameters"],
+        description=rd.description,
+        tags=rd.tags,
+        path=rd._path,
+        entrypoint=rd.entrypoint,
+        parameter_openapi_schema=rd._parameter_openapi_schema.model_dump(exclude_unset=True),
+        enforce_parameter_schema=rd.enforce_parameter_schema,
+    )
+    if had_triggers:
+        await client.delete_resource_owned_automations(f"prefect.deployment.{deployment_id}")
+    for trigger in rd.triggers:
+        trigger.set_deployment_id(deployment_id)
+        await client.create_automation(trigger.as_automation())
+    return deployment_id
+
+
+async def register(specs: Sequence[DeploymentSpec], concurrency: int = CONCURRENCY) -> Registration:
+    """Make the server's managed deployments exactly ``specs``, touching only what differs."""
+    started = time.perf_counter()
+    wanted = {s.name: s for s in specs}
+    async with get_client() as client:
+        existing = await _managed(client)
+        triggers = await _triggers_by_deployment(client)
+        ids: dict[str, UUID] = {}
+        stale: list[DeploymentResponse] = []
+        had_triggers: set[str] = set()
+        for d in existing:
+            spec = wanted.get(d.name)
+            if spec is None or d.entrypoint != spec.entrypoint:
+                stale.append(d)  # a dropped duty, or one whose kind (so its flow) changed
+            elif _current(d, spec, triggers):
+                ids[d.name] = d.id
+            elif triggers.get(d.id):
+                had_triggers.add(d.name)
+        unchanged = sorted(ids)
+        todo = [await ato_runner(s) for s in specs if s.name not in ids]
+        flow_ids = {name: await client.create_flow_from_name(name) for name in sorted({_flow(rd) for rd in todo})}
+        gate = asyncio.Semaphore(concurrency)
+
+        async def apply(rd: RunnerDeployment) -> None:
+            async with gate:
+                ids[rd.name] = await _upsert(client, rd, flow_ids[_flow(rd)], rd.name in had_triggers)
+
+        async def delete(d: DeploymentResponse) -> None:
+            async with gate:
+                await client.delete_deployment(d.id)
+
+        # Deletions first: a duty whose flow changed keeps its name, and its new deployment must not
+        # be read back as the old one.
+        await asyncio.gather(*(delete(d) for d in stale))
+        await asyncio.gather(*(apply(rd) for rd in todo))
+    return Registration(
+        ids={s.name: ids[s.name] for s in specs},
+        applied=[rd.name for rd in todo],
+        unchanged=unchanged,
+        removed=sorted(d.name for d in stale),
+        seconds=time.perf_counter() - started,
+    )
 
 
 async def prune(keep: Sequence[RunnerDeployment]) -> list[str]:
@@ -59,9 +246,7 @@ async def prune(keep: Sequence[RunnerDeployment]) -> list[str]:
     wanted = {(d.flow_name, d.name) for d in keep}
     removed = []
     async with get_client() as client:
-        existing = await client.read_deployments(
-            deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[MANAGED_TAG]))
-        )
+        existing = await _managed(client)
         flows = {f.id: f.name for f in await client.read_flows()}
         for d in existing:
             if (flows.get(d.flow_id), d.name) not in wanted:
@@ -70,20 +255,76 @@ async def prune(keep: Sequence[RunnerDeployment]) -> list[str]:
     return removed
 
 
-def build() -> list[RunnerDeployment]:
-    plans = service.all_plans(get_settings())
-    return [to_runner(s) for s in all_deployments(plans)]
+def wanted_specs() -> list[DeploymentSpec]:
+    return all_deployments(service.all_plans(get_settings()))
 
 
-def main() -> None:
-    deployments = build()
+def run_limit(specs: Sequence[DeploymentSpec]) -> int:
+    # A report run waiting for approval holds its slot until the next morning: one slot per report on top.
+    return 4 + sum(1 for s in specs if s.entrypoint.endswith(":report_duty"))
+
+
+def wait_for_server(timeout: float = SERVER_WAIT) -> None:
+    """`cchc up` starts us while its server is still starting: our imports and specs overlap its start."""
+    api = PREFECT_API_URL.value()
+    if not api:
+        return  # an ephemeral server, started by the client itself
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{api.rstrip('/')}/health", timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            sys.exit(f"the Prefect server at {api} did not answer within {timeout:.0f} s")
+        time.sleep(0.25)
+
+
+async def serve_incremental(specs: Sequence[DeploymentSpec], poll: float) -> None:
+    runner = Runner(pause_on_shutdown=False, limit=run_limit(specs), query_seconds=poll)
+    reg = await register(specs)
+    for name in reg.removed:
+        print(f"removed deployment no longer in plan_specs/: {name}")
+    for name, deployment_id in reg.ids.items():
+        # What Runner.aadd_deployment does after applying (Prefect 3.9.1): poll for this deployment's runs.
+        # Local flows have no storage to register.
+        runner._deployment_registry.register_deployment(deployment_id, name)
+    print(
+        f"serving {len(reg.ids)} deployments ({len(reg.applied)} applied, {len(reg.unchanged)} unchanged, "
+        f"{len(reg.removed)} removed in {reg.seconds:.1f} s)",
+        flush=True,
+    )
+    await runner.start()
+
+
+def serve_sequential(specs: Sequence[DeploymentSpec], poll: float) -> None:
+    """The path before incremental registration: build every deployment, prune, apply one by one."""
+    deployments = [to_runner(s) for s in specs]
     removed = asyncio.run(prune(deployments))
     for name in removed:
         print(f"removed deployment no longer in plan_specs/: {name}")
-    print(f"serving {len(deployments)} deployments", flush=True)
-    # A report run waiting for approval holds its slot until the next morning: one slot per report on top.
-    reports = sum(1 for d in deployments if d.entrypoint and d.entrypoint.endswith(":report_duty"))
-    serve(*deployments, pause_on_shutdown=False, print_starting_message=False, limit=4 + reports)
+    started = time.perf_counter()
+    runner = Runner(pause_on_shutdown=False, limit=run_limit(specs), query_seconds=poll)
+    for d in deployments:
+        runner.add_deployment(d)
+    print(f"serving {len(deployments)} deployments (sequential in {time.perf_counter() - started:.1f} s)", flush=True)
+    with contextlib.suppress(KeyboardInterrupt, TerminationSignal):  # a stop, not an error
+        asyncio.run(runner.start())
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m flows.serve")
+    ap.add_argument("--sequential", action="store_true", help="the old registration path (a baseline)")
+    ap.add_argument("--poll", type=float, default=POLL_SECONDS, help="seconds between the runner's queries")
+    args = ap.parse_args(argv)
+    specs = wanted_specs()
+    wait_for_server()
+    if args.sequential:
+        serve_sequential(specs, args.poll)
+        return
+    with contextlib.suppress(KeyboardInterrupt, TerminationSignal):  # a stop, not an error
+        asyncio.run(serve_incremental(specs, args.poll))
 
 
 if __name__ == "__main__":

@@ -8,13 +8,15 @@ from __future__ import annotations
 import signal
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from cchc.core.deployments import all_deployments
-from cchc.core.loader import load_plan
-from tests.conftest import PLAN_DIR
+from cchc.core.deployments import DeploymentSpec, all_deployments, plan_deployments
+from cchc.core.loader import load_plan, parse_plan
+from cchc.settings import Settings
+from tests.conftest import FIXTURES, PLAN_DIR
 from tests.running import System, get_ok, port_closed, processes_of, wait_for
 
 
@@ -43,3 +45,98 @@ def test_cchc_up_serves_every_duty_of_the_five_plans_and_stops_on_ctrl_c(tmp_pat
     paused = db.execute("SELECT count(*) FROM deployment WHERE paused").fetchone()[0]
     db.close()
     assert paused == 0, "stopping must not leave deployments paused"
+
+
+# ------------------------------------------------------------------ incremental registration (flows/serve.py)
+
+
+def _demo(run_time: str | None = None, drop: str | None = None) -> list[DeploymentSpec]:
+    text = (FIXTURES / "demo.yaml").read_text(encoding="utf-8")
+    if run_time:
+        text = text.replace("units:\n", f'run_time: "{run_time}"\nunits:\n', 1)
+    return [s for s in plan_deployments(parse_plan(text)) if drop is None or s.parameters.get("duty_id") != drop]
+
+
+async def _server_state() -> dict[str, dict[str, Any]]:
+    """Every managed deployment on the server: its id, version, last update, schedules and automations."""
+    from prefect.client.orchestration import get_client
+
+    from flows.serve import _managed
+
+    async with get_client() as client:
+        deployments = await _managed(client)
+        automations = await client.read_automations()
+    return {
+        d.name: {
+            "id": d.id,
+            "version": d.version,
+            "updated": d.updated,
+            "entrypoint": d.entrypoint,
+            "rrules": sorted(s.schedule.rrule for s in d.schedules),  # type: ignore[union-attr]
+            "triggers": [
+                a.name for a in automations if any(getattr(x, "deployment_id", None) == d.id for x in a.actions)
+            ],
+        }
+        for d in deployments
+    }
+
+
+@pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.anyio
+async def test_a_restart_applies_only_what_changed_and_a_changed_schedule_reaches_the_server(
+    cchc_env: Settings,
+) -> None:
+    from prefect.client.orchestration import get_client
+
+    from flows.serve import register, version_of
+
+    specs = _demo()
+    first = await register(specs)
+    assert sorted(first.applied) == sorted(s.name for s in specs) and not first.unchanged
+    state = await _server_state()
+    assert set(state) == {s.name for s in specs}  # anything else tagged cchc was pruned
+    for s in specs:
+        d = state[s.name]
+        assert d["version"] == version_of(s) and d["entrypoint"] == s.entrypoint
+        assert d["rrules"] == sorted(x["rrule"] for x in s.schedules)
+        assert d["triggers"] == [t["name"] for t in s.triggers]  # the evidence trigger, once
+
+    # A restart with the same plans writes nothing: same ids, not one deployment updated.
+    again = await register(specs)
+    assert again.applied == [] and again.removed == [] and sorted(again.unchanged) == sorted(state)
+    assert again.ids == first.ids
+    assert await _server_state() == state
+
+    # The plan's run time moves: every duty's schedule changes (the mail pass's does not), and the server
+    # holds the new rule only, with its trigger still there once.
+    moved = _demo(run_time="09:30")
+    changed = {s.name for s in moved if s.schedules != next(o for o in specs if o.name == s.name).schedules}
+    assert changed and len(changed) < len(moved)
+    third = await register(moved)
+    assert set(third.applied) == changed and set(third.unchanged) == {s.name for s in moved} - changed
+    after = await _server_state()
+    for s in moved:
+        assert after[s.name]["rrules"] == sorted(x["rrule"] for x in s.schedules)
+        if s.name in changed:
+            assert all("T093000" in r for r in after[s.name]["rrules"])
+        assert after[s.name]["triggers"] == [t["name"] for t in s.triggers]
+        assert after[s.name]["id"] == state[s.name]["id"]  # updated in place, its runs' history kept
+    moved_names = {s.name for s in moved}
+    assert set(after) == moved_names
+    for name in moved_names - changed:
+        assert after[name]["updated"] == state[name]["updated"]
+
+    # A duty dropped from the plan loses its deployment (and the runner never polls for it).
+    dropped = _demo(run_time="09:30", drop="contest")
+    gone = (moved_names - {s.name for s in dropped}).pop()
+    fourth = await register(dropped)
+    assert fourth.removed == [gone] and fourth.applied == [] and gone not in fourth.ids
+    assert set(await _server_state()) == {s.name for s in dropped}
+
+    # A deployment whose evidence trigger went missing (a start killed between the two writes) is re-applied.
+    victim = next(s for s in dropped if s.triggers)
+    async with get_client() as client:
+        await client.delete_resource_owned_automations(f"prefect.deployment.{fourth.ids[victim.name]}")
+    fifth = await register(dropped)
+    assert fifth.applied == [victim.name]
+    assert (await _server_state())[victim.name]["triggers"] == [t["name"] for t in victim.triggers]

@@ -121,6 +121,7 @@ class Supervisor:
     host: str
     port: int
     echo: Callable[[str], None] = print
+    serve_args: list[str] = field(default_factory=list)  # for flows.serve (bench/bench_up.py's baseline)
     children: list[Child] = field(default_factory=list)
     stopping: bool = False
     watch: subprocess.Popen[bytes] | None = None
@@ -193,8 +194,10 @@ class Supervisor:
         else:
             self.echo(f"khởi động Prefect server tại {self.ui_url} ...")
             self._spawn("server", [sys.executable, "-m", "prefect", "server", "start"])
+        # The runner starts with the server, not after it: its imports and the plans' deployments (seconds
+        # each) overlap the server's start, and it waits for the server itself before registering.
+        self._spawn("serve", [sys.executable, "-m", "flows.serve", *self.serve_args])
         self.wait_healthy()
-        self._spawn("serve", [sys.executable, "-m", "flows.serve"])
         # The units' answer page. Behind a reverse proxy CCHC_PORTAL_URL is the public address and
         # CCHC_PORTAL_BIND (default 127.0.0.1:8700) is where it listens.
         portal = urlsplit(self.settings.portal_url)

@@ -1,0 +1,230 @@
+"""Benchmark: `cchc up` start-up (the five plans) and evidence-event latency, against the old path in this run.
+
+For each path, on its own fresh home and ports, the real supervisor (server, runner, portal) is started:
+
+- cold:     from the start to the runner serving every deployment (the line `serving N deployments` in
+            serve.log, and the API counting them all);
+- restart:  the same after stopping it, plans unchanged;
+- added:    the same after adding one small live plan (its deployments are new, the rest unchanged);
+- event:    `cchc evidence add` on the live plan's quota duty, from the evidence row's recorded_at to the
+            creation of the status artifact showing the new count (both wall clock, same machine), N times.
+
+The baseline is the registration path before this change (`python -m flows.serve --sequential`: every
+deployment applied one by one, with Prefect's git version probe) and Prefect's default 10 s runner poll.
+The supervisor is today's for both (the runner starts alongside the server).
+
+    python bench/bench_up.py [--events 5] [--only new|old]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import string
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cchc.app.supervisor import Supervisor  # noqa: E402
+from cchc.core.deployments import all_deployments  # noqa: E402
+from cchc.core.loader import load_plan  # noqa: E402
+from cchc.settings import get_settings  # noqa: E402
+
+CCHC = str(Path(sys.executable).with_name("cchc"))
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+PATHS = {"new": [], "old": ["--sequential", "--poll", "10"]}
+SERVING = re.compile(r"serving (\d+) deployments")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float, every: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def live_plan(folder: Path) -> Path:
+    """The acceptance test's live plan, with its daily run far from now (no scheduled run during the bench)."""
+    today = dt.datetime.now(TZ).date()
+    first_next = (today.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+    end = (first_next + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    run_at = (dt.datetime.now(TZ) + dt.timedelta(hours=12)).strftime("%H:%M:%S")
+    text = string.Template((ROOT / "tests" / "fixtures" / "live.yaml.tmpl").read_text(encoding="utf-8")).substitute(
+        start=today.replace(day=1).isoformat(), end=end.isoformat(), run_time=run_at
+    )
+    path = folder / "live.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+class Scenario:
+    def __init__(self, label: str, base: Path) -> None:
+        self.label = label
+        self.home = (base / label / "var").resolve()
+        self.plans = (base / label / "plans").resolve()
+        self.plans.mkdir(parents=True)
+        for p in sorted((ROOT / "plan_specs").glob("*.yaml")):
+            shutil.copy(p, self.plans / p.name)
+        self.port = free_port()
+        self.portal_port = free_port()
+        self.api = f"http://127.0.0.1:{self.port}/api"
+
+    def env(self) -> None:
+        os.environ.update(
+            {
+                "CCHC_HOME": str(self.home),
+                "CCHC_PLAN_DIR": str(self.plans),
+                "CCHC_PORTAL_URL": f"http://127.0.0.1:{self.portal_port}",
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            }
+        )
+        for name in ("PREFECT_API_URL", "CCHC_DATABASE_URL", "CCHC_SMTP_URL"):
+            os.environ.pop(name, None)
+        get_settings.cache_clear()
+
+    def expected(self) -> int:
+        return len(all_deployments([load_plan(p) for p in sorted(self.plans.glob("*.yaml"))]))
+
+    def serve_lines(self) -> list[str]:
+        log = self.home / "logs" / "serve.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        return [line for line in text.splitlines() if SERVING.search(line)]
+
+    def count(self) -> int:
+        try:
+            return int(httpx.post(f"{self.api}/deployments/count", json={}, timeout=10).json())
+        except (httpx.HTTPError, ValueError):
+            return -1
+
+    def start(self) -> tuple[Supervisor, float, str]:
+        """Start the supervisor; seconds until the runner serves every deployment, and its line."""
+        self.env()
+        expected = self.expected()
+        seen = len(self.serve_lines())
+        sup = Supervisor(get_settings(), "127.0.0.1", self.port, echo=lambda _m: None, serve_args=PATHS[self.label])
+        t0 = time.perf_counter()
+        sup.start()
+
+        def served() -> str | None:
+            for c in sup.children:
+                if c.proc.poll() is not None:
+                    raise SystemExit(f"{c.name} exited; see {c.log.name}")
+            lines = self.serve_lines()
+            return lines[-1] if len(lines) > seen and self.count() == expected else None
+
+        line = wait_for("every deployment served", served, 600)
+        return sup, time.perf_counter() - t0, line
+
+    def stop(self, sup: Supervisor) -> None:
+        sup.stop()
+        # stop() ignores further Ctrl-C while the children go; the bench wants it back.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    def event_latencies(self, n: int) -> list[float]:
+        env = {**os.environ, "PREFECT_API_URL": self.api}
+        day = dt.datetime.now(TZ).date().isoformat()
+        out = []
+        for i in range(1, n + 1):
+            added = subprocess.run(
+                [CCHC, "evidence", "add", "live", "tin-bai", "--kind", "post", "--title", f"Tin CCHC số {i}",
+                 "--date", day, "--url", f"https://phu-thong.example/tin/{i}", "--json"],
+                cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True,
+            )  # fmt: skip
+            evidence_id = json.loads(added.stdout)["id"]
+            db = sqlite3.connect(self.home / "cchc.db")
+            try:
+                (recorded,) = db.execute("SELECT recorded_at FROM evidence WHERE id = ?", (evidence_id,)).fetchone()
+            finally:
+                db.close()
+            recorded_at = _utc(str(recorded))
+
+            def shown(i: int = i) -> dt.datetime | None:
+                body = {"artifacts": {"key": {"any_": ["plan-live-status"]}}, "sort": "CREATED_DESC", "limit": 1}
+                latest = httpx.post(f"{self.api}/artifacts/filter", json=body, timeout=10).json()
+                if not latest:
+                    return None
+                data = latest[0]["data"]
+                rows = json.loads(data) if isinstance(data, str) else data
+                if any(r["Mã"] == "tin-bai" and r["Kết quả"] == f"{i}/3" for r in rows):
+                    return _utc(latest[0]["created"])
+                return None
+
+            created = wait_for(f"the status artifact showing {i}/3", shown, 120)
+            out.append((created - recorded_at).total_seconds())
+        return out
+
+
+def _utc(text: str) -> dt.datetime:
+    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def run(label: str, base: Path, events: int) -> dict[str, Any]:
+    s = Scenario(label, base)
+    figures: dict[str, Any] = {}
+    for phase in ("cold", "restart", "added"):
+        if phase == "added":
+            live_plan(s.plans)
+        sup, seconds, line = s.start()
+        figures[phase] = seconds
+        print(f"{label:>4} {phase:<8} {seconds:6.1f} s   {line.split('|')[-1].strip()}", flush=True)
+        if phase == "added":
+            lat = s.event_latencies(events)
+            figures["event"] = statistics.median(lat)
+            print(f"{label:>4} event    median {figures['event']:.2f} s  ({', '.join(f'{x:.2f}' for x in lat)})")
+        s.stop(sup)
+    return figures
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=5)
+    ap.add_argument("--only", choices=sorted(PATHS))
+    args = ap.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="cchc-bench-up-"))
+    try:
+        results = {label: run(label, base, args.events) for label in PATHS if args.only in (None, label)}
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    if len(results) == 2:
+        new, old = results["new"], results["old"]
+        print("\nmeasure                         new       old (baseline)   new/old")
+        for key, what in (
+            ("cold", "cold start, five plans"),
+            ("restart", "restart, plans unchanged"),
+            ("added", "restart, one plan added"),
+            ("event", "evidence → status (median)"),
+        ):
+            print(f"{what:<30} {new[key]:6.1f} s  {old[key]:6.1f} s        {new[key] / old[key]:.2f}×")
+
+
+if __name__ == "__main__":
+    main()
