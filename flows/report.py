@@ -20,7 +20,8 @@ from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import apause_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
-from pydantic import Field
+from pydantic import ConfigDict, Field, create_model
+from pydantic.config import JsonDict
 
 from cchc.app import report_workflow as workflow
 from cchc.core.calendar import served_by, to_local
@@ -39,13 +40,36 @@ class Choice(StrEnum):
     send_back = "Trả lại để sửa"
 
 
+# Approving needs a document number: the schema says so, and the server checks the run input against it on
+# resume, so the UI's form refuses the answer instead of the run pausing again in silence.
+NUMBER_PATTERN = r"Cần nhập số văn bản khi duyệt, ví dụ 12/BC-UBND|\S"
+NUMBER_WHEN_APPROVED: JsonDict = {
+    "if": {"properties": {"decision": {"const": "Duyệt và gửi"}}, "required": ["decision"]},
+    # The UI shows the server's refusal with the pattern in it, so the pattern opens with the instruction.
+    "then": {"required": ["number"], "properties": {"number": {"type": "string", "pattern": NUMBER_PATTERN}}},
+}
+
+
 class ReportDecision(RunInput):
     """Duyệt báo cáo: duyệt thì hệ thống đánh số, ghi người ký và gửi cho mọi nơi nhận."""
 
+    model_config = ConfigDict(json_schema_extra=NUMBER_WHEN_APPROVED)
+
     decision: Choice = Field(title="Quyết định", description="Duyệt và gửi, hoặc trả lại để sửa.")
-    number: str = Field(default="", title="Số văn bản", description="Bắt buộc khi duyệt, ví dụ 12/BC-UBND.")
+    number: str = Field(
+        default="",
+        title="Số văn bản (bắt buộc khi duyệt)",
+        description="Bắt buộc khi chọn «Duyệt và gửi», ví dụ 12/BC-UBND. Để trống thì không duyệt được.",
+    )
     signer_name: str = Field(default="", title="Người ký", description="Để trống: người ký theo kế hoạch.")
     note: str = Field(default="", title="Ghi chú", description="Lý do trả lại, hoặc ghi chú khi duyệt.")
+
+
+def _asking(description: str) -> type[ReportDecision]:
+    """The decision form with this run's brief as the Resume dialog's text (field descriptions kept)."""
+    form = create_model("ReportDecision", __base__=ReportDecision)
+    form._description = description  # what RunInput.with_initial_data sets, without redefining the fields
+    return form
 
 
 def _wait_seconds(tz: str, run_time: dt.time, override: int | None) -> int:
@@ -123,10 +147,12 @@ async def report_duty(
     version: int | None = out["draft"]["version"] if "draft" in out else None
     decision: ReportDecision | None = None
     wait = _wait_seconds(plan.timezone, plan.run_time, approval_wait_seconds)
+    asked_again = False
     for attempt in range(1, ASK_AGAIN + 1):
+        text = rt.brief(plan, tgt, moment, version, asked_again)
         try:
             answer = await apause_flow_run(
-                wait_for_input=ReportDecision,
+                wait_for_input=_asking(text),
                 timeout=wait,
                 poll_interval=approval_poll_seconds,
                 key=f"duyet-{tgt.period.lower()}-v{version or 0}-{attempt}",
@@ -135,8 +161,9 @@ async def report_duty(
             logger.info("chưa có quyết định duyệt báo cáo %s %s; lần chạy sau sẽ chờ tiếp", report_id, tgt.period)
             break
         if answer.decision is Choice.approve and not answer.number.strip():
-            # The form cannot require a field only for one choice: ask again instead of losing the answer.
+            # The form's schema refuses this; an answer sent around it is asked again, and the dialog says why.
             logger.error("duyệt báo cáo cần số văn bản (vd. 12/BC-UBND): mở lại lần chạy và nhập số văn bản")
+            asked_again = True
             continue
         decision = answer
         break

@@ -11,6 +11,7 @@ from prefect.events import emit_event
 
 from cchc.app import report_workflow as workflow
 from cchc.app.report_render import render_markdown
+from cchc.core.assemble import approval_brief
 from cchc.core.report_state import ReportState, Wait
 from cchc.core.spec import Plan
 from cchc.settings import get_settings
@@ -36,6 +37,21 @@ def draft_report(plan: Plan, tgt: workflow.Target, at: dt.datetime, now: dt.date
             "dự thảo bản %s của %s %s đã lập và gửi cơ quan thường trực", d.version, tgt.report.id, tgt.period
         )
     return {"state": d.state, "version": d.version, "new": d.new}
+
+
+@task(name="tóm tắt dự thảo để duyệt")
+def brief(plan: Plan, tgt: workflow.Target, at: dt.datetime, version: int | None, asked_again: bool) -> str:
+    """The Resume dialog's text: the draft in a few lines and a link to its artifact in the UI."""
+    from prefect.settings import PREFECT_UI_URL
+
+    if version is None:  # drafted by an earlier run
+        run = workflow.run_state(get_settings(), plan, tgt.report.id, tgt.period)
+        version = run.version if run else 0
+    model = workflow.build(get_settings(), plan, tgt.report.id, tgt.period, at)
+    ui = PREFECT_UI_URL.value()
+    key = artifact_key("report", plan.id, tgt.report.id, tgt.period)
+    link = f"{ui.rstrip('/')}/artifacts/key/{key}" if ui else None
+    return approval_brief(model, version, link, asked_again)
 
 
 @task(name="báo lãnh đạo khi chưa duyệt")

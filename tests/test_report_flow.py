@@ -113,10 +113,12 @@ async def test_report_is_drafted_approved_in_the_ui_delivered_with_the_docx_and_
         )
     assert artifacts and "Kết quả công tác tuyên truyền cải cách hành chính quý III năm 2025" in str(artifacts[0].data)
 
-    # Approved without a document number: nothing is decided, the form is asked again.
-    await aresume_flow_run(
-        flow_run_id, run_input={"decision": "Duyệt và gửi", "number": " ", "signer_name": "", "note": ""}
-    )
+    # Approved without a document number: the server refuses the answer against the form's schema, so the
+    # UI shows the refusal; nothing is decided and the run stays paused.
+    with pytest.raises(RuntimeError, match="Validation failed for field 'number'"):
+        await aresume_flow_run(
+            flow_run_id, run_input={"decision": "Duyệt và gửi", "number": " ", "signer_name": "", "note": ""}
+        )
     assert await _paused_run_id() == flow_run_id
     assert (
         workflow.run_state(settings, service.resolve_plan(PLAN, settings), "bao-cao-quy", "2025-Q3").state == "drafted"

@@ -16,6 +16,7 @@ from cchc.core import assumptions
 from cchc.core.calendar import Occurrence, period_bounds, plan_occurrences, report_data_window, to_local
 from cchc.core.evaluate import DONE, Status, judge, tally_dates
 from cchc.core.labels import CHANNEL_VI, ROMAN
+from cchc.core.markdown import md_text, md_url
 from cchc.core.periods import Cadence, PeriodKey, is_period
 from cchc.core.spec import Channel, Plan, Report
 from cchc.core.views import period_label
@@ -432,3 +433,44 @@ def _with_fingerprint(model: ReportModel, waivers: Mapping[tuple[str, str], str]
     for k, v in sorted(waivers.items()):
         h.update(f"{k}|{v}\n".encode())
     return replace(model, fingerprint=h.hexdigest())
+
+
+def approval_brief(model: ReportModel, version: int, draft_url: str | None = None, asked_again: bool = False) -> str:
+    """What the approver reads in the Resume dialog: the draft in a few lines, a link to it, and what to fill in.
+
+    ``draft_url`` is an absolute http(s) link to the draft (the run's artifact in the UI); anything else is
+    shown as text. ``asked_again`` says the previous answer approved without a document number.
+    """
+    by_assessment: dict[str, int] = {}
+    for row in model.rows:
+        by_assessment[row.assessment] = by_assessment.get(row.assessment, 0) + 1
+    lines: list[str] = []
+    if asked_again:
+        lines += [
+            "**⚠ Chưa duyệt được: lần trước chọn «Duyệt và gửi» nhưng chưa nhập số văn bản.** "
+            "Nhập số văn bản (ví dụ 12/BC-UBND) rồi chọn «Duyệt và gửi» lại.",
+            "",
+        ]
+    lines += [
+        f"**Dự thảo {md_text(model.summary[:1].lower() + model.summary[1:])}** (bản {version})",
+        "",
+        f"- Số liệu từ {fmt_day(model.data_from)} đến {fmt_day(model.data_to)}; {model.evidence_count} minh chứng.",
+        f"- {len(model.rows)} nhiệm vụ: "
+        + "; ".join(f"{md_text(k).lower()}: {v}" for k, v in sorted(by_assessment.items(), key=lambda kv: -kv[1])),
+    ]
+    late = sum(len(s.items) for s in model.shortfalls)
+    by_unit = "; ".join(f"{md_text(s.unit)}: {len(s.items)}" for s in model.shortfalls)
+    lines.append(
+        f"- Tồn tại, hạn chế: {late} việc ({by_unit}); chi tiết trong dự thảo."
+        if late
+        else "- Tồn tại, hạn chế: không có."
+    )
+    if draft_url:
+        lines.append(
+            f"- Xem toàn văn dự thảo: {md_url(draft_url, 'mở dự thảo')} (bản DOCX đính kèm thư gửi cơ quan thường trực)."
+        )
+    lines += [
+        "",
+        "Duyệt: chọn «Duyệt và gửi» và **nhập số văn bản** (bắt buộc). Trả lại: chọn «Trả lại để sửa» và ghi lý do.",
+    ]
+    return "\n".join(lines)
