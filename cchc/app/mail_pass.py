@@ -374,10 +374,16 @@ async def arun_tick(
     now: dt.datetime,
     duty_ids: Sequence[str] | None = None,
     transport: Transport | None = None,
+    judged: Sequence[repo.Judged] | None = None,
 ) -> TickResult:
-    """Evaluate at ``at``, enqueue what is due, send this plan's queue. Safe to repeat and to overlap."""
+    """Evaluate at ``at``, enqueue what is due, send this plan's queue. Safe to repeat and to overlap.
+
+    ``judged``: the whole plan as the caller has just judged it at ``at`` (a duty run's evaluation),
+    so it is not evaluated a second time; None evaluates here.
+    """
     engine = service.engine_for(settings)
-    judged = service.judge_plan(settings, plan, at, now)
+    if judged is None:
+        judged = service.judge_plan(settings, plan, at, now)
     result = plan_pass(settings, engine, plan, judged, at, now, duty_ids)
     sent = await adeliver(settings, engine, now, plan_lookup(settings, plan), plan.id, transport)
     result.merge(sent)
@@ -394,9 +400,14 @@ def _settle_reports(settings: Settings, plans: Sequence[Plan], now: dt.datetime,
 
 
 def run_tick(
-    settings: Settings, plan: Plan, at: dt.datetime, now: dt.datetime, duty_ids: Sequence[str] | None = None
+    settings: Settings,
+    plan: Plan,
+    at: dt.datetime,
+    now: dt.datetime,
+    duty_ids: Sequence[str] | None = None,
+    judged: Sequence[repo.Judged] | None = None,
 ) -> TickResult:
-    return run_sync(arun_tick(settings, plan, at, now, duty_ids))
+    return run_sync(arun_tick(settings, plan, at, now, duty_ids, judged=judged))
 
 
 def flush(settings: Settings, now: dt.datetime, plan_id: str | None = None) -> TickResult:
