@@ -10,6 +10,9 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import io
+import shutil
+import subprocess
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -462,3 +465,43 @@ def test_a_plan_wide_rule_is_pointed_at_its_row(plans: Settings) -> None:
     wb[DUTIES.title].cell(row=row, column=13).value = "2026-Q1"  # outside the plan's period
     (issue,) = _issues(_save(wb))
     assert issue.startswith(f"Nhiệm vụ!M{row}: không hợp lệ:") and "2026-Q1" in issue
+
+
+_CALC = Path("/usr/lib/libreoffice/program/libsclo.so")
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None or not _CALC.exists(), reason="needs LibreOffice Calc")
+def test_a_workbook_saved_again_by_libreoffice_still_imports_whole(tmp_path: Path) -> None:
+    """The coordinator opens the workbook in LibreOffice, saves it, and sends it back."""
+    plan = _everything()
+    src = tmp_path / "in" / "plan.xlsx"
+    src.parent.mkdir()
+    src.write_bytes(export_bytes(plan))
+    subprocess.run(
+        [
+            "soffice",
+            f"-env:UserInstallation=file://{tmp_path / 'profile'}",
+            "--headless",
+            "--convert-to",
+            "xlsx:Calc MS Excel 2007 XML",
+            "--outdir",
+            str(tmp_path / "out"),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    saved = tmp_path / "out" / "plan.xlsx"
+    assert saved.read_bytes() != src.read_bytes()  # really rewritten by LibreOffice
+    assert import_workbook(saved) == plan
+
+
+def test_a_zip_bomb_is_refused_before_it_is_unpacked() -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("[Content_Types].xml", b"<a/>")
+        zf.writestr("xl/worksheets/sheet1.xml", b"\0" * (210 * 1024 * 1024))
+    assert len(buf.getvalue()) < 1024 * 1024
+    (issue,) = _issues(buf.getvalue())
+    assert "giải nén ra hơn 200 MB" in issue

@@ -29,7 +29,6 @@ from openpyxl.cell.cell import Cell
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
-from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 from pydantic import ValidationError
@@ -42,6 +41,7 @@ from cchc.core.spec_dump import spec_data
 TEMPLATE = "cchc-plan-workbook"
 TEMPLATE_VERSION = 1
 MAX_BYTES = 20 * 1024 * 1024  # a real plan's workbook is ~30 KB
+MAX_UNPACKED = 200 * 1024 * 1024
 MAX_ROWS = 2000  # a commune has 10–60 duties
 
 Loc = tuple[str | int, ...]
@@ -879,20 +879,23 @@ def _open(source: bytes | Path | str) -> Workbook:
         data = source
     if len(data) > MAX_BYTES:
         raise WorkbookError([WorkbookIssue("", "", "", f"tệp lớn hơn {MAX_BYTES // 2**20} MB")])
+    not_xlsx = (
+        "tệp không phải bảng tính Excel .xlsx đọc được ({why}); lưu lại bằng Excel hoặc LibreOffice dạng .xlsx "
+        "rồi nạp lại"
+    )
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            unpacked = sum(info.file_size for info in zf.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise WorkbookError([WorkbookIssue("", "", "", not_xlsx.format(why=type(e).__name__))]) from None
+    if unpacked > MAX_UNPACKED:  # a few KB that unpack to gigabytes is not a plan
+        raise WorkbookError(
+            [WorkbookIssue("", "", "", f"tệp giải nén ra hơn {MAX_UNPACKED // 2**20} MB; một kế hoạch chỉ vài trăm KB")]
+        )
     try:
         return load_workbook(io.BytesIO(data), data_only=False)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as e:
-        raise WorkbookError(
-            [
-                WorkbookIssue(
-                    "",
-                    "",
-                    "",
-                    "tệp không phải bảng tính Excel .xlsx đọc được "
-                    f"({type(e).__name__}); lưu lại bằng Excel hoặc LibreOffice dạng .xlsx rồi nạp lại",
-                )
-            ]
-        ) from None
+    except Exception as e:  # any parse failure of an uploaded file means the same to its owner: not a workbook
+        raise WorkbookError([WorkbookIssue("", "", "", not_xlsx.format(why=type(e).__name__))]) from None
 
 
 def _header(reader: _Reader, wb: Workbook) -> dict[str, Any]:
