@@ -263,14 +263,48 @@ def test_plan_reject_and_accept_guard_the_plan_folder(home: Settings) -> None:
     third = send()
     code, out = run("plan", "accept", str(third), "--force")
     assert code != 0 and "xã khác" in out and target.read_text(encoding="utf-8") == other
+    # A workbook that no longer reads as a valid plan (here: rules tightened since it was sent, played by
+    # spoiling its stored bytes) is not written: the operator and the coordinator see why, it stays pending.
+    with session_scope(engine_for(home)) as s:
+        row = s.get(PlanSubmissionRow, third)
+        assert row is not None
+        row.workbook = b"PK\x03\x04 no longer a workbook"
+    target.unlink()
+    code, out = run("plan", "accept", str(third))
+    assert code != 0 and "không còn hợp lệ" in out and "không phải bảng tính Excel" in out
+    assert not target.exists()
+    assert "không phải bảng tính Excel" in client.get(link).text
     code, out = run("plan", "submissions", "--all", "--json")
     assert [(s["id"], s["status"]) for s in json.loads(out)] == [
         (first, "rejected"),
         (second, "accepted"),
         (third, "pending"),
     ]
+    assert json.loads(out)[2]["errors"]
     trail = audit(home)
     assert ("operator:binh", "submission.reject", "phu-thai-2025h2") in trail
+
+
+def test_a_coordinator_given_named_plans_may_send_only_those(home: Settings) -> None:
+    code, out = run(
+        "coordinator",
+        "add",
+        "--name",
+        "Lan",
+        "--email",
+        "lan@phu-thai.example",
+        "--commune",
+        str(PHU_THAI),
+        "--plan",
+        "phu-thai-2026h1",
+    )
+    assert code == 0, out
+    link = re.search(r"http://127\.0\.0\.1:8765(/c/\S+)", out)
+    assert link, out
+    client = TestClient(create_app(home))
+    refused = upload(client, link.group(1), workbook("phu-thai-2025h2"))
+    assert refused.status_code == 400 and "chỉ được giao kế hoạch phu-thai-2026h1" in refused.text
+    assert submissions_rows(home) == []
 
 
 def test_coordinator_add_refuses_bad_input_and_records_nothing(home: Settings) -> None:
@@ -283,6 +317,23 @@ def test_coordinator_add_refuses_bad_input_and_records_nothing(home: Settings) -
         assert code != 0 and said in out, out
     code, out = run("coordinator", "list", "--json")
     assert code == 0 and json.loads(out) == []
+
+
+def test_on_postgresql_the_round_trip_and_the_commune_scope_hold_as_well(
+    home: Settings, pg_databases: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same store code on PostgreSQL (the province host's database): row locks, bytea, the audit trail."""
+    for check in (
+        test_a_valid_workbook_becomes_a_pending_submission_and_plan_accept_writes_a_spec_that_validates,
+        test_a_coordinator_can_neither_submit_for_another_commune_nor_see_or_send_its_submissions,
+    ):
+        monkeypatch.setenv("CCHC_DATABASE_URL", pg_databases())
+        get_settings.cache_clear()
+        settings = get_settings()
+        assert settings.database_url is not None and settings.database_url.startswith("postgresql")
+        for leftover in settings.plan_dir.iterdir():
+            leftover.unlink()
+        check(settings)
 
 
 # ------------------------------------------------------------------------------------------------ Chromium
