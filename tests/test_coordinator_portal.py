@@ -307,6 +307,44 @@ def test_a_coordinator_given_named_plans_may_send_only_those(home: Settings) -> 
     assert submissions_rows(home) == []
 
 
+def test_the_sign_in_link_is_mailed_to_her_alone_and_a_new_one_can_be_issued(
+    home: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.mailserver import running
+
+    for mail in running():
+        monkeypatch.setenv("CCHC_SMTP_URL", mail.url)
+        get_settings.cache_clear()
+        code, out = run(
+            "coordinator",
+            "add",
+            "--name",
+            "Nguyễn Thị Lan",
+            "--email",
+            "lan@phu-thai.example",
+            "--commune",
+            str(PHU_THAI),
+            "--send",
+        )
+        assert code == 0 and "Đã gửi đường dẫn tới lan@phu-thai.example" in out, out
+        (msg,) = mail.received
+        assert msg.rcpt == ["lan@phu-thai.example"] and "Xã Phú Thái" in msg.subject
+        printed = re.search(r"(http://127\.0\.0\.1:8765/c/\S+)", out)
+        assert printed and printed.group(1) in msg.text()
+        client = TestClient(create_app(get_settings()))
+        assert client.get(printed.group(1).removeprefix("http://127.0.0.1:8765")).status_code == 200
+
+        code, out = run("coordinator", "link", "1", "--send")
+        assert code == 0, out
+        again = re.search(r"http://127\.0\.0\.1:8765(/c/\S+)", out)
+        assert again and len(mail.received) == 2 and client.get(again.group(1)).status_code == 200
+        code, out = run("coordinator", "revoke", "1")
+        assert code == 0
+        code, out = run("coordinator", "link", "1")
+        assert code != 0 and "đã bị thu hồi" in out
+        assert client.get(again.group(1)).status_code == 403
+
+
 def test_coordinator_add_refuses_bad_input_and_records_nothing(home: Settings) -> None:
     for args, said in (
         (("--name", "Lan", "--email", "khong-phai-email", "--commune", str(PHU_THAI)), "--email"),

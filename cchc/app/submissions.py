@@ -141,6 +141,65 @@ def add_coordinator(
     return who, sign_in_url(settings, who.id, now)
 
 
+def reissue(settings: Settings, coordinator_id: int, now: dt.datetime) -> tuple[Coordinator, str]:
+    """A new sign-in link for a coordinator who is not revoked (hers expired or was lost)."""
+    with session_scope(engine_for(settings)) as s:
+        row = store.get(s, coordinator_id)
+        if row is None:
+            raise UserError(f"không có người điều phối #{coordinator_id}; xem 'cchc coordinator list'.")
+        if row.revoked_at is not None:
+            raise UserError(f"người điều phối #{coordinator_id} đã bị thu hồi; thêm lại bằng 'cchc coordinator add'.")
+        who = _coordinator(row)
+    return who, sign_in_url(settings, who.id, now)
+
+
+def send_sign_in(settings: Settings, who: Coordinator, url: str, now: dt.datetime) -> str | None:
+    """Mail her the link, straight through the transport (it is for her alone, not an outbox row that
+    would keep it in the store). Returns the problem, or None once her server took the message."""
+    from notifications import compose
+    from notifications.delivery import make_transport, run_sync
+    from notifications.messages import sender_domain
+
+    expires = (now + coordinator_links.VALIDITY).astimezone(dt.timezone(dt.timedelta(hours=7)))
+    subject = compose.one_line(f"[CCHC] Đường dẫn đăng nhập của người điều phối — {who.commune_label}")
+    context = {
+        "subject": subject,
+        "recipient": who.name,
+        "commune": who.commune_label,
+        "url": url,
+        "expires": f"{expires:%d/%m/%Y}",
+        "plan_title": "kế hoạch tuyên truyền CCHC",
+        "coordinator": "bộ phận vận hành hệ thống",
+    }
+    text, html = compose.render("coordinator_link", context)
+    msg = compose.to_email(
+        sender=settings.mail_from,
+        recipient=[(who.name, who.email)],
+        cc=[],
+        subject=subject,
+        text=text,
+        html=html,
+        message_id=compose.new_message_id(sender_domain(settings)),
+        date=now,
+    )
+    try:
+        transport = make_transport(settings)
+    except Exception as e:  # a bad CCHC_SMTP_URL: the doctor's mail check says what to do
+        return f"{type(e).__name__}: {e}"
+
+    async def go() -> str | None:
+        try:
+            await transport.open()
+            outcome = await transport.send(msg, settings.mail_from_address, [who.email])
+        except Exception as e:
+            return f"{transport.where}: {type(e).__name__}: {e}"
+        finally:
+            await transport.close()
+        return None if outcome.kind == "sent" else f"{who.email}: {outcome.reply}"
+
+    return run_sync(go())
+
+
 def list_coordinators(settings: Settings) -> list[Coordinator]:
     with session_scope(engine_for(settings)) as s:
         return [_coordinator(r) for r in store.all_coordinators(s)]
@@ -327,8 +386,10 @@ __all__ = [
     "list_submissions",
     "own_plan",
     "own_submissions",
+    "reissue",
     "reject",
     "revoke_coordinator",
+    "send_sign_in",
     "sign_in_url",
     "signed_in",
     "submit",

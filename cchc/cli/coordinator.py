@@ -70,9 +70,10 @@ def add(
     plan: Annotated[
         list[str] | None, typer.Option("--plan", help="Chỉ các kế hoạch này (lặp lại); mặc định mọi kế hoạch của xã.")
     ] = None,
+    send: Annotated[bool, typer.Option("--send", help="Gửi đường dẫn tới thư điện tử của người này.")] = False,
     by: By = None,
 ) -> None:
-    """Record a commune's coordinator and print her personal sign-in link to the portal."""
+    """Record a commune's coordinator and print (with --send, also mail) her personal sign-in link."""
     from cchc.app import service, submissions
     from cchc.settings import get_settings
 
@@ -81,8 +82,37 @@ def add(
     except service.UserError as e:
         fail(str(e))
     typer.echo(f"Đã thêm người điều phối #{who.id}: {who.name} <{who.email}>, {who.commune_label}.")
+    _hand_over(who, url, send)
+
+
+def _hand_over(who: Coordinator, url: str, send: bool) -> None:
+    from cchc.app import submissions
+    from cchc.settings import get_settings
+
     typer.echo("Đường dẫn đăng nhập riêng (gửi cho chính người này, không chia sẻ):")
     typer.echo(url)
+    if send:
+        problem = submissions.send_sign_in(get_settings(), who, url, _now())
+        if problem:
+            fail(f"chưa gửi được thư tới {who.email}: {problem}; gửi đường dẫn trên bằng cách khác hoặc thử lại.")
+        typer.echo(f"Đã gửi đường dẫn tới {who.email}.")
+
+
+@coordinator_app.command("link")
+def link(
+    coordinator_id: Annotated[int, typer.Argument(help="Số của người điều phối (xem 'cchc coordinator list').")],
+    send: Annotated[bool, typer.Option("--send", help="Gửi đường dẫn tới thư điện tử của người này.")] = False,
+) -> None:
+    """Issue a new sign-in link for a coordinator (hers expired or was lost); the old ones keep working
+    until they expire, unless she is revoked."""
+    from cchc.app import service, submissions
+    from cchc.settings import get_settings
+
+    try:
+        who, url = submissions.reissue(get_settings(), coordinator_id, _now())
+    except service.UserError as e:
+        fail(str(e))
+    _hand_over(who, url, send)
 
 
 @coordinator_app.command("list")
