@@ -10,7 +10,9 @@ import datetime as dt
 from typing import Any
 
 import pendulum
+from prefect.context import SyncClientContext
 from prefect.runtime import flow_run
+from prefect.utilities.annotations import quote
 
 from tasks import duty as t
 
@@ -29,11 +31,15 @@ def run_duty(plan_id: str, duty_id: str, at: dt.datetime | None, reason: str) ->
     moment = run_moment(at, plan.timezone)
     now = pendulum.now("UTC")
     gap = t.note_run(plan, now)  # any run, scheduled or not, shows the system is running
-    collected = t.collect_evidence(plan, duty_id, moment)
-    evaluation = t.evaluate(plan, duty_id, moment, now)
-    events = t.emit_status_events(plan, evaluation.changes)
-    mail = t.notify(plan, [duty_id], moment, now)
-    t.publish_artifacts(plan, duty_id, evaluation, moment)
+    # One API client for every task of the run (an async flow's sync tasks would each open their own).
+    with SyncClientContext.get_or_create():
+        # Large inputs are quoted: Prefect would otherwise walk them for futures on every task call.
+        collected = t.collect_evidence(quote(plan), duty_id, moment) if t.has_sources(plan, duty_id) else 0
+        evaluation = t.evaluate(plan, duty_id, moment, now)
+        events = t.emit_status_events(plan, evaluation.changes)
+        # The mail pass plans from this evaluation instead of judging the plan a second time.
+        mail = t.notify(quote(plan), [duty_id], moment, now, quote(evaluation.plan_judged))
+        t.publish_artifacts(quote(plan), duty_id, quote(evaluation), moment)
     return {
         "plan": plan_id,
         "duty": duty_id,

@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from cchc.core import assumptions, runs
 from cchc.core.calendar import Occurrence, occurrences, to_local
 from cchc.core.deployments import plan_deployments
-from cchc.core.loader import SpecError, SpecIssue, load_plan
+from cchc.core.loader import MAX_SPEC_BYTES, SpecError, SpecIssue, load_plan
 from cchc.core.spec import DueRule, DutyKind, EvidenceKind, Plan
 from cchc.core.views import duty_title
 from cchc.settings import Settings
@@ -52,14 +52,43 @@ def resolve_plan(ref: str, settings: Settings) -> Plan:
     on its assumptions applied."""
     path = Path(ref)
     if ref.endswith((".yaml", ".yml")) or path.is_file():
-        return with_decisions(settings, load_plan(path))
+        return with_decisions(settings, _parsed(path))
     candidate = settings.plan_dir / f"{ref}.yaml"
     if candidate.is_file():
-        return with_decisions(settings, load_plan(candidate))
+        return with_decisions(settings, _parsed(candidate))
     known = sorted(p.stem for p in settings.plan_dir.glob("*.yaml")) if settings.plan_dir.is_dir() else []
     close = difflib.get_close_matches(ref, known, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else (f" (known: {', '.join(known)})" if known else "")
     raise UserError(f"unknown plan '{ref}'{hint}; give a plan id from {settings.plan_dir}/ or a path to a .yaml file")
+
+
+# Parsed specs by file, with the sha256 of the bytes they were parsed from. Parsing and validating a
+# spec takes ~100 ms, and one run resolves its plan more than once; plans are frozen, so sharing is safe.
+_PARSED: dict[Path, tuple[str, Plan]] = {}
+# Plans with the coordinator's decisions applied (re-validating the whole plan), by spec and decisions.
+_DECIDED: dict[Path, tuple[tuple[str, tuple[assumptions.Decision, ...]], Plan]] = {}
+
+
+def _digest(path: Path) -> str | None:
+    try:
+        if path.stat().st_size > MAX_SPEC_BYTES:
+            return None  # the loader refuses it with its own message
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _parsed(path: Path) -> Plan:
+    """``load_plan(path)``, parsed again only when the file's bytes changed (compared by hash, not mtime)."""
+    key = path.resolve()
+    before = _digest(path)
+    hit = _PARSED.get(key)
+    if hit is not None and before is not None and hit[0] == before:
+        return hit[1]
+    plan = load_plan(path)
+    if before is not None and _digest(path) == before:  # not rewritten while it was being parsed
+        _PARSED[key] = (before, plan)
+    return plan
 
 
 def all_plans(settings: Settings) -> list[Plan]:
@@ -70,11 +99,37 @@ def with_decisions(settings: Settings, plan: Plan) -> Plan:
     """The plan as the coordinator's confirmed or changed assumptions leave it."""
     with session_scope(engine_for(settings)) as s:
         decided = assumption_store.decisions(s, plan.id)
+    if not decided:
+        return plan
+    cached = _cached_decided(plan, decided)
+    if cached is not None:
+        return cached
     try:
-        return assumptions.apply(plan, decided)
+        applied = assumptions.apply(plan, decided)
     except ValueError as e:  # a decision the edited spec no longer admits: say so, with the file
         why = f"a recorded decision on its assumptions (cchc assumptions {plan.id}) no longer fits the spec: {e}"
         raise SpecError([SpecIssue(str(settings.plan_dir / f"{plan.id}.yaml"), 1, "", why)]) from None
+    _remember_decided(plan, decided, applied)
+    return applied
+
+
+def _spec_of(plan: Plan) -> tuple[Path, str] | None:
+    """The cached file this very plan object was parsed from, with its hash."""
+    return next(((path, digest) for path, (digest, parsed) in _PARSED.items() if parsed is plan), None)
+
+
+def _cached_decided(plan: Plan, decided: list[assumptions.Decision]) -> Plan | None:
+    spec = _spec_of(plan)
+    if spec is None:
+        return None
+    hit = _DECIDED.get(spec[0])
+    return hit[1] if hit is not None and hit[0] == (spec[1], tuple(decided)) else None
+
+
+def _remember_decided(plan: Plan, decided: list[assumptions.Decision], applied: Plan) -> None:
+    spec = _spec_of(plan)
+    if spec is not None:
+        _DECIDED[spec[0]] = ((spec[1], tuple(decided)), applied)
 
 
 def decide_assumption(
@@ -407,12 +462,15 @@ def note_run(settings: Settings, plan: Plan, now: dt.datetime, grace: dt.timedel
     """A run of the plan starts at ``now`` (wall clock): record its beat, and a stop since the last one.
 
     Returns the stop when this call recorded it; overlapping runs record and return it once.
-    The schedules are expanded inside the transaction (the rule needs the previous beat), a few ms.
+    A stop needs the previous beat older than ``grace``: only then are the schedules expanded (a few
+    hundred ms for a plan; once a morning, by the first of the runs that start together, while the
+    others wait for the lock and then find its fresh beat).
     """
-    specs = plan_deployments(plan)
     with session_scope(engine_for(settings)) as s:
         previous = run_store.record_beat(s, plan.id, now)
-        gap = runs.gap_in(specs, previous, now, grace)
+        if previous is None or previous >= now - grace:
+            return None  # the first run ever, or one right after another: nothing can have been missed
+        gap = runs.gap_in(plan_deployments(plan), previous, now, grace)
         if gap is None or not run_store.add_gap(s, plan.id, gap.stopped_from, gap.resumed_at):
             return None
     return gap
