@@ -7,7 +7,7 @@ wall clock, so a late or replayed run judges the period it was meant for.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import pendulum
 from prefect.context import SyncClientContext
@@ -15,6 +15,13 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
 from tasks import duty as t
+
+T = TypeVar("T")
+
+
+def passed_as_is(value: T) -> T:
+    """A large task input Prefect hands over untouched: unquoted, it would walk it for futures on every call."""
+    return cast(T, quote(value))
 
 
 def run_moment(at: dt.datetime | None, tz: str) -> pendulum.DateTime:
@@ -33,13 +40,12 @@ def run_duty(plan_id: str, duty_id: str, at: dt.datetime | None, reason: str) ->
     gap = t.note_run(plan, now)  # any run, scheduled or not, shows the system is running
     # One API client for every task of the run (an async flow's sync tasks would each open their own).
     with SyncClientContext.get_or_create():
-        # Large inputs are quoted: Prefect would otherwise walk them for futures on every task call.
-        collected = t.collect_evidence(quote(plan), duty_id, moment) if t.has_sources(plan, duty_id) else 0
+        collected = t.collect_evidence(passed_as_is(plan), duty_id, moment) if t.has_sources(plan, duty_id) else 0
         evaluation = t.evaluate(plan, duty_id, moment, now)
         events = t.emit_status_events(plan, evaluation.changes)
         # The mail pass plans from this evaluation instead of judging the plan a second time.
-        mail = t.notify(quote(plan), [duty_id], moment, now, quote(evaluation.plan_judged))
-        t.publish_artifacts(quote(plan), duty_id, quote(evaluation), moment)
+        mail = t.notify(passed_as_is(plan), [duty_id], moment, now, passed_as_is(evaluation.plan_judged))
+        t.publish_artifacts(passed_as_is(plan), duty_id, passed_as_is(evaluation), moment)
     return {
         "plan": plan_id,
         "duty": duty_id,
