@@ -459,12 +459,19 @@ def test_every_problem_is_reported_at_once_with_a_structured_issue(plans: Settin
     assert "không phải địa chỉ email hợp lệ" in by_cell[("Đơn vị", "D2")].message
 
 
-def test_a_plan_wide_rule_is_pointed_at_its_row(plans: Settings) -> None:
+def test_a_plan_wide_rule_is_pointed_at_its_row_in_vietnamese(plans: Settings) -> None:
     wb = _book(load_plan(PLAN_DIR / "ninh-giang-2025h2.yaml"))
+    ws = wb[DUTIES.title]
     row = _row_of(wb, "sap-xep-bo-may")
-    wb[DUTIES.title].cell(row=row, column=13).value = "2026-Q1"  # outside the plan's period
+    ws.cell(row=row, column=13).value = "2026-Q1"  # outside the plan's period
     (issue,) = _issues(_save(wb))
-    assert issue.startswith(f"Nhiệm vụ!M{row}: không hợp lệ:") and "2026-Q1" in issue
+    assert issue == (f"Nhiệm vụ!M{row}: kỳ '2026-Q1' nằm ngoài thời gian kế hoạch (01/07/2025–31/12/2025); sửa lại kỳ")
+    ws.cell(row=row, column=13).value = "2025-Q3, 2025-Q4"
+    other = _row_of(wb, "quan-triet-chu-truong")  # a duty with no per-aspect basis rows
+    ws.cell(row=other, column=10).value = "sap-xep-bo-may"  # the same id twice
+    (issue,) = _issues(_save(wb))
+    # Named at the later of the two rows (the first one keeps its id).
+    assert issue == f"Nhiệm vụ!J{max(row, other)}: mã 'sap-xep-bo-may' bị dùng hai lần; đổi một mã khác"
 
 
 _CALC = Path("/usr/lib/libreoffice/program/libsclo.so")

@@ -1276,24 +1276,109 @@ _PYDANTIC_VI: dict[str, str] = {
     "missing": "không được để trống; điền {noun}",
     "string_pattern_mismatch": "'{input}' không hợp lệ: mã chỉ gồm chữ thường không dấu, số và gạch nối (vd. 'van-phong')",
     "string_too_short": "không được để trống",
-    "string_too_long": "quá dài; rút gọn",
+    "string_too_long": "quá dài (tối đa {max_length} ký tự); rút gọn",
     "too_short": "cần ít nhất một giá trị",
-    "greater_than_equal": "'{input}' quá nhỏ: {msg}",
-    "less_than_equal": "'{input}' quá lớn: {msg}",
+    "greater_than_equal": "'{input}' quá nhỏ; nhập số từ {ge} trở lên",
+    "less_than_equal": "'{input}' quá lớn; nhập số không quá {le}",
     "int_type": "'{input}' phải là số nguyên",
     "int_parsing": "'{input}' phải là số nguyên",
 }
 
+_ROLE_OF = dict(ROLE_VI)
+_CADENCE_OF = dict(CADENCE_VI)
+
+# The model's own rules speak English to the YAML's authors; the ones a workbook can break, in Vietnamese.
+_RULES_VI: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+    (re.compile(r"id '(?P<x>[^']+)' is used twice"), lambda m: f"mã '{m['x']}' bị dùng hai lần; đổi một mã khác"),
+    (
+        re.compile(r"cadence 'once' needs a window"),
+        lambda m: "chu kỳ 'một lần' cần 'Từ ngày' và 'Đến hết ngày'; điền hai cột đó",
+    ),
+    (
+        re.compile(r"window is only for cadence 'once'"),
+        lambda m: "'Từ ngày', 'Đến hết ngày' chỉ dùng với chu kỳ 'một lần'; để trống, chọn kỳ ở cột 'Chỉ các kỳ'",
+    ),
+    (
+        re.compile(r"a (?P<k>\w+) duty needs a requirement"),
+        lambda m: f"nhiệm vụ loại '{KIND_VI.get(m['k'], m['k'])}' cần 'Loại minh chứng'; điền cột đó",
+    ),
+    (
+        re.compile(r"only: '(?P<x>[^']+)' is not a (?P<c>\w+) period key"),
+        lambda m: (
+            f"'{m['x']}' không phải kỳ {_CADENCE_OF.get(m['c'], m['c'])}; viết 2025-10 (tháng), 2025-Q3 (quý), "
+            "2025-H2 (6 tháng) hoặc 2025 (năm) theo chu kỳ"
+        ),
+    ),
+    (
+        re.compile(r"'(?P<x>[^']+)' lies outside the plan's period (?P<a>[\d-]+)\.\.(?P<b>[\d-]+)"),
+        lambda m: f"kỳ '{m['x']}' nằm ngoài thời gian kế hoạch ({_vi_date(m['a'])}–{_vi_date(m['b'])}); sửa lại kỳ",
+    ),
+    (
+        re.compile(r"(?P<a>[\d-]+)\.\.(?P<b>[\d-]+) lies outside the plan's period"),
+        lambda m: f"thời gian {_vi_date(m['a'])}–{_vi_date(m['b'])} nằm ngoài thời gian kế hoạch; sửa lại ngày",
+    ),
+    (
+        re.compile(r"no unit has role '(?P<r>\w+)'"),
+        lambda m: f"chưa có đơn vị nào vai trò '{_ROLE_OF.get(m['r'], m['r'])}'; thêm hoặc sửa ở sheet Đơn vị",
+    ),
+    (
+        re.compile(r"a basis is either the plan's"),
+        lambda m: "căn cứ: điền 'mục kế hoạch' và 'trích dẫn', hoặc điền 'Giả định', không điền cả hai",
+    ),
+    (
+        re.compile(r"basis plan '(?P<x>[^']+)' needs a short quote"),
+        lambda m: f"căn cứ '{m['x']}' cần trích dẫn ngắn lời văn của kế hoạch; điền cột trích dẫn",
+    ),
+    (
+        re.compile(r"an assumed basis has no quote"),
+        lambda m: "giả định không có trích dẫn (kế hoạch không nói đến); xoá trích dẫn, ghi lý do ở cột Giả định",
+    ),
+    (
+        re.compile(r"(?:end|due) (?P<b>[\d-]+) is before start (?P<a>[\d-]+)"),
+        lambda m: f"ngày kết thúc {_vi_date(m['b'])} trước ngày bắt đầu {_vi_date(m['a'])}; đổi lại",
+    ),
+    (
+        re.compile(r"effective_from (?P<a>[\d-]+) is before the plan was issued \((?P<b>[\d-]+)\)"),
+        lambda m: f"ngày hiệu lực {_vi_date(m['a'])} trước ngày ban hành {_vi_date(m['b'])}; sửa một trong hai",
+    ),
+    (
+        re.compile(r"commune code (?P<c>\d+) is not in the register"),
+        lambda m: f"mã xã {m['c']} không có trong danh mục hành chính 2025; tra lại mã xã",
+    ),
+    (
+        re.compile(r"commune code (?P<c>\d+) is (?P<w>.+), not '(?P<n>[^']+)'"),
+        lambda m: f"mã xã {m['c']} là {m['w']}, không phải '{m['n']}'; sửa tên xã hoặc mã xã",
+    ),
+)
+
+
+def _vi_date(iso: str) -> str:
+    try:
+        return dt.date.fromisoformat(iso).strftime("%d/%m/%Y")
+    except ValueError:
+        return iso
+
 
 def _message(err: Mapping[str, Any], noun: str) -> tuple[Loc, str]:
     kind = str(err["type"])
+    loc: Loc = tuple(err["loc"])
     if kind == "value_error" and "email" in str(err.get("msg", "")).lower():
-        return tuple(err["loc"]), f"'{err.get('input')}' không phải địa chỉ email hợp lệ; sửa lại"
+        return loc, f"'{err.get('input')}' không phải địa chỉ email hợp lệ; sửa lại"
+    if kind == "string_pattern_mismatch" and "only" in loc:
+        return loc, f"'{err.get('input')}' không phải kỳ; viết 2025-10, 2025-Q3, 2025-H2 hoặc 2025"
     if kind in _PYDANTIC_VI:
-        text = _PYDANTIC_VI[kind].format(input=err.get("input"), msg=err.get("msg"), noun=noun or "ô này")
-        return tuple(err["loc"]), text
+        ctx = {k: v for k, v in (err.get("ctx") or {}).items() if k in ("ge", "le", "max_length")}
+        values = {"ge": "?", "le": "?", "max_length": "?", **ctx}
+        return loc, _PYDANTIC_VI[kind].format(input=err.get("input"), noun=noun or "ô này", **values)
     loc, msg = _explain(err)
+    for pattern, say in _RULES_VI:
+        m = pattern.search(msg)
+        if m:
+            return loc, say(m)
     return loc, f"không hợp lệ: {msg}; sửa ô này theo kế hoạch"
+
+
+_ALREADY_CHECKED = re.compile(r"unknown unit|unknown report|is not another report of this plan")
 
 
 def _validate(reader: _Reader, data: dict[str, Any]) -> Plan:
@@ -1304,8 +1389,8 @@ def _validate(reader: _Reader, data: dict[str, Any]) -> Plan:
             loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
             if any(loc[: len(b)] == b for b in reader.bad):
                 continue  # its cell was already reported
-            if not loc and reader.issues:
-                continue  # a plan-wide rule (e.g. an unknown unit) the cell checks have already named
+            if not loc and reader.issues and _ALREADY_CHECKED.search(str(err.get("msg", ""))):
+                continue  # an unknown unit or report: the cell checks have named it, at its cell
             if err["type"] == "too_short" and loc and loc[-1] in ("units", "duties"):
                 sheet = UNITS.title if loc[-1] == "units" else DUTIES.title
                 reader.problem(sheet, "A2", "", f"sheet '{sheet}' chưa có dòng nào; thêm ít nhất một dòng")
