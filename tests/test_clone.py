@@ -226,3 +226,20 @@ def test_the_pure_helpers_keep_month_ends_and_make_ids_from_vietnamese_names() -
     special = clone(source("phu-thai-2025h2"), CAT_HAI, "2026H1")
     assert special.plan is not None and special.plan.id == "cat-hai-2026h1"
     assert special.plan.issuer == "Ủy ban nhân dân đặc khu Cát Hải"
+
+
+PLAN_IDS = ("phu-thai-2025h2", "lai-khe-2025h2", "phu-thong-2025", "ninh-giang-2025h2", "chi-minh-2026")
+
+
+@pytest.mark.parametrize("plan_id", PLAN_IDS)
+def test_every_real_plan_clones_to_a_valid_plan_for_communes_wards_and_special_zones_and_any_period(
+    plan_id: str,
+) -> None:
+    template = source(plan_id)
+    for code in (AN_HUNG, PHAN_DINH_PHUNG, CAT_HAI):
+        for period in ("2026", "2026H1", "2027H2"):
+            cloned = clone(template, code, period)
+            assert cloned.plan is not None, (code, period, cloned.errors)
+            assert [d.id for d in cloned.plan.duties] == [d.id for d in template.duties]
+            assert all(u.emails == () for u in cloned.plan.units)
+            assert template.commune.name not in texts(cloned.plan), (code, period)
