@@ -243,3 +243,12 @@ def test_every_real_plan_clones_to_a_valid_plan_for_communes_wards_and_special_z
             assert [d.id for d in cloned.plan.duties] == [d.id for d in template.duties]
             assert all(u.emails == () for u in cloned.plan.units)
             assert template.commune.name not in texts(cloned.plan), (code, period)
+
+
+def test_a_ward_plan_cloned_to_a_commune_speaks_of_the_commune() -> None:
+    ward = clone(source("phu-thai-2025h2"), PHAN_DINH_PHUNG, "2026").plan
+    assert ward is not None and ward.unit("kinh-te").name == "Phòng Kinh tế phường"
+    back = clone(ward, AN_HUNG, "2026").plan
+    assert back is not None
+    assert back.unit("kinh-te").name == "Phòng Kinh tế xã" and back.issuer == "Ủy ban nhân dân xã An Hưng"
+    assert "phường" not in texts(back)

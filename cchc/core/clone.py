@@ -207,9 +207,13 @@ def _replacements(src: Plan, t: Target) -> list[tuple[re.Pattern[str], str]]:
             out.append((re.compile(re.escape(a)), b))
     out.append((re.compile(re.escape(old_name)), new_name))
     out.append((re.compile(re.escape(old_name.upper())), new_name.upper()))
-    if t.division != "xã":
+    try:
+        old_division = _division(Ward.from_code(WardCode(src.commune.code)).name)
+    except ValueError:  # a loaded plan's code is in the register; kept safe for a hand-made one
+        old_division = "xã"
+    if t.division != old_division:
         # 'Phòng Kinh tế xã' -> 'Phòng Kinh tế phường'; never 'xã hội' nor a word that merely contains 'xã'.
-        out.append((re.compile(r"(?<![\w])xã(?![\w])(?! hội)"), t.division))
+        out.append((re.compile(rf"(?<![\w]){old_division}(?![\w])(?! hội)"), t.division))
     return out
 
 
