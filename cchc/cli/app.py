@@ -6,22 +6,38 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import pendulum
 import typer
 
-from cchc.app import service
-from cchc.core import assumptions
-from cchc.core.evaluate import Status
-from cchc.core.labels import STATUS_VI
-from cchc.core.loader import SpecError, json_schema, load_plan, spec_files
-from cchc.core.spec import Plan
-from cchc.settings import get_settings
+# Only typer at the top: `cchc --help` must start instantly, so every command imports what it uses
+# (pydantic, SQLAlchemy, pendulum, the store, the use cases) inside its own body. tests/test_cli_startup.py
+# fails when a module listed in main.COMMAND_MODULES pulls a heavy library in at import time.
+if TYPE_CHECKING:
+    from cchc.core.spec import Plan
 
-app = typer.Typer(help="cchc: kế hoạch tuyên truyền CCHC chạy như quy trình có lịch.", no_args_is_help=True)
+app = typer.Typer(
+    help="cchc: kế hoạch tuyên truyền CCHC chạy như quy trình có lịch.",
+    no_args_is_help=True,
+    # Plain Click help and errors: Rich's formatter alone costs more than the rest of `cchc --help`.
+    rich_markup_mode=None,
+)
 evidence_app = typer.Typer(help="Minh chứng (evidence).", no_args_is_help=True)
 app.add_typer(evidence_app, name="evidence")
+
+
+def warn(message: str) -> None:
+    typer.echo(f"warning: {message}", err=True)
+
+
+def wire_events() -> None:
+    """Announce evidence this process records (directly, or as a delivered report) to Prefect, so the duty's
+    trigger runs; call it first in every command that may record evidence. Not at import: it loads httpx."""
+    from cchc.app import service
+    from cchc.io import events
+
+    events.add_warning_sink(warn)
+    service.on_evidence_recorded(events.evidence_listener)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -41,6 +57,8 @@ def parse_moment(text: str | None, tz: str) -> dt.datetime:
     """ISO 8601; without an offset it is read in the plan's time zone; a bare date is its 00:00."""
     if text is None:
         return now_utc()
+    import pendulum
+
     try:
         parsed = pendulum.parse(text, tz=tz)
     except (ValueError, pendulum.parsing.exceptions.ParserError):
@@ -60,8 +78,19 @@ def parse_day(text: str | None, flag: str) -> dt.date | None:
 
 
 def get_plan(ref: str) -> Plan:
+    """A plan id or a spec path, as service.resolve_plan reads it, with the parsed spec from CCHC_HOME's cache."""
+    from cchc.app import plan_cache, service
+    from cchc.core.loader import SpecError
+    from cchc.settings import get_settings
+
+    settings = get_settings()
+    path = Path(ref)
+    if not (ref.endswith((".yaml", ".yml")) or path.is_file()):
+        path = settings.plan_dir / f"{ref}.yaml"
     try:
-        return service.resolve_plan(ref, get_settings())
+        if path.is_file():
+            return service.with_decisions(settings, plan_cache.load(path, settings.home))
+        return service.resolve_plan(ref, settings)  # not a file: its message (did you mean ...?)
     except SpecError as e:
         fail(str(e))
     except service.UserError as e:
@@ -70,6 +99,8 @@ def get_plan(ref: str) -> Plan:
 
 def show_assumptions(plan: Plan, as_json: bool) -> None:
     """`cchc assumptions` and `cchc validate --assumptions`."""
+    from cchc.core import assumptions
+
     rows = assumptions.listing(plan)
     if as_json:
         emit_json([a.as_json() for a in rows])
@@ -95,6 +126,9 @@ def validate(
     ] = False,
 ) -> None:
     """Check plan specs; one line per plan; exit 0 only when all are valid."""
+    from cchc.core.loader import SpecError, load_plan, spec_files
+    from cchc.settings import get_settings
+
     targets = spec_files(paths or [get_settings().plan_dir])
     if not targets:
         fail("no plan specs found")
@@ -109,6 +143,8 @@ def validate(
             continue
         typer.echo(f"{p}: ok: {plan.id} ({len(plan.duties)} duties, {len(plan.reports)} reports)")
         if list_assumptions:
+            from cchc.app import service
+
             show_assumptions(service.with_decisions(get_settings(), plan), as_json=False)
     raise typer.Exit(1 if bad else 0)
 
@@ -116,6 +152,8 @@ def validate(
 @app.command()
 def schema(out: Annotated[Path | None, typer.Option(help="Write the JSON Schema here.")] = None) -> None:
     """Export the JSON Schema of plan specs (for editors)."""
+    from cchc.core.loader import json_schema
+
     text = json_schema()
     if out is None:
         sys.stdout.write(text)
@@ -127,11 +165,15 @@ def schema(out: Annotated[Path | None, typer.Option(help="Write the JSON Schema 
 @app.command()
 def plans(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the plans in the plan folder."""
+    from cchc.app import plan_cache
+    from cchc.core.loader import SpecError, spec_files
+    from cchc.settings import get_settings
+
     settings = get_settings()
     rows = []
     for p in spec_files([settings.plan_dir]):
         try:
-            plan = load_plan(p)
+            plan = plan_cache.load(p, settings.home)
         except SpecError as e:
             fail(str(e))
         rows.append(
@@ -165,6 +207,8 @@ def calendar(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Occurrences of every duty and report: period, window, due time."""
+    from cchc.app import service
+
     p = get_plan(plan)
     start, end = parse_day(from_, "--from"), parse_day(to, "--to")
     if start and end and end < start:
@@ -191,6 +235,10 @@ def evidence_add(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Record a piece of evidence for a duty; a duplicate link or file is not counted twice."""
+    from cchc.app import service
+    from cchc.settings import get_settings
+
+    wire_events()
     p = get_plan(plan)
     day = parse_day(date, "--date")
     assert day is not None
@@ -220,6 +268,11 @@ def status(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Status of every occurrence as at a moment."""
+    from cchc.app import service
+    from cchc.core.evaluate import Status
+    from cchc.core.labels import STATUS_VI
+    from cchc.settings import get_settings
+
     p = get_plan(plan)
     moment = parse_moment(at, p.timezone)
     judged = service.judge_plan(get_settings(), p, moment, now_utc())

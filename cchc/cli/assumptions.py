@@ -6,11 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cchc.app import service
 from cchc.cli.app import app, fail, get_plan, now_utc, parse_day, show_assumptions
-from cchc.core import assumptions
-from cchc.core.spec import DueRule
-from cchc.settings import get_settings
 
 assumption_app = typer.Typer(help="Xác nhận hoặc điều chỉnh một giả định của kế hoạch.", no_args_is_help=True)
 app.add_typer(assumption_app, name="assumption")
@@ -31,6 +27,10 @@ By = Annotated[str, typer.Option(help="Who decides (name and role).")]
 
 
 def _decide(plan_ref: str, item: str | None, aspect: str, action: str, reason: str, by: str, **change: Any) -> None:
+    from cchc.app import service
+    from cchc.core import assumptions
+    from cchc.settings import get_settings
+
     p = get_plan(plan_ref)
     try:
         decided = service.decide_assumption(
@@ -67,6 +67,8 @@ def change(
     effective_from: Annotated[str | None, typer.Option(help="New effective date, YYYY-MM-DD.")] = None,
 ) -> None:
     """Change an assumed rule (a due day, a count, the effective date); the change is confirmed and audited."""
+    from cchc.core.spec import DueRule
+
     due = None
     if due_day is not None:
         month: int | str = int(in_month) if in_month.isdigit() else in_month

@@ -7,9 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cchc.app import backup as bk
 from cchc.cli.app import app, emit_json, fail, now_utc
-from cchc.settings import get_settings
 
 
 def _size(n: int) -> str:
@@ -29,6 +27,9 @@ def backup(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Sao lưu khi hệ thống vẫn chạy: kho dữ liệu, cơ sở dữ liệu của Prefect và các tệp minh chứng, vào một tệp."""
+    from cchc.app import backup as bk
+    from cchc.settings import get_settings
+
     try:
         result = bk.create_backup(get_settings(), now_utc(), out)
     except bk.BackupError as e:
@@ -73,6 +74,9 @@ def restore(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Khôi phục một bản sao lưu: kiểm tra toàn bộ trước khi ghi; không chạy khi hệ thống đang chạy trên đích."""
+    from cchc.app import backup as bk
+    from cchc.settings import get_settings
+
     try:
         result = bk.restore_backup(get_settings(), archive, now_utc(), home=home, force=force)
     except bk.BackupError as e:

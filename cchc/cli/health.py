@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cchc.app import doctor as dr
 from cchc.cli.app import app, emit_json, now_utc
-from cchc.core.health import Check, worst
-from cchc.core.labels import VERDICT_VI
-from cchc.settings import get_settings
+
+if TYPE_CHECKING:
+    from cchc.core.health import Check
 
 
 def _print(checks: list[Check]) -> None:
+    from cchc.core.labels import VERDICT_VI
+
     width = max(len(c.name) for c in checks)
     for c in checks:
         typer.echo(f"[{VERDICT_VI[c.status]:<8}] {c.name:<{width}}  {c.message}")
@@ -25,6 +26,10 @@ def _print(checks: list[Check]) -> None:
 @app.command()
 def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Kiểm tra sức khỏe của hệ thống đang chạy: mỗi mục một dòng (tốt / cảnh báo / lỗi) và cách xử lý."""
+    from cchc.app import doctor as dr
+    from cchc.core.health import worst
+    from cchc.settings import get_settings
+
     checks = dr.run_checks(get_settings(), now_utc())
     verdict = worst(checks)
     if as_json:
@@ -41,6 +46,8 @@ def watchdog(
 ) -> None:
     """Chạy các kiểm tra định kỳ; báo qua thư một lần khi một mục bắt đầu lỗi, một lần khi nó hoạt động lại."""
     from cchc.app import watchdog as wd
+    from cchc.core.health import worst
+    from cchc.settings import get_settings
 
     settings = get_settings()
     while True:

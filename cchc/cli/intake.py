@@ -6,11 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cchc.app import service
 from cchc.cli.app import app, emit_json, evidence_app, fail, get_plan, now_utc
-from cchc.settings import get_settings
-from cchc.store import repo
-from cchc.store.db import session_scope
 
 
 @app.command()
@@ -20,6 +16,7 @@ def portal(
 ) -> None:
     """Serve the page units open from their reminder emails to send evidence (CCHC_PORTAL_URL must reach it)."""
     from cchc.portal.app import serve
+    from cchc.settings import get_settings
 
     typer.echo(f"portal on http://{host}:{port} (links in emails point to {get_settings().portal_url})")
     serve(host, port)
@@ -34,6 +31,9 @@ def evidence_reject(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Stop counting one piece of evidence; it stays in the record with the reason."""
+    from cchc.app import service
+    from cchc.settings import get_settings
+
     p = get_plan(plan)
     try:
         duty = service.reject_evidence(get_settings(), p, evidence_id, reason, by, now_utc())
@@ -52,6 +52,11 @@ def audit(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Who changed what counts, when and why: evidence added or rejected, occurrences waived."""
+    from cchc.app import service
+    from cchc.settings import get_settings
+    from cchc.store import repo
+    from cchc.store.db import session_scope
+
     p = get_plan(plan)
     engine = service.engine_for(get_settings())
     service.ensure_plan(engine, p, now_utc())

@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cchc.app import service
-from cchc.app.mail_pass import TickResult, flush, run_tick
-from cchc.cli.app import app, emit_json, fail, get_plan, now_utc, parse_moment
-from cchc.core.labels import MAIL_STATUS_VI
-from cchc.settings import get_settings
-from cchc.store import outbox as ob
-from cchc.store.db import session_scope
-from notifications.smtp import MailConfigError, parse_smtp_url
+from cchc.cli.app import app, emit_json, fail, get_plan, now_utc, parse_moment, wire_events
+
+if TYPE_CHECKING:
+    from cchc.app.mail_pass import TickResult
+
+# The outbox states, for the help text without importing the store; tests/test_cli_startup.py checks that they
+# are cchc.store.outbox.STATUSES.
+OUTBOX_STATUSES = ("queued", "sending", "sent", "failed", "skipped")
 
 mail_app = typer.Typer(help="Thư điện tử: gửi lại, máy nhận thư thử nghiệm.", no_args_is_help=True)
 app.add_typer(mail_app, name="mail")
 
 
 def _check_mail_settings() -> None:
+    from cchc.settings import get_settings
+    from notifications.smtp import MailConfigError, parse_smtp_url
+
     s = get_settings()
     if s.smtp_url is not None and s.smtp_url.get_secret_value().strip():
         try:
@@ -46,6 +49,8 @@ def _report(result: TickResult, as_json: bool) -> None:
             f"đã gửi {len(result.sent)}, bỏ qua {len(result.skipped)}, thử lại sau {len(result.retrying)}, "
             f"lỗi {len(result.failed)}"
         )
+        from cchc.settings import get_settings
+
         settings = get_settings()
         if result.sent and (settings.smtp_url is None or not settings.smtp_url.get_secret_value().strip()):
             typer.echo(
@@ -66,6 +71,11 @@ def tick(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """One pass as the schedule runs it: evaluate, queue due reminders, send what is queued."""
+    from cchc.app import service
+    from cchc.app.mail_pass import run_tick
+    from cchc.settings import get_settings
+
+    wire_events()  # a delivered report becomes evidence
     _check_mail_settings()
     p = get_plan(plan)
     moment = parse_moment(at, p.timezone)
@@ -79,6 +89,8 @@ def tick(
 
 
 def row_json(r: Any) -> dict[str, Any]:
+    from cchc.app import service
+
     return {
         "key": r.key,
         "to": r.recipient,
@@ -104,10 +116,16 @@ def row_json(r: Any) -> dict[str, Any]:
 @app.command()
 def outbox(
     plan: Annotated[str | None, typer.Argument(help="Plan id (default: every plan).")] = None,
-    status: Annotated[str | None, typer.Option(help=f"Only rows in this state: {', '.join(ob.STATUSES)}.")] = None,
+    status: Annotated[str | None, typer.Option(help=f"Only rows in this state: {', '.join(OUTBOX_STATUSES)}.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The outbox: every message the system queued, sent, skipped or failed."""
+    from cchc.app import service
+    from cchc.core.labels import MAIL_STATUS_VI
+    from cchc.settings import get_settings
+    from cchc.store import outbox as ob
+    from cchc.store.db import session_scope
+
     if status is not None and status not in ob.STATUSES:
         fail(f"--status '{status}' is not one of {', '.join(ob.STATUSES)}")
     plan_id = get_plan(plan).id if plan else None
@@ -129,6 +147,10 @@ def mail_flush(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Send now what is queued or waiting to be retried."""
+    from cchc.app.mail_pass import flush
+    from cchc.settings import get_settings
+
+    wire_events()  # a delivered report becomes evidence
     _check_mail_settings()
     plan_id = get_plan(plan).id if plan else None
     _report(flush(get_settings(), now_utc(), plan_id), as_json)
@@ -140,6 +162,7 @@ def mail_serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 1025,
 ) -> None:
     """A local SMTP catcher for demos: keeps every message it receives as a .eml file."""
+    from cchc.settings import get_settings
     from notifications import catcher
 
     folder = get_settings().inbox_dir

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from cchc.cli import (
@@ -18,7 +20,6 @@ from cchc.cli import (
     report,
 )
 from cchc.cli.app import app
-from cchc.settings import SettingsError
 
 COMMAND_MODULES = (
     assumptions,
@@ -38,7 +39,11 @@ COMMAND_MODULES = (
 def main() -> None:
     try:
         app()
-    except SettingsError as e:
+    except Exception as e:
+        # cchc.settings is not imported for `cchc --help`; a SettingsError can only come once it has been.
+        settings = sys.modules.get("cchc.settings")
+        if settings is None or not isinstance(e, settings.SettingsError):
+            raise
         # A bad environment (e.g. CCHC_HOME empty or relative) is the user's to fix: one line, no traceback.
         typer.echo(f"error: {e}", err=True)
         raise SystemExit(2) from None

@@ -4,29 +4,21 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cchc.app import service
-from cchc.app.supervisor import UP, HomeBusy, Supervisor, busy_message, home_lock
 from cchc.cli.app import app, emit_json, fail, get_plan, now_utc
-from cchc.core.deployments import all_deployments, prefect_yaml
-from cchc.core.loader import SpecError
-from cchc.core.spec import Plan
-from cchc.io import events
-from cchc.settings import get_settings
 
-
-def _warn(message: str) -> None:
-    typer.echo(f"warning: {message}", err=True)
-
-
-events.add_warning_sink(_warn)
-service.on_evidence_recorded(events.evidence_listener)
+if TYPE_CHECKING:
+    from cchc.core.spec import Plan
 
 
 def _plans_or_fail() -> list[Plan]:
+    from cchc.app import service
+    from cchc.core.loader import SpecError
+    from cchc.settings import get_settings
+
     settings = get_settings()
     try:
         plans = service.all_plans(settings)
@@ -43,6 +35,9 @@ def up(
     port: Annotated[int | None, typer.Option(help="Default: PREFECT_SERVER_API_PORT or 4200.")] = None,
 ) -> None:
     """Start a Prefect server with its UI and serve every plan's deployments until stopped."""
+    from cchc.app.supervisor import UP, HomeBusy, Supervisor, busy_message, home_lock
+    from cchc.settings import get_settings
+
     settings = get_settings()
     with contextlib.ExitStack() as held:
         # The home's lock first: reading the plans opens the store, which a restore may be replacing.
@@ -71,6 +66,8 @@ def deployments(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The deployments derived from plan_specs/ (one per duty and report)."""
+    from cchc.core.deployments import all_deployments, prefect_yaml
+
     plans = _plans_or_fail()
     text = prefect_yaml(plans)
     if write is not None:
@@ -102,6 +99,9 @@ def waive(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Excuse one occurrence of a duty, with a reason; its reminders stop."""
+    from cchc.app import service
+    from cchc.settings import get_settings
+
     p = get_plan(plan)
     try:
         created = service.waive_occurrence(get_settings(), p, duty, period, reason, by, now_utc())

@@ -7,13 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cchc.app import report_workflow as workflow
-from cchc.app import service
-from cchc.app.report_render import FORMATS, TemplateError, render
 from cchc.cli.app import app, emit_json, fail, get_plan, now_utc, parse_moment
-from cchc.core.evaluate import Status
-from cchc.core.labels import STATUS_VI
-from cchc.settings import get_settings
 
 
 @app.command()
@@ -31,6 +25,11 @@ def report(
     at: Annotated[str | None, typer.Option(help="ISO 8601 moment the draft is made at (default: now).")] = None,
 ) -> None:
     """Render a draft of a periodic report from what is recorded (nothing is sent or changed)."""
+    from cchc.app import report_workflow as workflow
+    from cchc.app import service
+    from cchc.app.report_render import FORMATS, TemplateError, render
+    from cchc.settings import get_settings
+
     if fmt not in FORMATS:
         fail(f"--format '{fmt}' is not one of {', '.join(FORMATS)}")
     p = get_plan(plan)
@@ -66,6 +65,11 @@ def reports(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Every report occurrence of a plan: its status, approval and delivery."""
+    from cchc.app import report_workflow as workflow
+    from cchc.core.evaluate import Status
+    from cchc.core.labels import STATUS_VI
+    from cchc.settings import get_settings
+
     p = get_plan(plan)
     rows = workflow.listing(get_settings(), p, parse_moment(at, p.timezone) if at else now_utc())
     if as_json:

@@ -10,12 +10,18 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import holidays
+if TYPE_CHECKING:
+    import holidays
 
 
 @lru_cache(maxsize=64)
 def _calendar(year: int) -> holidays.HolidayBase:
+    # Imported on first use: the package is slow to load, and a command that counts no working day
+    # (`cchc status`, `cchc --help`) should not pay for it.
+    import holidays
+
     # A window of years so that lookups near a year boundary stay in one object.
     return holidays.country_holidays("VN", years=range(year - 1, year + 2))
 

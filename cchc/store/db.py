@@ -12,6 +12,7 @@ A downgrade refuses to drop rows unless forced, and when forced copies the store
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import json
 import re
@@ -23,12 +24,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext, MigrationInfo
-from alembic.script import ScriptDirectory
 from sqlalchemy import (
     Connection,
     Engine,
@@ -47,6 +44,12 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from cchc.settings import get_settings
+
+# Alembic loads only when the store is not at the head (or for backup, restore, doctor): every cchc command
+# opens the store, and importing alembic and its migration scripts costs more than the command itself.
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext, MigrationInfo
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version"
@@ -84,6 +87,8 @@ def make_engine(url: str) -> Engine:
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -92,19 +97,67 @@ def alembic_config(url: str) -> Config:
 
 def head_revision() -> frozenset[str]:
     """The heads of the migration graph: each feature's tables are a branch off the base."""
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     return frozenset(script.get_heads())
 
 
 def known_revisions() -> frozenset[str]:
     """Every revision this code can migrate from (a restored store must be at one of them)."""
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     return frozenset(r.revision for r in script.walk_revisions())
 
 
 def current_revision(engine: Engine) -> frozenset[str]:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return frozenset(MigrationContext.configure(conn).get_current_heads())
+
+
+_HEADER = re.compile(r"^(revision|down_revision|branch_labels|depends_on)\s*(?::[^=\n]*)?=\s*(.*?)\s*$", re.MULTILINE)
+
+
+def declared_heads() -> frozenset[str] | None:
+    """The heads as the version files declare them (``revision = '0009'``, ``down_revision = '0008'``), read as
+    text without importing alembic or the scripts. None when any file states them otherwise (a computed value,
+    a ``depends_on``): then only alembic may say. tests/test_cli_startup.py compares it with head_revision()."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for f in sorted((MIGRATIONS / "versions").iterdir()):
+        # The files alembic reads as revisions: every .py but __init__ and editor lock files.
+        if f.suffix != ".py" or f.name.startswith(("__init__", ".#")):
+            continue
+        found = [(m[1], m[2]) for m in _HEADER.finditer(f.read_text(encoding="utf-8"))]
+        values: dict[str, str] = dict(found)
+        if len(values) != len(found) or "revision" not in values or "down_revision" not in values:
+            return None
+        try:
+            rev = ast.literal_eval(values["revision"])
+            down = ast.literal_eval(values["down_revision"])
+            depends = ast.literal_eval(values.get("depends_on", "None"))
+        except (ValueError, SyntaxError):
+            return None
+        downs = (down,) if isinstance(down, str) else down if isinstance(down, tuple) else ()
+        if not isinstance(rev, str) or depends is not None or (down is not None and not downs):
+            return None
+        if not all(isinstance(d, str) for d in downs):
+            return None
+        revisions.add(rev)
+        parents.update(downs)
+    return frozenset(revisions - parents) or None
+
+
+def stored_revision(engine: Engine) -> frozenset[str]:
+    """The revisions recorded in the store's alembic_version table (empty for a new store), by plain SQL."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table(VERSION_TABLE):
+            return frozenset()
+        rows = conn.execute(select(column("version_num", Text)).select_from(table(VERSION_TABLE))).scalars()
+        return frozenset(rows)
 
 
 def on_migration_step(hook: Callable[[str], None]) -> None:
@@ -122,8 +175,13 @@ def _after_step(*, ctx: MigrationContext, step: MigrationInfo, heads: set[str], 
 def migrate(engine: Engine) -> None:
     """Create a fresh database or bring an older one forward to every head, in one transaction: a process
     killed half-way leaves the store as it was, and the next start does the whole migration again."""
+    heads = declared_heads()
+    if heads is not None and stored_revision(engine) == heads:
+        return  # the usual case, decided without loading alembic
     if current_revision(engine) == head_revision():
         return
+    from alembic import command
+
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
@@ -176,6 +234,8 @@ def downgrade(url: str, target: str, *, force: bool = False, backup_dir: Path | 
     else CCHC_HOME/backups). Returns that copy, if one was taken. One transaction throughout.
     The alembic command line gets the same with ``-x force=1`` (and ``-x backup_dir=...``).
     """
+    from alembic import command
+
     engine = make_engine(url)
     cfg = alembic_config(url)
     cfg.attributes["force_downgrade"] = force

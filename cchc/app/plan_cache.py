@@ -1,0 +1,108 @@
+"""Parsed plan specs kept on disk, so a quick command does not parse and validate its plan every time.
+
+Reading a spec costs most of a quick command such as `cchc status PLAN --json`: the YAML is parsed twice
+in pure Python (once for line numbers), and validation checks the commune against the national register.
+The same bytes read by the same code give the same plan, so a successful load is pickled under
+CCHC_HOME/cache/plans/, named by the sha256 of the file's path and bytes, of every source file of
+cchc.core and of the libraries validation depends on. Any change to one of those is a new name; a stale
+entry is never read, only left behind (`cache/` may be deleted at any time). A spec with an error is never
+cached: it is parsed each time and reported as before.
+
+The pickles are read back only from CCHC_HOME, the folder that already holds the store and the portal's
+signing key: whoever may write there controls the installation anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import pickle
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+from cchc.core.loader import MAX_SPEC_BYTES, load_plan
+from cchc.core.spec import Plan
+
+CORE = Path(__file__).resolve().parent.parent / "core"
+# What validating a spec reads besides cchc.core: a new version of one of them may judge a spec differently.
+LIBRARIES = ("pydantic", "pydantic_core", "yaml", "vietnam_provinces", "holidays", "pendulum")
+FORMAT = b"cchc-plan-cache-1"
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> bytes:
+    """The sha256 of the code a plan is read with: cchc.core's sources and the installed libraries' files."""
+    h = hashlib.sha256(FORMAT)
+    h.update(f"{sys.version_info[:3]} {pickle.HIGHEST_PROTOCOL}".encode())
+    for f in sorted(CORE.rglob("*.py")):
+        h.update(f.relative_to(CORE).as_posix().encode() + b"\0")
+        h.update(f.read_bytes())
+    for name in LIBRARIES:
+        spec = importlib.util.find_spec(name)
+        origin = spec.origin if spec is not None else None
+        st = os.stat(origin) if origin and os.path.exists(origin) else None
+        # A package installed again (upgraded or not) rewrites its files: a new mtime.
+        h.update(f"{name}={origin}:{st.st_size if st else -1}:{st.st_mtime_ns if st else -1}\0".encode())
+    return h.digest()
+
+
+def cache_dir(home: Path) -> Path:
+    return home / "cache" / "plans"
+
+
+def entry(path: Path, data: bytes, home: Path) -> Path:
+    """Where the plan parsed from ``data`` (the bytes of ``path``) is kept."""
+    h = hashlib.sha256(code_fingerprint())
+    # The path matters too: the loader checks that the plan's id is the file's name.
+    h.update(str(path).encode("utf-8", "surrogateescape") + b"\0")
+    h.update(data)
+    return cache_dir(home) / f"{h.hexdigest()}.pickle"
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        if path.stat().st_size > MAX_SPEC_BYTES:
+            return None
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def load(path: Path, home: Path) -> Plan:
+    """``load_plan(path)``, from CCHC_HOME's cache when these bytes were loaded by this code before."""
+    data = _read(path)
+    if data is None:
+        return load_plan(path)  # missing, unreadable or too large: the loader says so in its own words
+    kept = entry(path, data, home)
+    plan = _cached(kept)
+    if plan is not None:
+        return plan
+    plan = load_plan(path)
+    if _read(path) == data:  # not rewritten while it was being parsed, so these bytes gave this plan
+        _keep(kept, pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL))
+    return plan
+
+
+def _cached(kept: Path) -> Plan | None:
+    try:
+        blob = kept.read_bytes()
+    except OSError:
+        return None
+    try:
+        plan = pickle.loads(blob)  # noqa: S301 - written by this module under CCHC_HOME (see the module's note)
+    except Exception:  # a damaged entry (a full disk, a crash of another writer) is only a miss
+        return None
+    return plan if isinstance(plan, Plan) else None
+
+
+def _keep(target: Path, blob: bytes) -> None:
+    """Written whole or not at all (a temporary file and a rename); a home that cannot be written is no error."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(blob)
+        tmp.replace(target)
+    except OSError:
+        return
