@@ -246,8 +246,13 @@ def test_the_written_yaml_is_stable_short_and_in_the_models_order() -> None:
     assert top == [k for k in (f.alias or n for n, f in Plan.model_fields.items()) if k in top]
     assert top[:2] == ["id", "title"] and top[-2:] == ["duties", "reports"]
     # No pydantic default the source did not write; Vietnamese as itself, not escaped.
-    for absent in ("draft_working_days", "cutoff_day", "stale_after_days", "min_count: 1\n", "run_time"):
+    for absent in ("draft_working_days", "cutoff_day", "escalation", "min_count: 1\n", "run_time"):
         assert absent not in text
+    source = yaml.safe_load((PLAN_DIR / "phu-thai-2025h2.yaml").read_text(encoding="utf-8"))
+    written = yaml.safe_load(text)
+    assert set(written) <= set(source)
+    for mine, theirs in zip(written["duties"] + written["reports"], source["duties"] + source["reports"], strict=True):
+        assert set(mine) <= set(theirs), mine["id"]
     assert "Ủy ban nhân dân xã Phú Thái" in text and "\\u" not in text
     duty = yaml.safe_load(text)["duties"][0]
     assert list(duty)[:4] == ["id", "number", "source", "title"]

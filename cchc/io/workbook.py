@@ -499,6 +499,11 @@ def _basis_parts(basis: Mapping[str, Any] | None) -> tuple[dict[str, Any], list[
     return top, aspects
 
 
+def _plain_lists(step: Mapping[str, Any]) -> dict[str, Any]:
+    """A ladder step with tuples as lists, as a step read from the sheet has them (to compare the two)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in step.items()}
+
+
 def _ladder_rows(scope: str, escalation: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     esc = dict(escalation or {})
     steps: list[Mapping[str, Any]] = list(
@@ -1130,7 +1135,7 @@ def import_workbook(source: bytes | Path | str) -> Plan:
                 f"'{LADDER_ACTION_VI['none']}' chỉ dùng khi thang không có bước nào; xoá dòng này hoặc các bước",
             )
         esc: dict[str, Any] = {}
-        default = [s.model_dump(exclude_unset=True) for s in DEFAULT_LADDER]
+        default = [_plain_lists(s.model_dump(exclude_unset=True)) for s in DEFAULT_LADDER]
         if empty or steps != default:
             esc["ladder"] = steps
         if stale:
