@@ -185,6 +185,11 @@ def test_a_coordinator_can_neither_submit_for_another_commune_nor_see_or_send_it
     # A cannot send B's draft, nor see it; B's draft stays as it was.
     tried = client.post(f"{a_link}/submit/{b_sid}")
     assert tried.status_code == 404 and f"không có hồ sơ #{b_sid} của bạn" in tried.text
+    assert (
+        f"coordinator:{a_id}:lan@phu-thai.example (Nguyễn Thị Lan)",
+        "submission.refused",
+        f"commune-{PHU_THAI}",
+    ) in audit(home)
     assert submissions_rows(home) == [(b_sid, "phu-thong-2025", "draft", b_id)]
     a_home = client.get(a_link).text
     assert f"submission-{b_sid}" not in a_home and "phu-thong-2025" not in a_home
@@ -283,6 +288,21 @@ def test_plan_reject_and_accept_guard_the_plan_folder(home: Settings) -> None:
     assert json.loads(out)[2]["errors"]
     trail = audit(home)
     assert ("operator:binh", "submission.reject", "phu-thai-2025h2") in trail
+
+
+def test_hostile_text_in_a_workbook_shows_as_text_on_her_page(home: Settings) -> None:
+    _, link = add_coordinator("Nguyễn Thị Lan", "lan@phu-thai.example", PHU_THAI)
+    wb = load_workbook(io.BytesIO(workbook("phu-thai-2025h2")))
+    ws = wb["Kế hoạch"]
+    (row,) = [r for r in range(1, ws.max_row + 1) if ws.cell(row=r, column=3).value == "title"]
+    ws.cell(row=row, column=2).value = "<script>alert(1)</script> Kế hoạch"
+    buf = io.BytesIO()
+    wb.save(buf)
+    shown = upload(TestClient(create_app(home)), link, buf.getvalue(), name='"><img src=x onerror=alert(1)>.xlsx')
+    assert shown.status_code == 200, shown.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; Kế hoạch" in shown.text and "<script>" not in shown.text
+    assert "<img src=x" not in shown.text and "&lt;img src=x onerror=alert(1)&gt;" in shown.text
+    assert "script-src 'none'" in shown.headers["content-security-policy"]
 
 
 def test_a_coordinator_given_named_plans_may_send_only_those(home: Settings) -> None:

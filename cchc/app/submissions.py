@@ -278,12 +278,18 @@ def submit(settings: Settings, who: Coordinator, submission_id: int, now: dt.dat
         if row is None or row.revoked_at is not None:
             raise Refused("revoked")
         try:
-            sub = store.submit(s, row, submission_id, now)
+            return _submission(store.submit(s, row, submission_id, now))
         except LookupError:
-            raise UserError(f"không có hồ sơ #{submission_id} của bạn.") from None
+            missing = UserError(f"không có hồ sơ #{submission_id} của bạn.")
         except store.SubmissionStateError as e:
             raise UserError(f"hồ sơ #{submission_id} đã {STATUS_VI.get(str(e), str(e))}, không gửi lại được.") from None
-        return _submission(sub)
+    # Someone else's submission, or none: kept in the audit trail in a transaction of its own.
+    with session_scope(engine_for(settings)) as s:
+        row = store.get(s, who.id)
+        if row is not None:
+            reason = f"gửi hồ sơ #{submission_id}, không phải hồ sơ của mình"
+            store.refused(s, row, store.commune_scope(who.commune_code), reason, now)
+    raise missing
 
 
 def own_submissions(settings: Settings, who: Coordinator) -> list[Submission]:
