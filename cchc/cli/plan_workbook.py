@@ -97,7 +97,16 @@ def import_(
             fail("kế hoạch ghi ra không đọc lại được như bảng tính; không ghi tệp nào (lỗi của hệ thống, hãy báo lại)")
     except SpecError as e:
         fail(f"kế hoạch ghi ra không hợp lệ, không ghi tệp nào (lỗi của hệ thống, hãy báo lại):\n{e}")
+    lost_comments = target.exists() and any(
+        line.lstrip().startswith("#") for line in target.read_text(encoding="utf-8", errors="replace").splitlines()
+    )
     _write_whole(target, text.encode("utf-8"))
+    if lost_comments:
+        typer.echo(
+            f"Lưu ý: các dòng chú thích (#) của {target.name} cũ không có trong bảng tính nên đã mất; "
+            "xem lại bản cũ trong git nếu cần.",
+            err=True,
+        )
     typer.echo(
         f"Đã ghi {target}: {len(spec.duties)} nhiệm vụ, {len(spec.reports)} báo cáo, {len(spec.units)} đơn vị. "
         f"Kiểm tra bằng: cchc validate {target}"
