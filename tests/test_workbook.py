@@ -258,6 +258,18 @@ def test_the_written_yaml_is_stable_short_and_in_the_models_order() -> None:
     assert list(duty)[:4] == ["id", "number", "source", "title"]
 
 
+def test_dump_spec_orders_plain_data_too_even_incomplete() -> None:
+    """`cchc plan new --like` hands over plain data that may still lack fields: it is ordered all the same."""
+    plan = load_plan(PLAN_DIR / "lai-khe-2025h2.yaml")
+    data = spec_data(plan)
+    shuffled = {k: data[k] for k in reversed(list(data))}
+    shuffled["duties"] = [dict(reversed(list(d.items()))) for d in data["duties"]]
+    shuffled["units"] = list(plan.units)  # models inside plain data
+    assert dump_spec(shuffled) == dump_spec(plan)
+    partial = {"units": [{"role": "lead", "name": "Văn phòng", "id": "van-phong"}], "title": "T", "id": "x"}
+    assert dump_spec(partial) == "id: x\ntitle: T\n\nunits:\n  - {id: van-phong, name: Văn phòng, role: lead}\n"
+
+
 # ------------------------------------------------------------------------------------------ the command
 
 

@@ -110,6 +110,8 @@ def _ordered(value: Any, model: Any) -> Any:
 
 def _plain(value: Any) -> Any:
     """Python values as YAML writes them naturally: enums as their code, a time of day as quoted 'HH:MM'."""
+    if isinstance(value, BaseModel):  # a model inside plain data (a duty added to a dict, say)
+        return _plain(value.model_dump(mode="python", exclude_unset=True, by_alias=True))
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
