@@ -44,8 +44,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cchc.app.supervisor import Supervisor  # noqa: E402
-from cchc.core.deployments import all_deployments  # noqa: E402
-from cchc.core.loader import load_plan  # noqa: E402
 from cchc.settings import get_settings  # noqa: E402
 
 CCHC = str(Path(sys.executable).with_name("cchc"))
@@ -109,9 +107,6 @@ class Scenario:
             os.environ.pop(name, None)
         get_settings.cache_clear()
 
-    def expected(self) -> int:
-        return len(all_deployments([load_plan(p) for p in sorted(self.plans.glob("*.yaml"))]))
-
     def serve_lines(self) -> list[str]:
         log = self.home / "logs" / "serve.log"
         text = log.read_text(errors="replace") if log.exists() else ""
@@ -126,27 +121,33 @@ class Scenario:
     def start(self) -> tuple[Supervisor, float, str]:
         """Start the supervisor; seconds until the runner serves every deployment, and its line."""
         self.env()
-        expected = self.expected()
         seen = len(self.serve_lines())
         sup = Supervisor(get_settings(), "127.0.0.1", self.port, echo=lambda _m: None, serve_args=PATHS[self.label])
         t0 = time.perf_counter()
-        sup.start()
-
-        def served() -> str | None:
-            for c in sup.children:
-                if c.proc.poll() is not None:
-                    raise SystemExit(f"{c.name} exited; see {c.log.name}")
-            lines = self.serve_lines()
-            return lines[-1] if len(lines) > seen and self.count() == expected else None
-
-        line = wait_for("every deployment served", served, 600)
+        try:
+            sup.start()
+            line = wait_for("every deployment served", lambda: self._served(sup, seen), 600)
+        except BaseException:
+            self.stop(sup)
+            raise
         return sup, time.perf_counter() - t0, line
+
+    def _served(self, sup: Supervisor, seen: int) -> str | None:
+        for c in sup.children:
+            if c.proc.poll() is not None:
+                raise SystemExit(f"{c.name} exited; see {c.log.name}")
+        lines = self.serve_lines()
+        if len(lines) <= seen:
+            return None
+        m = SERVING.search(lines[-1])
+        assert m is not None
+        # The runner's own count (the deployments a plan gives may change in the tree while the bench runs).
+        served = int(m.group(1))
+        return lines[-1] if self.count() == served else None
 
     def stop(self, sup: Supervisor) -> None:
         sup.stop()
-        # stop() ignores further Ctrl-C while the children go; the bench wants it back.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _interruptible()  # stop() ignores further signals while the children go; the bench wants them back
 
     def event_latencies(self, n: int) -> list[float]:
         env = {**os.environ, "PREFECT_API_URL": self.api}
@@ -182,6 +183,16 @@ class Scenario:
         return out
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _interruptible() -> None:
+    """Ctrl-C or SIGTERM unwinds the bench, so each supervisor stops its children on the way out."""
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
 def _utc(text: str) -> dt.datetime:
     value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
@@ -194,13 +205,15 @@ def run(label: str, base: Path, events: int) -> dict[str, Any]:
         if phase == "added":
             live_plan(s.plans)
         sup, seconds, line = s.start()
-        figures[phase] = seconds
-        print(f"{label:>4} {phase:<8} {seconds:6.1f} s   {line.split('|')[-1].strip()}", flush=True)
-        if phase == "added":
-            lat = s.event_latencies(events)
-            figures["event"] = statistics.median(lat)
-            print(f"{label:>4} event    median {figures['event']:.2f} s  ({', '.join(f'{x:.2f}' for x in lat)})")
-        s.stop(sup)
+        try:
+            figures[phase] = seconds
+            print(f"{label:>4} {phase:<8} {seconds:6.1f} s   {line.strip()}", flush=True)
+            if phase == "added":
+                lat = s.event_latencies(events)
+                figures["event"] = statistics.median(lat)
+                print(f"{label:>4} event    median {figures['event']:.2f} s  ({', '.join(f'{x:.2f}' for x in lat)})")
+        finally:
+            s.stop(sup)  # whatever happened: no server or runner left behind
     return figures
 
 
@@ -210,6 +223,7 @@ def main() -> None:
     ap.add_argument("--only", choices=sorted(PATHS))
     args = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="cchc-bench-up-"))
+    _interruptible()
     try:
         results = {label: run(label, base, args.events) for label in PATHS if args.only in (None, label)}
     finally:

@@ -1,4 +1,5 @@
-"""`cchc up` with the five real plans: every deployment registered, the UI and the portal served, Ctrl-C stops all.
+"""`cchc up` with the five real plans: every deployment registered, the UI and the portal served, Ctrl-C stops all;
+a restart applies nothing and still serves them. Registration against a real server: only what changed is applied.
 
 The live-plan run by the real scheduler, evidence triggers, the doctor and SIGTERM are in test_acceptance.py.
 """
@@ -45,6 +46,33 @@ def test_cchc_up_serves_every_duty_of_the_five_plans_and_stops_on_ctrl_c(tmp_pat
     paused = db.execute("SELECT count(*) FROM deployment WHERE paused").fetchone()[0]
     db.close()
     assert paused == 0, "stopping must not leave deployments paused"
+
+    # A restart with the same plans applies nothing (each deployment's version is its definition's hash),
+    # and the runner still serves every deployment it found unchanged: a run of one executes.
+    n = len(expected)
+    system.start()
+    try:
+        unchanged = f"serving {n} deployments (0 applied, {n} unchanged, 0 removed"
+        wait_for("the runner to serve the unchanged deployments", lambda: unchanged in serve_log(system), 180)
+        after = {d["name"]: d for d in system.deployments()}
+        assert {name: d["id"] for name, d in after.items()} == {d["name"]: d["id"] for d in deps}
+        assert all(after[d["name"]]["updated"] == d["updated"] for d in deps), "a restart rewrote deployments"
+        quota = next(d for d in deps if "kind:quota" in d["tags"])
+        run = system.post(f"/deployments/{quota['id']}/create_flow_run", {"parameters": {"reason": "khởi động lại"}})
+
+        def finished() -> dict[str, Any] | None:
+            r = system.post("/flow_runs/filter", {"flow_runs": {"id": {"any_": [run["id"]]}}})[0]
+            return r if r["state_type"] in ("COMPLETED", "FAILED", "CRASHED") else None
+
+        done = wait_for("the run of an unchanged deployment", finished, 180)
+        assert done["state_type"] == "COMPLETED", serve_log(system)
+    finally:
+        assert system.stop(signal.SIGINT) == 0, system.output()
+
+
+def serve_log(system: System) -> str:
+    path = system.home / "logs" / "serve.log"
+    return path.read_text(errors="replace") if path.exists() else ""
 
 
 # ------------------------------------------------------------------ incremental registration (flows/serve.py)

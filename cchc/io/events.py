@@ -2,20 +2,31 @@
 
 Used by the edges that run outside a flow (the CLI, the units' portal). Inside flows,
 flows/events.py emits through Prefect's own client.
+
+The coordinator sees the new count at once: the edge that recorded the evidence also publishes the plan's
+status table (the same table the duty's run publishes, judged now, in one query) as the plan's status
+artifact. The run the event triggers starts seconds later (a new process) and confirms it, or publishes
+what it judged if that differs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Callable
 
 import httpx
+from sqlalchemy.exc import SQLAlchemyError
 
+from cchc.core import views
 from cchc.core.deployments import EVIDENCE_EVENT
 from cchc.core.spec import Plan
 from cchc.settings import get_settings
-from cchc.store import repo
+from cchc.store import repo, runs
+from cchc.store.db import get_engine, session_scope
+
+GAPS_SHOWN = dt.timedelta(days=14)  # as the duty's run shows them (cchc.app.service.GAPS_SHOWN)
 
 
 def post_evidence_event(plan: Plan, duty_id: str, rec: repo.Recorded, reason: str = "") -> str | None:
@@ -44,7 +55,32 @@ def post_evidence_event(plan: Plan, duty_id: str, rec: repo.Recorded, reason: st
     except httpx.HTTPError as e:
         # The evidence is recorded either way; the schedule will pick it up.
         return f"could not notify Prefect at {api} ({e}); the next scheduled run will count it"
+    try:
+        publish_status(plan, api, dt.datetime.now(dt.UTC))
+    except (httpx.HTTPError, SQLAlchemyError) as e:
+        return f"could not show the new status in Prefect at once ({e}); the duty's run will show it"
     return None
+
+
+def status_key(plan_id: str) -> str:
+    """The plan's status artifact; the same key as tasks.duty.artifact_key("plan", plan_id, "status")."""
+    return f"plan-{plan_id}-status".lower().replace("_", "-")
+
+
+def publish_status(plan: Plan, api: str, now: dt.datetime) -> None:
+    """The plan's status table as the duty's run would publish it at ``now`` (statuses are not recorded here:
+    the run records them, and sends the events and mail a change brings)."""
+    with session_scope(get_engine(get_settings().db_url)) as s:
+        judged = repo.evaluate(s, now, [plan.id], plan.timezone)
+        gaps = runs.gaps_since(s, plan.id, now - GAPS_SHOWN)
+    notes = [views.gap_notice(g.stopped_from, g.resumed_at, plan.timezone) for g in gaps]
+    artifact = {
+        "key": status_key(plan.id),
+        "type": "table",
+        "description": views.status_description(plan, now, notes),
+        "data": json.dumps(views.status_table(plan, judged, now)),
+    }
+    httpx.post(f"{api.rstrip('/')}/artifacts/", json=artifact, timeout=5.0).raise_for_status()
 
 
 _sinks: list[Callable[[str], object]] = []
