@@ -40,8 +40,8 @@ from cchc.core.spec_dump import spec_data
 
 TEMPLATE = "cchc-plan-workbook"
 TEMPLATE_VERSION = 1
-MAX_BYTES = 20 * 1024 * 1024  # a real plan's workbook is ~30 KB
-MAX_UNPACKED = 200 * 1024 * 1024
+MAX_BYTES = 10 * 1024 * 1024  # a real plan's workbook is ~35 KB
+MAX_UNPACKED = 50 * 1024 * 1024  # ~160 KB for a real plan; openpyxl holds a sheet in memory
 MAX_ROWS = 2000  # a commune has 10–60 duties
 
 Loc = tuple[str | int, ...]
