@@ -836,7 +836,7 @@ class _Reader:
             raws.append((col, cell.coordinate, raw))
             row.cells[col.key] = cell.coordinate
         extra = [ws.cell(row=r, column=j) for j in range(len(columns) + 1, ws.max_column + 1)]
-        if all(raw is None for _, _, raw in raws) and not row.bad:
+        if all(raw is None for col, _, raw in raws if col.key) and not row.bad:  # an STT alone is no row
             if any(c.value not in (None, "") for c in extra):
                 self.problem(ws.title, extra[0].coordinate, "", "dữ liệu ngoài các cột của mẫu; xoá đi")
             return None
