@@ -6,12 +6,14 @@ For each path, on its own fresh home and ports, the real supervisor (server, run
             serve.log, and the API counting them all);
 - restart:  the same after stopping it, plans unchanged;
 - added:    the same after adding one small live plan (its deployments are new, the rest unchanged);
-- event:    `cchc evidence add` on the live plan's quota duty, from the evidence row's recorded_at to the
-            creation of the status artifact showing the new count (both wall clock, same machine), N times.
+- event:    evidence recorded for the live plan's quota duty as `cchc evidence add` records it (in this
+            process, so the CLI's own start-up is left out), from the moment of recording to the creation of
+            the status artifact showing the new count, and to the end of the run its event triggered, N times.
 
 The baseline is the registration path before this change (`python -m flows.serve --sequential`: every
-deployment applied one by one, with Prefect's git version probe) and Prefect's default 10 s runner poll.
-The supervisor is today's for both (the runner starts alongside the server).
+deployment applied one by one, with Prefect's git version probe), Prefect's default 10 s runner poll, and
+the status table left to the triggered run. The supervisor is today's for both (the runner starts alongside
+the server). Other work on the machine slows both alike only when it is steady: compare the ratios.
 
     python bench/bench_up.py [--events 5] [--only new|old]
 """
@@ -26,10 +28,8 @@ import re
 import shutil
 import signal
 import socket
-import sqlite3
 import statistics
 import string
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +43,9 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cchc.app import service  # noqa: E402
 from cchc.app.supervisor import Supervisor  # noqa: E402
+from cchc.io import events  # noqa: E402
 from cchc.settings import get_settings  # noqa: E402
 
 CCHC = str(Path(sys.executable).with_name("cchc"))
@@ -149,23 +151,24 @@ class Scenario:
         sup.stop()
         _interruptible()  # stop() ignores further signals while the children go; the bench wants them back
 
-    def event_latencies(self, n: int) -> list[float]:
-        env = {**os.environ, "PREFECT_API_URL": self.api}
-        day = dt.datetime.now(TZ).date().isoformat()
-        out = []
+    def event_latencies(self, n: int, publish: bool) -> tuple[list[float], list[float]]:
+        """Per evidence item: seconds from its recording to the status showing its count, and to the end of
+        the run its event triggered. Recorded here, as `cchc evidence add` does (the CLI's own start-up left
+        out); ``publish=False`` leaves the table to that run, as before."""
+        os.environ["PREFECT_API_URL"] = self.api
+        get_settings.cache_clear()
+        settings = get_settings()
+        plan = service.resolve_plan("live", settings)
+        day = dt.datetime.now(TZ).date()
+        shown_after, run_after = [], []
         for i in range(1, n + 1):
-            added = subprocess.run(
-                [CCHC, "evidence", "add", "live", "tin-bai", "--kind", "post", "--title", f"Tin CCHC số {i}",
-                 "--date", day, "--url", f"https://phu-thong.example/tin/{i}", "--json"],
-                cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True,
-            )  # fmt: skip
-            evidence_id = json.loads(added.stdout)["id"]
-            db = sqlite3.connect(self.home / "cchc.db")
-            try:
-                (recorded,) = db.execute("SELECT recorded_at FROM evidence WHERE id = ?", (evidence_id,)).fetchone()
-            finally:
-                db.close()
-            recorded_at = _utc(str(recorded))
+            item = service.EvidenceInput(
+                duty="tin-bai", kind="post", title=f"Tin CCHC số {i}", occurred_on=day, url=f"https://x.example/{i}"
+            )
+            recorded_at = dt.datetime.now(dt.UTC)
+            rec = service.record_evidence(settings, plan, item, recorded_at)
+            warning = events.post_evidence_event(plan, "tin-bai", rec, publish=publish)
+            assert warning is None, warning
 
             def shown(i: int = i) -> dt.datetime | None:
                 body = {"artifacts": {"key": {"any_": ["plan-live-status"]}}, "sort": "CREATED_DESC", "limit": 1}
@@ -178,9 +181,20 @@ class Scenario:
                     return _utc(latest[0]["created"])
                 return None
 
-            created = wait_for(f"the status artifact showing {i}/3", shown, 120)
-            out.append((created - recorded_at).total_seconds())
-        return out
+            def run_done(reason: str = f"minh chứng mới #{rec.id}") -> dt.datetime | None:
+                runs = httpx.post(
+                    f"{self.api}/flow_runs/filter", json={"limit": 50, "sort": "START_TIME_DESC"}, timeout=10
+                )
+                for r in runs.json():
+                    if r["parameters"].get("reason") == reason and r["state_type"] == "COMPLETED":
+                        return _utc(r["end_time"])
+                return None
+
+            shown_after.append((wait_for(f"the status showing {i}/3", shown, 120) - recorded_at).total_seconds())
+            run_after.append((wait_for(f"the run for item {i}", run_done, 120) - recorded_at).total_seconds())
+        os.environ.pop("PREFECT_API_URL")
+        get_settings.cache_clear()
+        return shown_after, run_after
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
@@ -198,7 +212,7 @@ def _utc(text: str) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def run(label: str, base: Path, events: int) -> dict[str, Any]:
+def run(label: str, base: Path, n_events: int) -> dict[str, Any]:
     s = Scenario(label, base)
     figures: dict[str, Any] = {}
     for phase in ("cold", "restart", "added"):
@@ -209,9 +223,11 @@ def run(label: str, base: Path, events: int) -> dict[str, Any]:
             figures[phase] = seconds
             print(f"{label:>4} {phase:<8} {seconds:6.1f} s   {line.strip()}", flush=True)
             if phase == "added":
-                lat = s.event_latencies(events)
-                figures["event"] = statistics.median(lat)
-                print(f"{label:>4} event    median {figures['event']:.2f} s  ({', '.join(f'{x:.2f}' for x in lat)})")
+                shown, ran = s.event_latencies(n_events, publish=label == "new")
+                figures["event"], figures["run"] = statistics.median(shown), statistics.median(ran)
+                for key, values in (("event", shown), ("run", ran)):
+                    listed = ", ".join(f"{x:.2f}" for x in values)
+                    print(f"{label:>4} {key:<8} median {figures[key]:5.2f} s  ({listed})", flush=True)
         finally:
             s.stop(sup)  # whatever happened: no server or runner left behind
     return figures
@@ -235,7 +251,8 @@ def main() -> None:
             ("cold", "cold start, five plans"),
             ("restart", "restart, plans unchanged"),
             ("added", "restart, one plan added"),
-            ("event", "evidence → status (median)"),
+            ("event", "evidence → status shown (median)"),
+            ("run", "evidence → its run done (median)"),
         ):
             print(f"{what:<30} {new[key]:6.1f} s  {old[key]:6.1f} s        {new[key] / old[key]:.2f}×")
 

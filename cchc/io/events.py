@@ -29,8 +29,11 @@ from cchc.store.db import get_engine, session_scope
 GAPS_SHOWN = dt.timedelta(days=14)  # as the duty's run shows them (cchc.app.service.GAPS_SHOWN)
 
 
-def post_evidence_event(plan: Plan, duty_id: str, rec: repo.Recorded, reason: str = "") -> str | None:
+def post_evidence_event(
+    plan: Plan, duty_id: str, rec: repo.Recorded, reason: str = "", publish: bool = True
+) -> str | None:
     """Returns a warning for people when the server could not be told; None when told or nothing to tell.
+    ``publish=False`` leaves the status table to the triggered run (bench/bench_up.py's baseline).
 
     Without PREFECT_API_URL there is nothing to tell; the next scheduled run sees the evidence.
     """
@@ -55,6 +58,8 @@ def post_evidence_event(plan: Plan, duty_id: str, rec: repo.Recorded, reason: st
     except httpx.HTTPError as e:
         # The evidence is recorded either way; the schedule will pick it up.
         return f"could not notify Prefect at {api} ({e}); the next scheduled run will count it"
+    if not publish:
+        return None
     try:
         publish_status(plan, api, dt.datetime.now(dt.UTC))
     except (httpx.HTTPError, SQLAlchemyError) as e:
