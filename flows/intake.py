@@ -11,74 +11,151 @@ from typing import Annotated, Any, Literal
 
 import pendulum
 from prefect import flow, get_run_logger
+from prefect.artifacts import acreate_markdown_artifact
+from prefect.client.schemas.objects import State
+from prefect.states import Completed, Failed
 from pydantic import Field
 
 from cchc.app import service
-from cchc.core import assumptions
-from cchc.core.spec import DueRule, EvidenceKind
-from cchc.settings import get_settings
+from cchc.core import assumptions, forms, views
+from cchc.core.markdown import md_text
+from cchc.core.spec import DueRule, Plan
+from cchc.settings import Settings, get_settings
 from flows.events import emit_evidence_recorded
 
 
-@flow(name="cchc-ghi-nhan-minh-chung", flow_run_name="minh chứng {plan_id}:{duty_id}")
+async def _answered(title: str, lines: list[str], message: str, data: dict[str, Any]) -> State:
+    """The run ends Completed with the result in words: the state's message, a log line and an artifact;
+    ``data`` is what a caller of the flow gets back."""
+    get_run_logger().info("%s", message)
+    await acreate_markdown_artifact(markdown="\n".join([f"### {title}", "", *lines]), description=title)
+    return Completed(message=message, data=data)
+
+
+async def _refused(title: str, problem: str) -> State:
+    """The run ends Failed with a Vietnamese message saying what to do; nothing was recorded."""
+    message = f"Không ghi nhận: {problem}"
+    get_run_logger().error("%s", message)
+    await acreate_markdown_artifact(
+        markdown=f"### {title}: không ghi nhận\n\n{md_text(problem)}\n\nChạy lại biểu mẫu với thông tin đã sửa.",
+        description=f"{title}: không ghi nhận",
+    )
+    return Failed(message=message)
+
+
+def _count_line(settings: Settings, plan: Plan, duty_id: str, day: dt.date) -> str:
+    """The duty's period holding ``day``, judged now: '2025-10: 2/3, đang thực hiện, hạn 31/10/2025'."""
+    now = pendulum.now("UTC")
+    judged = [j for j in service.judge_plan(settings, plan, now) if j.occurrence.duty == duty_id]
+    inside = [j for j in judged if j.occurrence.start_day <= day <= j.occurrence.last_day]
+    return views.period_line(inside[0]) if inside else "ngày này không thuộc kỳ nào của nhiệm vụ"
+
+
+@flow(name="cchc-ghi-nhan-minh-chung", flow_run_name="minh chứng {plan_id}")
 async def record_evidence(
     plan_id: str,
     duty_id: str,
-    kind: EvidenceKind,
+    kind: str,
     title: Annotated[str, Field(min_length=1)],
-    date: dt.date,
+    date: dt.date | str,
     url: str | None = None,
     unit: str | None = None,
-) -> dict[str, Any]:
+) -> State:
     """Ghi nhận minh chứng cho một nhiệm vụ; minh chứng trùng (cùng đường dẫn) không tính hai lần.
 
     Args:
         plan_id: Mã kế hoạch, ví dụ phu-thai-2025h2.
-        duty_id: Mã nhiệm vụ (xem mô tả deployment của nhiệm vụ).
-        kind: Loại minh chứng: post (bài đăng), broadcast (phát thanh), document (văn bản), photo (ảnh), event (sự kiện), survey (khảo sát), report_delivery (gửi báo cáo).
+        duty_id: Nhiệm vụ: tên như trong danh sách chọn, hoặc mã nhiệm vụ.
+        kind: Loại minh chứng: tên như trong danh sách chọn (Bài đăng, Văn bản…) hoặc mã (post, document…).
         title: Tiêu đề minh chứng, ví dụ tên bài viết.
-        date: Ngày diễn ra / ngày đăng (không sau hôm nay).
+        date: Ngày đăng / ngày diễn ra, dạng ngày/tháng/năm (không sau hôm nay).
         url: Đường dẫn http/https (nếu có).
-        unit: Mã đơn vị gửi (nếu có).
+        unit: Đơn vị gửi: tên hoặc mã (nếu có).
     """
+    what = "Ghi nhận minh chứng"
     settings = get_settings()
     plan = service.resolve_plan(plan_id, settings)
-    rec = service.record_evidence(
-        settings,
-        plan,
-        service.EvidenceInput(
-            duty=duty_id, kind=kind.value, title=title, occurred_on=date, url=url, unit=unit, origin="form"
-        ),
-        pendulum.now("UTC"),
-    )
+    try:
+        duty = forms.resolve(forms.duty_choices(plan), duty_id, "Nhiệm vụ")
+        code = forms.resolve(forms.kind_choices(plan), kind, "Loại minh chứng")
+        accepted = plan.counted_kinds(duty)
+        if code not in accepted:
+            words = ", ".join(forms.kind_label(k) for k in accepted)
+            raise forms.FormError(f"nhiệm vụ này chỉ tính: {words}; chọn lại loại minh chứng.")
+        day = forms.parse_day(date)
+        who = forms.resolve(forms.unit_choices(plan), unit, "Đơn vị") if unit and unit.strip() else None
+        rec = service.record_evidence(
+            settings,
+            plan,
+            service.EvidenceInput(
+                duty=duty, kind=code, title=title, occurred_on=day, url=url or None, unit=who, origin="form"
+            ),
+            pendulum.now("UTC"),
+        )
+    except (forms.FormError, service.UserError) as e:
+        return await _refused(what, str(e))
     if not rec.duplicate:
-        emit_evidence_recorded(plan.id, duty_id, rec.id, kind.value)
-    get_run_logger().info("minh chứng %s%s", rec.id, " (trùng, không tính lại)" if rec.duplicate else "")
-    return {"id": rec.id, "duplicate": rec.duplicate}
+        emit_evidence_recorded(plan.id, duty, rec.id, code)
+    item = views.duty_title(plan, duty)
+    counted = _count_line(settings, plan, duty, day)
+    head = (
+        f"Minh chứng #{rec.id} đã có từ trước (cùng đường dẫn), không tính lại"
+        if rec.duplicate
+        else f"Đã ghi nhận minh chứng #{rec.id}"
+    )
+    message = f"{head}: «{title.strip()}» ({forms.kind_label(code).lower()}, ngày {views.fmt_day(day)}) cho «{item}». Nay {counted}."
+    lines = [
+        f"- Số minh chứng: {rec.id}{' (trùng, không tính lại)' if rec.duplicate else ''}",
+        f"- Nhiệm vụ: {md_text(item)}",
+        f"- {forms.kind_label(code)}: {md_text(title.strip())}, ngày {views.fmt_day(day)}",
+        f"- Kỳ: {md_text(counted)}",
+    ]
+    return await _answered(
+        what, lines, message, {"id": rec.id, "duplicate": rec.duplicate, "duty": duty, "period": counted}
+    )
 
 
-@flow(name="cchc-mien-nhiem-vu", flow_run_name="miễn {plan_id}:{duty_id}:{period}")
+@flow(name="cchc-mien-nhiem-vu", flow_run_name="miễn {plan_id}:{period}")
 async def waive_occurrence(
     plan_id: str,
     duty_id: str,
     period: str,
     reason: Annotated[str, Field(min_length=1)],
     by: str = "điều phối viên",
-) -> dict[str, Any]:
+) -> State:
     """Miễn một kỳ của nhiệm vụ: kỳ đó được tính là 'miễn' và dừng nhắc việc.
 
     Args:
         plan_id: Mã kế hoạch.
-        duty_id: Mã nhiệm vụ.
-        period: Kỳ cần miễn, ví dụ 2025-10, 2025-Q3, 2025-H2, 2025.
+        duty_id: Nhiệm vụ: tên như trong danh sách chọn, hoặc mã nhiệm vụ.
+        period: Kỳ cần miễn: tên như trong danh sách chọn (tháng 10/2025) hoặc mã (2025-10, 2025-Q3, 2025-H2, 2025).
         reason: Lý do miễn (bắt buộc).
         by: Người quyết định miễn.
     """
+    what = "Miễn một kỳ nhiệm vụ"
     settings = get_settings()
     plan = service.resolve_plan(plan_id, settings)
-    created = service.waive_occurrence(settings, plan, duty_id, period, reason, by, pendulum.now("UTC"))
-    emit_evidence_recorded(plan.id, duty_id, None, "waiver", reason="miễn kỳ " + period)
-    return {"waived": created, "period": period}
+    try:
+        duty = forms.resolve(forms.duty_choices(plan), duty_id, "Nhiệm vụ")
+        key = forms.resolve(forms.period_choices(plan), period, "Kỳ")
+        created = service.waive_occurrence(settings, plan, duty, key, reason, by, pendulum.now("UTC"))
+    except (forms.FormError, service.UserError) as e:
+        return await _refused(what, str(e))
+    emit_evidence_recorded(plan.id, duty, None, "waiver", reason="miễn kỳ " + key)
+    item = views.duty_title(plan, duty)
+    label = views.period_label(key)
+    message = (
+        f"Đã miễn {label} của «{item}»: {reason.strip()} ({by})."
+        if created
+        else f"{label} của «{item}» đã được miễn từ trước; không đổi."
+    )
+    lines = [
+        f"- Nhiệm vụ: {md_text(item)}",
+        f"- Kỳ: {label}",
+        f"- Lý do: {md_text(reason.strip())}",
+        f"- Người quyết định: {md_text(by)}",
+    ]
+    return await _answered(what, lines, message, {"waived": created, "period": key, "duty": duty})
 
 
 @flow(name="cchc-loai-minh-chung", flow_run_name="loại minh chứng {plan_id}#{evidence_id}")
@@ -87,7 +164,7 @@ async def reject_evidence(
     evidence_id: int,
     reason: Annotated[str, Field(min_length=1)],
     by: str = "điều phối viên",
-) -> dict[str, Any]:
+) -> State:
     """Loại một minh chứng: không tính nữa nhưng vẫn lưu trong hồ sơ, kèm người quyết định và lý do.
 
     Args:
@@ -96,11 +173,20 @@ async def reject_evidence(
         reason: Lý do loại (bắt buộc), ví dụ "bài không về cải cách hành chính".
         by: Người quyết định loại.
     """
+    what = "Loại một minh chứng"
     settings = get_settings()
     plan = service.resolve_plan(plan_id, settings)
-    duty_id = service.reject_evidence(settings, plan, evidence_id, reason, by, pendulum.now("UTC"))
+    try:
+        duty_id = service.reject_evidence(settings, plan, evidence_id, reason, by, pendulum.now("UTC"))
+    except service.UserError as e:
+        return await _refused(what, str(e))
     emit_evidence_recorded(plan.id, duty_id, evidence_id, "rejected", reason=f"loại minh chứng #{evidence_id}")
-    return {"rejected": evidence_id, "duty": duty_id}
+    item = views.duty_title(plan, duty_id)
+    message = (
+        f"Đã loại minh chứng #{evidence_id} của «{item}»: {reason.strip()} ({by}); minh chứng vẫn lưu trong hồ sơ."
+    )
+    lines = [f"- Minh chứng: #{evidence_id}", f"- Nhiệm vụ: {md_text(item)}", f"- Lý do: {md_text(reason.strip())}"]
+    return await _answered(what, lines, message, {"rejected": evidence_id, "duty": duty_id})
 
 
 @flow(name="cchc-xac-nhan-gia-dinh", flow_run_name="giả định {plan_id}:{item_id}:{aspect}")
