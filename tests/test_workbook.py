@@ -476,6 +476,17 @@ def test_every_problem_is_reported_at_once_with_a_structured_issue(plans: Settin
     assert "không phải địa chỉ email hợp lệ" in by_cell[("Đơn vị", "D2")].message
 
 
+def test_header_rules_are_named_at_their_cells_all_at_once(plans: Settings) -> None:
+    wb = _book(load_plan(PLAN_DIR / "phu-thai-2025h2.yaml"))
+    code, end = _header_row(wb, "commune.code"), _header_row(wb, "period.end")
+    wb[HEADER_SHEET].cell(row=code, column=2).value = 99999
+    wb[HEADER_SHEET].cell(row=end, column=2).value = "01/01/2025"
+    assert _issues(_save(wb)) == [
+        f"Kế hoạch!B{code}: mã xã 99999 không có trong danh mục hành chính 2025; tra lại mã xã",
+        f"Kế hoạch!B{end}: ngày kết thúc 01/01/2025 trước ngày bắt đầu 01/07/2025; đổi lại",
+    ]
+
+
 def test_a_plan_wide_rule_is_pointed_at_its_row_in_vietnamese(plans: Settings) -> None:
     wb = _book(load_plan(PLAN_DIR / "ninh-giang-2025h2.yaml"))
     ws = wb[DUTIES.title]

@@ -961,7 +961,7 @@ def _header(reader: _Reader, wb: Workbook) -> dict[str, Any]:
             reader.bad.add(tuple(col.key.split(".")))
     for part in ("commune", "period"):
         reader.where.setdefault(
-            (part,), reader.where.get((part, "name" if part == "commune" else "start"), (HEADER_SHEET, "B2", ""))
+            (part,), reader.where.get((part, "code" if part == "commune" else "end"), (HEADER_SHEET, "B2", ""))
         )
     return data
 
