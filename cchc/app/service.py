@@ -11,7 +11,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import pendulum
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
+from cchc.app import plan_cache
 from cchc.core import assumptions, runs
 from cchc.core.calendar import Occurrence, occurrences, to_local
 from cchc.core.deployments import plan_deployments
@@ -52,10 +53,10 @@ def resolve_plan(ref: str, settings: Settings) -> Plan:
     on its assumptions applied."""
     path = Path(ref)
     if ref.endswith((".yaml", ".yml")) or path.is_file():
-        return with_decisions(settings, _parsed(path))
+        return with_decisions(settings, _parsed(path, settings.home))
     candidate = settings.plan_dir / f"{ref}.yaml"
     if candidate.is_file():
-        return with_decisions(settings, _parsed(candidate))
+        return with_decisions(settings, _parsed(candidate, settings.home))
     known = sorted(p.stem for p in settings.plan_dir.glob("*.yaml")) if settings.plan_dir.is_dir() else []
     close = difflib.get_close_matches(ref, known, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else (f" (known: {', '.join(known)})" if known else "")
@@ -64,6 +65,8 @@ def resolve_plan(ref: str, settings: Settings) -> Plan:
 
 # Parsed specs by file, with the sha256 of the bytes they were parsed from. Parsing and validating a
 # spec takes ~100 ms, and one run resolves its plan more than once; plans are frozen, so sharing is safe.
+# A process's first read of a spec goes through CCHC_HOME's plan cache (a run under `cchc up` is a new
+# process each time).
 _PARSED: dict[Path, tuple[str, Plan]] = {}
 # Plans with the coordinator's decisions applied (re-validating the whole plan), by spec and decisions.
 _DECIDED: dict[Path, tuple[tuple[str, tuple[assumptions.Decision, ...]], Plan]] = {}
@@ -78,14 +81,14 @@ def _digest(path: Path) -> str | None:
         return None
 
 
-def _parsed(path: Path) -> Plan:
+def _parsed(path: Path, home: Path) -> Plan:
     """``load_plan(path)``, parsed again only when the file's bytes changed (compared by hash, not mtime)."""
     key = path.resolve()
     before = _digest(path)
     hit = _PARSED.get(key)
     if hit is not None and before is not None and hit[0] == before:
         return hit[1]
-    plan = load_plan(path)
+    plan = plan_cache.load(path, home)
     if before is not None and _digest(path) == before:  # not rewritten while it was being parsed
         _PARSED[key] = (before, plan)
     return plan
@@ -417,12 +420,20 @@ def evaluate_duty(settings: Settings, plan: Plan, duty_id: str, at: dt.datetime,
     Only occurrences that have started are recorded, so 'upcoming' never counts as a change.
     Recording is a conditional update: two overlapping runs report each change once.
     """
-    check_duty(plan, duty_id)
+    return evaluate_duties(settings, plan, [duty_id], at, now)
+
+
+def evaluate_duties(
+    settings: Settings, plan: Plan, duty_ids: Sequence[str], at: dt.datetime, now: dt.datetime
+) -> DutyEvaluation:
+    """``evaluate_duty`` for the runs of several duties at one moment (``cchc replay``): one judgement."""
+    for duty_id in duty_ids:
+        check_duty(plan, duty_id)
     engine = engine_for(settings)
     ensure_plan(engine, plan, now)
     with session_scope(engine) as s:
         judged = repo.evaluate(s, at, [plan.id], plan.timezone)
-        mine = [j for j in judged if j.occurrence.duty == duty_id]
+        mine = [j for j in judged if j.occurrence.duty in duty_ids]
         changes = repo.record_statuses(s, [j for j in mine if j.occurrence.starts <= at], at)
     return DutyEvaluation(plan_judged=judged, duty_judged=mine, changes=changes)
 

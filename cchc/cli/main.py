@@ -17,6 +17,7 @@ from cchc.cli import (
     plan,
     plan_clone,
     plan_workbook,
+    replay,
     report,
 )
 from cchc.cli.app import app
@@ -32,6 +33,7 @@ COMMAND_MODULES = (
     plan,
     plan_clone,
     plan_workbook,
+    replay,
     report,
 )  # imported for the commands they register
 
