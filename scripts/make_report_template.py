@@ -172,6 +172,10 @@ def build() -> Any:
     _cell_text(t.rows[2].cells[5], "{{ r.assessment }}", center=True)
     _cell_text(t.rows[3].cells[0], "{%tr endfor %}")
     para(doc, "", after=0)
+    tag(doc, "{%p if heatmap %}")
+    para(doc, "{{ heatmap }}", align=WD_ALIGN_PARAGRAPH.CENTER, after=0)
+    para(doc, "{{ heatmap_caption }}", 12, italic=True, align=WD_ALIGN_PARAGRAPH.CENTER)
+    tag(doc, "{%p endif %}")
 
     para(doc, "2. Tổng hợp theo hình thức tuyên truyền", bold=True, align=just, indent=True)
     tag(doc, "{%p for label, count in totals %}")

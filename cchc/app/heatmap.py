@@ -64,12 +64,12 @@ def figure(grid: Grid) -> Figure:
 
     n_rows, n_cols = len(grid.rows), len(grid.columns)
     legend_rows = 3 if grid.assumed else 2
-    height = 1.1 + 0.3 * max(n_rows, 1) + 0.28 * legend_rows
+    height = 1.3 + 0.3 * max(n_rows, 1) + 0.28 * legend_rows
     width = 4.2 + 0.62 * max(n_cols, 3)
     fig = Figure(figsize=(width, height), dpi=100)
     label_share = 3.6 / width
     bottom = (0.35 + 0.28 * legend_rows) / height
-    top = 1 - 0.72 / height
+    top = 1 - 0.9 / height
     ax = fig.add_axes((label_share, bottom, 1 - label_share - 0.02, top - bottom))
     ax.set_xlim(0, n_cols)
     ax.set_ylim(n_rows, 0)
@@ -110,8 +110,8 @@ def figure(grid: Grid) -> Figure:
     if grid.now_column is not None:
         ax.axvline(grid.now_column, color="#000000", linewidth=1.2, linestyle=(0, (3, 2)))
         ax.text(grid.now_column, n_rows, "hôm nay", ha="center", va="top", fontsize=7)
-    fig.text(0.01, 1 - 0.12 / height, grid.title, ha="left", va="top", fontsize=10, weight="bold")
-    fig.text(0.99, 1 - 0.14 / height, grid.caption, ha="right", va="top", fontsize=7.5)
+    fig.text(0.01, 1 - 0.1 / height, grid.title, ha="left", va="top", fontsize=10, weight="bold")
+    fig.text(0.01, 1 - 0.32 / height, grid.caption, ha="left", va="top", fontsize=7.5)
     handles = [
         Patch(
             facecolor=STYLES[c].face,

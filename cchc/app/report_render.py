@@ -11,10 +11,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from docxtpl import DocxTemplate
+from docx.shared import Mm
+from docxtpl import DocxTemplate, InlineImage
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from cchc.app import heatmap as drawing
+from cchc.core import heatmap
 from cchc.core.assemble import ReportModel, fmt_day
+from cchc.core.heatmap import Grid
 from cchc.core.markdown import md_text, md_url
 
 TEMPLATES = Path(__file__).parent / "report_templates"
@@ -31,25 +35,48 @@ class TemplateError(ValueError):
     """The Word template cannot be used; the message says which file and why."""
 
 
+FIGURE_WIDTH = Mm(160)  # the text width of an A4 page with the decree's margins
+
+
+def report_grid(model: ReportModel) -> Grid | None:
+    """The report's figure: each duty with a period in the data window against its months (None: nothing to draw)."""
+    lines = [r for r in model.rows if r.periods]
+    if not lines:
+        return None
+    return heatmap.report_grid(
+        f"Tình trạng các nhiệm vụ theo tháng, {model.period_label}",
+        lines,
+        model.data_from,
+        model.data_to,
+        frozenset(r.duty for r in lines if r.assumed),
+    )
+
+
 def context(model: ReportModel) -> dict[str, Any]:
     ctx: dict[str, Any] = {f.name: getattr(model, f.name) for f in fields(model)}
     ctx["next_heading"] = model.next_label.upper() if model.next_label else "THỜI GIAN TỚI"
     ctx["data_from_text"] = fmt_day(model.data_from)
     ctx["data_to_text"] = fmt_day(model.data_to)
+    ctx["heatmap_caption"] = f"Hình 1. Tình trạng các nhiệm vụ theo tháng, {model.period_label}"
+    ctx["heatmap"] = None  # filled per format: a data URI in HTML, an InlineImage in DOCX
     return ctx
 
 
 def render_docx(model: ReportModel, template: Path | None = None) -> bytes:
-    """The document from the Word template; the signature block stays editable for signing by hand."""
-    return render_docx_context(context(model), template)
+    """The document from the Word template; the signature block stays editable for signing by hand.
+    The figure goes where the template has ``{{ heatmap }}`` (a template without it has no figure)."""
+    grid = report_grid(model)
+    return render_docx_context(context(model), template, drawing.render_png(grid) if grid else None)
 
 
-def render_docx_context(ctx: dict[str, Any], template: Path | None = None) -> bytes:
+def render_docx_context(ctx: dict[str, Any], template: Path | None = None, figure_png: bytes | None = None) -> bytes:
     path = template or DOCX_TEMPLATE
     if not path.is_file():
         raise TemplateError(f"report template {path} does not exist; set CCHC_REPORT_TEMPLATE to a .docx file")
     try:
         doc = DocxTemplate(str(path))
+        if figure_png is not None:
+            ctx = {**ctx, "heatmap": InlineImage(doc, io.BytesIO(figure_png), width=FIGURE_WIDTH)}
         doc.render(ctx, autoescape=True)
     except Exception as e:  # docxtpl surfaces Jinja and zip errors alike
         raise TemplateError(
@@ -106,7 +133,11 @@ def _md_env() -> Environment:
 
 
 def render_html(model: ReportModel) -> str:
-    return _env().get_template("bao-cao.html").render(context(model))
+    ctx = context(model)
+    grid = report_grid(model)
+    if grid is not None:
+        ctx["heatmap"] = drawing.data_uri(drawing.render_svg(grid))
+    return _env().get_template("bao-cao.html").render(ctx)
 
 
 def render_markdown(model: ReportModel) -> str:

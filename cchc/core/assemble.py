@@ -84,6 +84,7 @@ class ReportRow:
     evidence: tuple[EvidenceLine, ...]
     result: str
     assessment: str
+    assumed: bool = False  # its rule rests on an assumption nobody confirmed (marked in the report's figure)
 
 
 @dataclass(frozen=True)
@@ -328,6 +329,7 @@ def assemble(
                 evidence=lines,
                 result=result + ".",
                 assessment=_assess([p.status for p in periods], bool(assumed)),
+                assumed=bool(assumed),
             )
         )
 

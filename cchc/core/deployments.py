@@ -231,7 +231,43 @@ def plan_deployments(plan: Plan) -> list[DeploymentSpec]:
             schedules=mail_schedule(plan),
         )
     )
+    specs.append(home_deployment(plan))
     return specs
+
+
+HOME_HOURS = (7, 12, 16)  # before the day's runs, midday, before the office closes
+
+
+def home_deployment(plan: Plan) -> DeploymentSpec:
+    """The plan's "Tuần này" page: on working days, and whenever a status of the plan changes. Its own flow,
+    so the duty runs never draw the heatmap."""
+    last = plan.period.end + dt.timedelta(days=TAIL_DAYS + 31)
+    hours = ",".join(str(h) for h in HOME_HOURS)
+    return DeploymentSpec(
+        name=_clean(f"{plan.commune.name} · Tuần này · {plan.id}"),
+        entrypoint="flows/home.py:plan_home",
+        description=(
+            f"{plan.title}: trang “Tuần này” (mục Artifacts): việc đến hạn trong tuần, quá hạn, báo cáo chờ duyệt, "
+            "nguồn minh chứng lỗi, lần chạy lỗi và bản đồ nhiệt toàn kế hoạch. Chạy 07:30, 12:30, 16:30 các ngày "
+            "làm việc và mỗi khi trạng thái một nhiệm vụ thay đổi."
+        ),
+        parameters={"plan_id": plan.id},
+        tags=[MANAGED_TAG, f"plan:{plan.id}", "kind:home", f"xã {plan.commune.name}"],
+        schedules=[_rrule(plan.period.start, last, f"FREQ=HOURLY;BYDAY=MO,TU,WE,TH,FR;BYHOUR={hours};BYMINUTE=30")],
+        triggers=[
+            {
+                "type": "event",
+                "name": f"cchc trạng thái thay đổi {plan.id}",
+                "enabled": True,
+                "match": {"prefect.resource.id": f"cchc.occurrence.{plan.id}.*"},
+                "expect": ["cchc.occurrence.*"],
+                "posture": "Reactive",
+                "threshold": 1,
+                "within": 0,
+                "parameters": {"plan_id": plan.id},
+            }
+        ],
+    )
 
 
 def intake_deployments() -> list[DeploymentSpec]:

@@ -18,7 +18,7 @@ from cchc.core.calendar import to_local
 from cchc.core.evaluate import Status
 from cchc.core.periods import PeriodKey, is_period
 from cchc.core.spec import Duty, Plan, Report
-from cchc.core.views import Seen, zone_label
+from cchc.core.views import Seen, fmt_local_day_zone
 
 TITLE_CHARS = 34  # a row label fits beside the grid at a readable size
 
@@ -173,14 +173,14 @@ def plan_grid(plan: Plan, judged: Sequence[Seen], at: dt.datetime) -> Grid:
             continue  # outside the plan's months (a tail after its end)
         cell = CELL_OF_STATUS[j.status]
         spans.append(Span(row, lo, hi, cell, o.period, _count_text(j.count, o.required, cell)))
-    when = f"{local:%H:%M} ngày {local.day:02d}/{local.month:02d}/{local.year}"
     return Grid(
         title=f"{plan.commune_label[:1].upper()}{plan.commune_label[1:]}: tình trạng các nhiệm vụ theo tháng",
         rows=rows,
         columns=columns,
         spans=tuple(spans),
         now_column=_now_column(first, len(months), local),
-        caption=f"Tính đến {when} ({zone_label(at, plan.timezone)})",
+        # The day, not the minute: the picture (and its cache) changes with a status or the day, not every run.
+        caption=f"Tính đến {fmt_local_day_zone(at, plan.timezone)}",
     )
 
 

@@ -69,3 +69,13 @@ def record_failure(session: Session, plan_id: str, duty_id: str, url: str, error
         return False
     row.failing_since = now
     return True
+
+
+def failing(session: Session, plan_id: str) -> list[SourceCheckRow]:
+    """The plan's sources that are failing now (for the plan's home page), oldest failure first."""
+    q = (
+        select(SourceCheckRow)
+        .where(SourceCheckRow.plan_id == plan_id, SourceCheckRow.failing_since.is_not(None))
+        .order_by(SourceCheckRow.failing_since, SourceCheckRow.duty_id, SourceCheckRow.url)
+    )
+    return list(session.scalars(q))
