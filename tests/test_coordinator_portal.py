@@ -31,7 +31,7 @@ from cchc.app.service import engine_for
 from cchc.cli.main import app as cli
 from cchc.core import coordinator_links, links
 from cchc.core.loader import load_plan
-from cchc.io.workbook import export_bytes
+from cchc.io.workbook import export_bytes, import_workbook
 from cchc.portal.app import create_app
 from cchc.settings import Settings, get_settings
 from cchc.store.db import session_scope
@@ -303,6 +303,50 @@ def test_hostile_text_in_a_workbook_shows_as_text_on_her_page(home: Settings) ->
     assert "&lt;script&gt;alert(1)&lt;/script&gt; Kế hoạch" in shown.text and "<script>" not in shown.text
     assert "<img src=x" not in shown.text and "&lt;img src=x onerror=alert(1)&gt;" in shown.text
     assert "script-src 'none'" in shown.headers["content-security-policy"]
+
+
+def test_without_a_shell_she_downloads_her_plan_or_a_template_made_over_for_her_commune(home: Settings) -> None:
+    """The whole loop in the portal: a template from another commune's plan, cloned for hers and her period,
+    filled (e-mails here) and sent back as a draft of her own plan."""
+    for plan_id in ("phu-thai-2025h2", "phu-thong-2025"):
+        (home.plan_dir / f"{plan_id}.yaml").write_bytes((PLAN_DIR / f"{plan_id}.yaml").read_bytes())
+    _, link = add_coordinator("Nguyễn Thị Lan", "lan@phu-thai.example", PHU_THAI)
+    client = TestClient(create_app(home))
+    page = client.get(link).text
+    assert f'{link}/plan/phu-thai-2025h2.xlsx"' in page and f'{link}/plan/phu-thong-2025.xlsx"' not in page
+    assert '<option value="phu-thong-2025">' in page  # any plan may serve as a template
+
+    mine = client.get(f"{link}/plan/phu-thai-2025h2.xlsx")
+    assert mine.status_code == 200 and mine.headers["content-type"] == XLSX
+    assert import_workbook(mine.content) == load_plan(PLAN_DIR / "phu-thai-2025h2.yaml")
+    assert client.get(f"{link}/plan/phu-thong-2025.xlsx").status_code == 404  # another commune's plan
+    assert client.get(f"{link}/plan/..%2Fphu-thai-2025h2.xlsx").status_code == 404
+
+    made = client.get(f"{link}/template", params={"like": "phu-thong-2025", "period": "2026H1"})
+    assert made.status_code == 200 and 'filename="phu-thai-2026h1.xlsx"' in made.headers["content-disposition"]
+    template = import_workbook(made.content)
+    assert (template.id, template.commune.code, template.period.start) == (
+        "phu-thai-2026h1",
+        PHU_THAI,
+        dt.date(2026, 1, 1),
+    )
+    assert all(u.emails == () for u in template.units)
+    bad = client.get(f"{link}/template", params={"like": "phu-thong-2025", "period": "2026H3"})
+    assert bad.status_code == 400 and "2026H3" in bad.text
+
+    wb = load_workbook(io.BytesIO(made.content))
+    ws = wb["Đơn vị"]
+    heads = [c.value for c in ws[1]]
+    col = next(i for i, h in enumerate(heads, start=1) if h and "mail" in str(h).lower())
+    for r in range(2, ws.max_row + 1):
+        if ws.cell(row=r, column=1).value:
+            ws.cell(row=r, column=col).value = f"{ws.cell(row=r, column=1).value}@phu-thai.example"
+    buf = io.BytesIO()
+    wb.save(buf)
+    sent = upload(client, link, buf.getvalue())
+    assert sent.status_code == 200 and 'id="summary-id">phu-thai-2026h1<' in sent.text, sent.text
+    ((_, plan_id, status, _),) = submissions_rows(home)
+    assert (plan_id, status) == ("phu-thai-2026h1", "draft")
 
 
 def test_a_coordinator_given_named_plans_may_send_only_those(home: Settings) -> None:

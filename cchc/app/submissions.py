@@ -19,12 +19,13 @@ from vietnam_provinces import Ward, WardCode
 
 from cchc.app.service import UserError, engine_for
 from cchc.core import coordinator_links
+from cchc.core.clone import CloneError, clone
 from cchc.core.communes import province_name
-from cchc.core.links import LinkError
+from cchc.core.links import LinkError, is_id
 from cchc.core.loader import SpecError, load_plan, parse_plan
 from cchc.core.spec import Plan
 from cchc.core.spec_dump import dump_spec
-from cchc.io.workbook import WorkbookError, WorkbookIssue, import_workbook
+from cchc.io.workbook import WorkbookError, WorkbookIssue, export_bytes, import_workbook
 from cchc.settings import Settings
 from cchc.store import coordinators as store
 from cchc.store.db import session_scope
@@ -226,6 +227,62 @@ def signed_in(settings: Settings, token: str, now: dt.datetime) -> Coordinator:
         return _coordinator(row)
 
 
+# ------------------------------------------------------------------------------------------- templates
+
+_COMMUNE_OF: dict[Path, tuple[tuple[int, int], str, int]] = {}  # spec -> ((mtime, size), plan id, commune code)
+
+
+def plans_in_folder(settings: Settings) -> list[tuple[str, int]]:
+    """(plan id, commune code) of every spec in the plan folder that loads; each file parsed again only when
+    it changed, so her page stays quick with a province's plans in the folder."""
+    out = []
+    for path in sorted(settings.plan_dir.glob("*.yaml")) if settings.plan_dir.is_dir() else []:
+        try:
+            st = path.stat()
+            stamp = (st.st_mtime_ns, st.st_size)
+            hit = _COMMUNE_OF.get(path)
+            if hit is None or hit[0] != stamp:
+                plan = load_plan(path)
+                hit = _COMMUNE_OF[path] = (stamp, plan.id, plan.commune.code)
+        except (OSError, SpecError):
+            continue  # a broken spec is the operator's (cchc validate), never offered as a template
+        out.append((hit[1], hit[2]))
+    return out
+
+
+def _spec(settings: Settings, plan_id: str) -> Plan:
+    path = settings.plan_dir / f"{plan_id}.yaml"
+    if not is_id(plan_id) or not path.is_file():  # an id, never a path
+        raise UserError(f"không có kế hoạch '{plan_id}'.")
+    try:
+        return load_plan(path)
+    except SpecError:
+        raise UserError(f"kế hoạch '{plan_id}' đang lỗi; đề nghị bộ phận vận hành kiểm tra.") from None
+
+
+def workbook_of(settings: Settings, who: Coordinator, plan_id: str) -> bytes:
+    """Her commune's plan as a workbook, to edit and send back."""
+    plan = _spec(settings, plan_id)
+    if plan.commune.code != who.commune_code:
+        raise UserError(f"không có kế hoạch '{plan_id}' của {who.commune_label}.")
+    return export_bytes(plan)
+
+
+def template_for(settings: Settings, who: Coordinator, like: str, period: str | None) -> tuple[str, bytes]:
+    """Any plan of the folder made over for her commune (and period) as a workbook: the blanks to fill in
+    are empty cells (e-mails, people, number, issue date). Returns (file name, bytes)."""
+    template = _spec(settings, like)
+    if template.commune.code == who.commune_code and not period:
+        return f"{template.id}.xlsx", export_bytes(template)
+    try:
+        cloned = clone(template, who.commune_code, period or None)
+    except CloneError as e:
+        raise UserError(str(e)) from None
+    if cloned.plan is None:
+        raise UserError(f"không lập được mẫu từ kế hoạch {like}: {'; '.join(cloned.errors)}")
+    return f"{cloned.plan.id}.xlsx", export_bytes(cloned.plan)
+
+
 # ----------------------------------------------------------------------------------------- submissions
 
 
@@ -392,6 +449,7 @@ __all__ = [
     "list_submissions",
     "own_plan",
     "own_submissions",
+    "plans_in_folder",
     "reissue",
     "reject",
     "revoke_coordinator",
@@ -399,5 +457,7 @@ __all__ = [
     "sign_in_url",
     "signed_in",
     "submit",
+    "template_for",
     "upload",
+    "workbook_of",
 ]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, File, UploadFile
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from cchc.app import service, submissions
@@ -25,6 +25,7 @@ from cchc.settings import Settings
 
 TEMPLATES = Path(__file__).parent / "templates"
 Clock = Callable[[], dt.datetime]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @lru_cache(maxsize=1)
@@ -82,7 +83,45 @@ def add_routes(app: FastAPI, settings: Settings, clock: Clock, base: str) -> Non
 
     def home(token: str, who: submissions.Coordinator, status: int = 200, **extra: Any) -> HTMLResponse:
         own = submissions.own_submissions(settings, who)
-        return _page("coordinator.html", status, token=token, base=base, who=who, submissions=own, **extra)
+        folder = submissions.plans_in_folder(settings)
+        mine = [plan_id for plan_id, code in folder if code == who.commune_code]
+        return _page(
+            "coordinator.html",
+            status,
+            token=token,
+            base=base,
+            who=who,
+            submissions=own,
+            mine=mine,
+            templates=[plan_id for plan_id, _ in folder],
+            **extra,
+        )
+
+    def xlsx(name: str, data: bytes) -> Response:
+        return Response(data, media_type=XLSX, headers={"content-disposition": f'attachment; filename="{name}"'})
+
+    @app.get("/c/{token}/plan/{plan_id}.xlsx")
+    def coordinator_workbook(token: str, plan_id: str) -> Response:
+        try:
+            who = submissions.signed_in(settings, token, clock())
+        except submissions.Refused as e:
+            return refused(e.reason)
+        try:
+            return xlsx(f"{plan_id}.xlsx", submissions.workbook_of(settings, who, plan_id))
+        except service.UserError as e:
+            return home(token, who, 404, error=str(e))
+
+    @app.get("/c/{token}/template")
+    def coordinator_template(token: str, like: str = "", period: str = "") -> Response:
+        try:
+            who = submissions.signed_in(settings, token, clock())
+        except submissions.Refused as e:
+            return refused(e.reason)
+        try:
+            name, data = submissions.template_for(settings, who, like, period.strip() or None)
+        except service.UserError as e:
+            return home(token, who, 400, error=str(e))
+        return xlsx(name, data)
 
     @app.get("/c/{token}", response_class=HTMLResponse)
     def coordinator_home(token: str) -> HTMLResponse:
