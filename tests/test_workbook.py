@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import io
+import os
 import shutil
 import subprocess
 import zipfile
@@ -505,7 +506,10 @@ def test_a_plan_wide_rule_is_pointed_at_its_row_in_vietnamese(plans: Settings) -
 _CALC = Path("/usr/lib/libreoffice/program/libsclo.so")
 
 
-@pytest.mark.skipif(shutil.which("soffice") is None or not _CALC.exists(), reason="needs LibreOffice Calc")
+@pytest.mark.skipif(
+    (shutil.which("soffice") is None or not _CALC.exists()) and not os.environ.get("CI"),
+    reason="needs LibreOffice Calc (scripts/dev installs it; in CI its absence fails)",
+)
 def test_a_workbook_saved_again_by_libreoffice_still_imports_whole(tmp_path: Path) -> None:
     """The coordinator opens the workbook in LibreOffice, saves it, and sends it back."""
     plan = _everything()
