@@ -1,0 +1,171 @@
+"""Benchmark: how fast the `cchc` command starts (#18 item 2), against bare Python and bare Typer in this run.
+
+Each command runs N times as a fresh process (`python -m cchc.cli ...`), the commands taking turns so that other
+work on the machine falls on all of them alike; the medians of wall time and of CPU time (user + system of the
+child) are printed, with ratios against the two baselines measured in the same rounds:
+
+- `python -c pass`          the interpreter alone;
+- `python -c "import typer"` the command-line library every command loads.
+
+On a shared machine wall time stretches with the load; CPU time stretches much less, and is the better estimate
+of a quiet machine's wall time. Each command runs once before timing, on a scratch CCHC_HOME (its store created,
+its parsed plans kept).
+
+Bytecode: with PYTHONDONTWRITEBYTECODE set (as in some containers) and no .pyc files in the environment,
+Python compiles every module from source at every start. `--bytecode cached` (the default) points
+PYTHONPYCACHEPREFIX at a scratch folder, as an installed package behaves; `--bytecode env` keeps the environment
+as it is; `--bytecode both` measures the two.
+
+`--against REV` also times the command as it was at a git revision (its files extracted to a scratch folder
+and put first on PYTHONPATH, with its own scratch home), in the same rounds:
+
+    python bench/bench_cli.py [--runs 15] [--bytecode cached|env|both] [--against 5bc5e92] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PLAN = "phu-thong-2025"
+
+
+@dataclass
+class Case:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    walls: list[float] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)
+
+    def run(self, timed: bool) -> None:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        done = subprocess.run(self.argv, env=self.env, cwd=self.cwd, capture_output=True, check=False, timeout=300)
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if done.returncode != 0:
+            raise SystemExit(f"{self.name}: exit {done.returncode}\n{done.stderr.decode(errors='replace')[-2000:]}")
+        if timed:
+            self.walls.append(wall)
+            self.cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+
+    @property
+    def wall(self) -> float:
+        return statistics.median(self.walls)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(self.cpus)
+
+
+def environment(home: Path, pycache: Path | None, pythonpath: Path | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CCHC_", "PREFECT_"))}
+    env.update(CCHC_HOME=str(home), CCHC_PLAN_DIR=str(ROOT / "plan_specs"))
+    if pycache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    return env
+
+
+def extract(rev: str, into: Path) -> None:
+    archive = subprocess.run(
+        ["git", "archive", rev, "cchc", "notifications"], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+
+
+def cases(scratch: Path, mode: str, against: str | None) -> list[Case]:
+    pycache = scratch / f"pycache-{mode}" if mode == "cached" else None
+    py = sys.executable
+    base = environment(scratch / f"home-{mode}", pycache, None)
+    out = [
+        Case("python -c pass", [py, "-c", "pass"], base, ROOT),
+        Case("python -c 'import typer'", [py, "-c", "import typer"], base, ROOT),
+    ]
+    trees: list[tuple[str, Path | None, Path]] = [("", None, scratch / f"home-{mode}")]
+    if against:
+        old = scratch / f"tree-{against}"
+        if not old.exists():
+            extract(against, old)
+        trees.append((f" @{against}", old, scratch / f"home-{mode}-{against}"))
+    for suffix, tree, home in trees:
+        env = environment(home, pycache, tree)
+        cwd = tree or ROOT
+        for label, args in (
+            ("cchc --help", ["--help"]),
+            (f"cchc status {PLAN} --json", ["status", PLAN, "--json"]),
+            ("cchc plans --json", ["plans", "--json"]),
+        ):
+            out.append(Case(label + suffix, [py, "-m", "cchc.cli", *args], env, cwd))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--bytecode", choices=("cached", "env", "both"), default="cached")
+    parser.add_argument("--against", help="also time the command at this git revision")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    modes = ("cached", "env") if args.bytecode == "both" else (args.bytecode,)
+    scratch = Path(tempfile.mkdtemp(prefix="cchc-bench-cli-"))
+    results: dict[str, list[dict[str, float | str]]] = {}
+    try:
+        for mode in modes:
+            runs = cases(scratch, mode, args.against)
+            for c in runs:
+                c.run(timed=False)  # the store created, the plans kept, the bytecode written
+            for _ in range(args.runs):
+                for c in runs:
+                    c.run(timed=True)
+            bare, typer = runs[0], runs[1]
+            results[mode] = [
+                {
+                    "command": c.name,
+                    "wall_s": round(c.wall, 4),
+                    "cpu_s": round(c.cpu, 4),
+                    "wall_vs_python": round(c.wall / bare.wall, 2),
+                    "wall_vs_typer": round(c.wall / typer.wall, 2),
+                    "cpu_vs_typer": round(c.cpu / typer.cpu, 2),
+                }
+                for c in runs
+            ]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if args.json:
+        print(json.dumps({"runs": args.runs, "load": os.getloadavg(), "results": results}, indent=2))
+        return
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"median of {args.runs} runs each; {os.cpu_count()} CPUs, load average now {load}")
+    for mode, rows in results.items():
+        what = "bytecode cached (as installed)" if mode == "cached" else "environment as is"
+        flag = "set" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "unset"
+        print(f"\n{what}; PYTHONDONTWRITEBYTECODE {flag} in this shell")
+        print(f"{'command':<44} {'wall s':>7} {'cpu s':>7} {'wall/python':>12} {'wall/typer':>11} {'cpu/typer':>10}")
+        for r in rows:
+            print(
+                f"{r['command']:<44} {r['wall_s']:>7.3f} {r['cpu_s']:>7.3f} {r['wall_vs_python']:>11.2f}x "
+                f"{r['wall_vs_typer']:>10.2f}x {r['cpu_vs_typer']:>9.2f}x"
+            )
+
+
+if __name__ == "__main__":
+    main()
