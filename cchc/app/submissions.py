@@ -354,19 +354,6 @@ def own_submissions(settings: Settings, who: Coordinator) -> list[Submission]:
         return [_submission(r) for r in store.submissions_of(s, who.id)]
 
 
-def own_plan(settings: Settings, who: Coordinator, submission_id: int) -> tuple[Submission, Plan] | None:
-    """Her submission and the plan it holds, for the summary page (None when it is not hers)."""
-    with session_scope(engine_for(settings)) as s:
-        row = store.own_submission(s, who.id, submission_id)
-        if row is None:
-            return None
-        sub, data = _submission(row), row.workbook
-    try:
-        return sub, import_workbook(data)
-    except WorkbookError:
-        return None
-
-
 def list_submissions(settings: Settings, statuses: list[str]) -> list[Submission]:
     with session_scope(engine_for(settings)) as s:
         return [_submission(r) for r in store.submissions(s, statuses)]
@@ -447,7 +434,6 @@ __all__ = [
     "commune_label",
     "list_coordinators",
     "list_submissions",
-    "own_plan",
     "own_submissions",
     "plans_in_folder",
     "reissue",
