@@ -10,7 +10,8 @@ from prefect import flow
 from flows.common import run_duty
 
 
-@flow(name="cchc-continuous", flow_run_name="{plan_id}:{duty_id}", log_prints=True)
+# No stored result (a small summary nobody reads back): spares each run a request for the result storage.
+@flow(name="cchc-continuous", flow_run_name="{plan_id}:{duty_id}", log_prints=True, persist_result=False)
 async def continuous_duty(
     plan_id: str, duty_id: str, at: dt.datetime | None = None, reason: str = "lịch"
 ) -> dict[str, Any]:

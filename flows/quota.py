@@ -10,7 +10,8 @@ from prefect import flow
 from flows.common import run_duty
 
 
-@flow(name="cchc-quota", flow_run_name="{plan_id}:{duty_id}", log_prints=True)
+# No stored result (a small summary nobody reads back): spares each run a request for the result storage.
+@flow(name="cchc-quota", flow_run_name="{plan_id}:{duty_id}", log_prints=True, persist_result=False)
 async def quota_duty(plan_id: str, duty_id: str, at: dt.datetime | None = None, reason: str = "lịch") -> dict[str, Any]:
     """Nhiệm vụ định mức: thu thập minh chứng, đánh giá, nhắc việc, cập nhật bảng theo dõi.
 
