@@ -239,7 +239,19 @@ def _period_phrases(src: Plan, t: Target) -> list[tuple[re.Pattern[str], str]]:
 
 
 _TEXT_KEYS = frozenset(
-    {"title", "content", "issuer", "name", "products", "timing", "support_text", "quote", "assumed", "regime"}
+    {
+        "title",
+        "short_title",
+        "content",
+        "issuer",
+        "name",
+        "products",
+        "timing",
+        "support_text",
+        "quote",
+        "assumed",
+        "regime",
+    }
 )
 
 
