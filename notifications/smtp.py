@@ -17,7 +17,7 @@ import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
@@ -109,6 +109,16 @@ class Transport(Protocol):
     async def close(self) -> None: ...
 
 
+@runtime_checkable
+class EnvelopeTransport(Transport, Protocol):
+    """A transport that sends a message in two steps, so a pass can record the previous message while the
+    envelope of the next one is on the wire: ``envelope`` delivers nothing, ``data`` delivers it."""
+
+    async def envelope(self, sender: str, recipients: list[str], size: int) -> Outcome | None: ...
+    async def data(self, message: bytes, message_id: str) -> Outcome: ...
+    async def reset(self) -> None: ...
+
+
 class SmtpTransport:
     """One connection reused across a batch; reconnects once if the server drops it."""
 
@@ -119,6 +129,8 @@ class SmtpTransport:
         self.client: aiosmtplib.SMTP | None = None
         self.reconnects = 0
         self.connects = 0
+        self.refused: dict[str, tuple[int, str]] = {}  # recipients of the current envelope the server refused
+        self.resets = 0  # envelopes taken back (RSET)
 
     def _client(self) -> aiosmtplib.SMTP:
         c = self.config
@@ -159,6 +171,10 @@ class SmtpTransport:
         self.connects += 1
 
     async def send(self, msg: EmailMessage, sender: str, recipients: list[str]) -> Outcome:
+        data = msg.as_bytes()
+        return await self.envelope(sender, recipients, len(data)) or await self.data(data, str(msg["Message-ID"]))
+
+    async def _connected(self) -> aiosmtplib.SMTP | Outcome:
         if self.client is None or not self.client.is_connected:
             if self.reconnects >= 1 and self.connects > 0:
                 return Outcome("temporary", "connection lost and not re-established in this batch")
@@ -169,19 +185,60 @@ class SmtpTransport:
             except (OSError, aiosmtplib.SMTPException) as e:
                 return Outcome("temporary", f"cannot connect to {self.where}: {e}")
         assert self.client is not None
+        return self.client
+
+    async def envelope(self, sender: str, recipients: list[str], size: int) -> Outcome | None:
+        """MAIL FROM and RCPT TO of one message: None when the server waits for its DATA, else the outcome.
+
+        Nothing is delivered before ``data``: a pass sends the envelope while it records the previous
+        message, and can still take it back with ``reset``. The same steps as aiosmtplib's ``sendmail``.
+        """
+        client = await self._connected()
+        if isinstance(client, Outcome):
+            return client
+        self.refused = {}
         try:
-            # Our own bytes: send_message would re-flatten with a policy that folds Vietnamese subjects badly.
-            refused, reply = await self.client.sendmail(sender, recipients, msg.as_bytes())
-        except aiosmtplib.SMTPRecipientsRefused as e:
-            reasons = {r.recipient: f"{r.code} {r.message}" for r in e.recipients}
-            kinds = {_code_kind(r.code) for r in e.recipients}
-            return Outcome("temporary" if kinds == {"temporary"} else "permanent", "all recipients refused", reasons)
+            options = [f"size={size}"] if client.supports_extension("size") else []
+            await client.mail(sender, options=options)
+            for address in recipients:
+                try:
+                    await client.rcpt(address)
+                except aiosmtplib.SMTPRecipientRefused as e:
+                    self.refused[address] = (e.code, e.message)
         except aiosmtplib.SMTPResponseException as e:
+            await self.reset()
             return Outcome(_code_kind(e.code), f"{e.code} {e.message}")
         except (OSError, aiosmtplib.SMTPException) as e:  # disconnects and timeouts
             await self._drop()
             return Outcome("temporary", f"{type(e).__name__}: {e}")
-        return Outcome("sent", reply, {addr: f"{r.code} {r.message}" for addr, r in refused.items()})
+        if recipients and len(self.refused) == len(recipients):
+            await self.reset()
+            kinds = {_code_kind(code) for code, _ in self.refused.values()}
+            reasons = {a: f"{code} {why}" for a, (code, why) in self.refused.items()}
+            return Outcome("temporary" if kinds == {"temporary"} else "permanent", "all recipients refused", reasons)
+        return None
+
+    async def data(self, message: bytes, message_id: str) -> Outcome:
+        """The message itself, after ``envelope``: once the server answers it has the message."""
+        if self.client is None or not self.client.is_connected:
+            return Outcome("temporary", "connection lost before the message was sent")
+        try:
+            # Our own bytes: send_message would re-flatten with a policy that folds Vietnamese subjects badly.
+            reply = await self.client.data(message)
+        except aiosmtplib.SMTPResponseException as e:
+            await self.reset()
+            return Outcome(_code_kind(e.code), f"{e.code} {e.message}")
+        except (OSError, aiosmtplib.SMTPException) as e:  # disconnects and timeouts
+            await self._drop()
+            return Outcome("temporary", f"{type(e).__name__}: {e}")
+        return Outcome("sent", reply.message, {a: f"{code} {why}" for a, (code, why) in self.refused.items()})
+
+    async def reset(self) -> None:
+        """Drop the envelope under way (RSET); a failure here leaves the connection to the next send."""
+        if self.client is not None and self.client.is_connected:
+            self.resets += 1
+            with contextlib.suppress(OSError, aiosmtplib.SMTPException):
+                await self.client.rset()
 
     async def _drop(self) -> None:
         if self.client is not None:
@@ -201,12 +258,12 @@ def safe_name(message_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", message_id.strip("<>"))
 
 
-def write_eml(folder: Path, msg: EmailMessage, name: str) -> Path:
+def write_eml(folder: Path, msg: EmailMessage | bytes, name: str) -> Path:
     """Atomically; the same message written twice is one file."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{name}.eml"
     tmp = folder / f".{name}.{os.getpid()}.part"
-    tmp.write_bytes(msg.as_bytes())
+    tmp.write_bytes(msg if isinstance(msg, bytes) else msg.as_bytes())
     tmp.replace(target)
     return target
 
@@ -222,11 +279,20 @@ class EmlTransport:
         self.folder.mkdir(parents=True, exist_ok=True)
 
     async def send(self, msg: EmailMessage, sender: str, recipients: list[str]) -> Outcome:
+        return await self.data(msg.as_bytes(), str(msg["Message-ID"]))
+
+    async def envelope(self, sender: str, recipients: list[str], size: int) -> Outcome | None:
+        return None
+
+    async def data(self, message: bytes, message_id: str) -> Outcome:
         try:
-            path = write_eml(self.folder, msg, safe_name(str(msg["Message-ID"])))
+            path = write_eml(self.folder, message, safe_name(message_id))
         except OSError as e:
             return Outcome("temporary", f"cannot write to {self.folder}: {e}")
         return Outcome("sent", f"saved {path}")
+
+    async def reset(self) -> None:
+        return None
 
     async def close(self) -> None:
         return None

@@ -6,15 +6,18 @@ three paths cannot behave differently. Everything takes the moment it acts at.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import functools
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from email.message import EmailMessage
+from typing import Any, TypeVar, cast
 
 import aiosmtplib
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from cchc.app import report_workflow as workflow
@@ -37,7 +40,9 @@ from notifications.messages import (
     ladder_messages,
     no_email_notices,
 )
-from notifications.smtp import MailConfigError, Outcome, Transport
+from notifications.smtp import EnvelopeTransport, MailConfigError, Outcome, Transport
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -141,8 +146,10 @@ def plan_pass(
 
 # --- sending -------------------------------------------------------------------------------------
 
+Letter = ob.Held | OutboxRow  # a claimed row, from a pass (Held) or from a caller of the session API
 
-def build_email(settings: Settings, row: OutboxRow, plan: Plan | None, now: dt.datetime) -> tuple[Any, list[str]]:
+
+def build_email(settings: Settings, row: Letter, plan: Plan | None, now: dt.datetime) -> tuple[Any, list[str]]:
     to = [a.strip() for a in row.recipient.split(",") if a.strip()]
     cc = [a.strip() for a in row.cc.split(",") if a.strip()]
     name = views.unit_name(plan, row.unit_id) if plan is not None and row.unit_id else ""
@@ -176,7 +183,7 @@ PlanLookup = Callable[[str], Plan | None]
 
 
 def _failure_notice(
-    settings: Settings, plan: Plan | None, row: OutboxRow, why: str, now: dt.datetime
+    settings: Settings, plan: Plan | None, row: Letter, why: str, now: dt.datetime
 ) -> list[ob.NewMessage]:
     if plan is None or row.step in ("notice",):
         return []  # never a notice about a notice: that would loop
@@ -187,6 +194,53 @@ def _failure_notice(
     return coordinator_notice(settings, plan, f"{row.plan_id}:notice:failed:{row.key}", "thư không gửi được", text, now)
 
 
+@dataclass
+class _Letter:
+    """One row's message, built once: its bytes go to the server, its envelope may go ahead of them."""
+
+    row: ob.Held
+    plan: Plan | None
+    msg: EmailMessage | None = None
+    data: bytes = b""
+    recipients: list[str] = field(default_factory=list)
+    outcome: Outcome | None = None  # known before DATA: the file is missing, or the envelope was refused
+    announced: bool = False  # the envelope went out and the server waits for DATA
+
+
+def _letter(settings: Settings, row: ob.Held, plan: Plan | None, now: dt.datetime) -> _Letter:
+    try:
+        msg, recipients = build_email(settings, row, plan, now)
+    except AttachmentMissing as e:
+        # The row fails and the coordinator is told; the rest of the pass goes on.
+        return _Letter(row, plan, outcome=Outcome("permanent", str(e)))
+    return _Letter(row, plan, msg, msg.as_bytes(), recipients)
+
+
+@dataclass
+class _Step:
+    held: bool = True  # the previous row was recorded (False: another pass holds it now)
+    won: ob.Held | None = None  # the row this pass claimed to send next
+    after: ob.Held | None = None  # the row it would claim after that (not claimed)
+
+
+class _PassStore:
+    """The pass's one connection (no pool checkout per message), each step its own short transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.conn: Connection | None = None
+
+    def run(self, fn: Callable[[Connection], T]) -> T:
+        if self.conn is None:
+            self.conn = self.engine.connect()
+        with self.conn.begin():
+            return fn(self.conn)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+
 async def adeliver(
     settings: Settings,
     engine: Engine,
@@ -195,13 +249,20 @@ async def adeliver(
     plan_id: str | None = None,
     transport: Transport | None = None,
     batch: int = 200,
+    overlap: bool = True,
 ) -> TickResult:
     """Send every row that is due, one connection for the whole pass; settle each row at once.
 
     The lease covers one message: a row is claimed just before its send, at the pass's clock moved on by
     the time the pass has taken, and settled only if this pass still holds it. So a slow server never
-    causes a duplicate, a killed pass holds only the message in flight, and a pass that outlived its
+    causes a duplicate, a killed pass leaves at most one message in doubt, and a pass that outlived its
     lease stops instead of sending rows another pass owns. ``batch`` bounds the rows sent in one pass.
+
+    One transaction per message records it, claims the next row and looks up the one after. With an SMTP
+    server it runs while the next message's envelope (MAIL FROM, RCPT TO) is on the wire, and the pass
+    waits for it before that message's DATA: nothing is delivered until the message before it is recorded,
+    so a kill at any moment leaves at most one message delivered and not recorded, as without the overlap.
+    ``overlap=False`` sends each envelope after that transaction instead (for comparison).
     """
     result = TickResult(plan=plan_id, at=None)
     try:
@@ -214,66 +275,159 @@ async def adeliver(
     token = uuid.uuid4().hex
     lease = dt.timedelta(seconds=settings.outbox_lease_seconds)
     started = time.monotonic()
+    sender = settings.mail_from_address
+    ahead = overlap and isinstance(transport, EnvelopeTransport)
 
     def clock() -> dt.datetime:
         return now + dt.timedelta(seconds=time.monotonic() - started)
 
+    def step(prev: _Letter | None, want: ob.Held | None, first: bool, at: dt.datetime) -> Callable[[Connection], _Step]:
+        """Record ``prev``'s outcome, claim ``want`` (or the next row), look up the one after: one transaction."""
+
+        def run(conn: Connection) -> _Step:
+            if prev is not None:
+                assert prev.outcome is not None
+                if not _settle_in(conn, settings, prev.row, prev.outcome, prev.plan, now, result, token):
+                    return _Step(held=False)
+            won = None
+            if first:
+                won = ob.take(conn, at, plan_id, lease, token, take_over=True)
+            else:
+                # The row looked up last time, unless another pass was quicker (or there was none: a notice
+                # this very step queued goes out in this pass): then the next one.
+                won = (ob.take_id(conn, want.id, at, token) if want is not None else None) or ob.take(
+                    conn, at, plan_id, lease, token, False
+                )
+            after = ob.peek(conn, at, plan_id) if won is not None else None
+            return _Step(True, won, after)
+
+        return run
+
+    async def whole(letter: _Letter) -> Outcome:
+        """Send a letter whose envelope has not gone ahead of it."""
+        if letter.outcome is not None:
+            return letter.outcome
+        if isinstance(transport, EnvelopeTransport):
+            refused = await transport.envelope(sender, letter.recipients, len(letter.data))
+            return refused or await transport.data(letter.data, letter.row.message_id)
+        assert letter.msg is not None
+        return await transport.send(letter.msg, sender, letter.recipients)
+
+    def give_back(row: ob.Held, e: MailConfigError) -> None:
+        """The settings are wrong, not the message: the row goes back untouched, the pass stops."""
+        why = str(e)
+        store.run(lambda c: ob.give_back(c, row.id, why, token))
+        result.problems.append(why)
+        result.config_error = why
+
+    store = _PassStore(engine)
     opened = False
+    current: _Letter | None = None
     try:
-        rows = ob.claim(engine, clock(), 1, plan_id, lease, token)
-        for _ in range(batch * 1000):  # bounded against a runaway loop; notices made below go in a later pass
-            if not rows:
+        first = store.run(step(None, None, True, clock()))
+        won, after = first.won, first.after
+        for _ in range(batch * 1000):  # bounded against a runaway loop
+            if won is None:
                 break
-            (row,) = rows
+            if current is None or current.row.id != won.id:
+                current = _letter(settings, won, plans(won.plan_id), now)
             if not opened:
                 try:
                     await transport.open()
                     opened = True
                 except MailConfigError as e:
-                    with session_scope(engine) as s:
-                        ob.release(s, row.id, str(e), token)
-                    result.problems.append(str(e))
-                    result.config_error = str(e)
+                    give_back(won, e)
                     break
                 except (OSError, aiosmtplib.SMTPException) as e:
-                    outcome = Outcome("temporary", f"cannot connect to {transport.where}: {e}")
-                    _settle(settings, engine, row, outcome, plans(row.plan_id), now, result, token)
-                    _retry_all(settings, engine, clock, plan_id, lease, token, outcome, plans, now, result)
+                    down = Outcome("temporary", f"cannot connect to {transport.where}: {e}")
+                    store.run(
+                        functools.partial(
+                            _settle_in,
+                            settings=settings,
+                            row=current.row,
+                            outcome=down,
+                            plan=current.plan,
+                            now=now,
+                            result=result,
+                            token=token,
+                        )
+                    )
+                    store.run(
+                        functools.partial(
+                            _retry_all,
+                            settings=settings,
+                            clock=clock,
+                            plan_id=plan_id,
+                            lease=lease,
+                            token=token,
+                            outcome=down,
+                            plans=plans,
+                            now=now,
+                            result=result,
+                        )
+                    )
                     break
-            plan = plans(row.plan_id)
             try:
-                msg, recipients = build_email(settings, row, plan, now)
-            except AttachmentMissing as e:
-                # The row fails and the coordinator is told; the rest of the pass goes on.
-                outcome = Outcome("permanent", str(e))
-            else:
+                if current.announced:
+                    outcome = await cast(EnvelopeTransport, transport).data(current.data, won.message_id)
+                else:
+                    outcome = await whole(current)
+            except MailConfigError as e:
+                give_back(won, e)
+                break
+            current.outcome = outcome
+            done, current = current, None
+            # Record it and claim the next while the next message's envelope is on its way: its first
+            # command is written before the transaction and its answers are read after, DATA only then.
+            announcing: asyncio.Task[Outcome | None] | None = None
+            if ahead and after is not None:
+                current = _letter(settings, after, plans(after.plan_id), now)
+                if current.outcome is None:
+                    envelope = cast(EnvelopeTransport, transport).envelope(
+                        sender, current.recipients, len(current.data)
+                    )
+                    announcing = asyncio.create_task(envelope)
+                    await asyncio.sleep(0)  # the task runs up to its first answer: MAIL FROM is on the wire
+            nxt = store.run(step(done, after, False, clock()))
+            if announcing is not None:
+                assert current is not None
                 try:
-                    outcome = await transport.send(msg, settings.mail_from_address, recipients)
+                    current.outcome = await announcing
                 except MailConfigError as e:
-                    with session_scope(engine) as s:
-                        ob.release(s, row.id, str(e), token)
-                    result.problems.append(str(e))
-                    result.config_error = str(e)
+                    if nxt.won is not None:
+                        give_back(nxt.won, e)
+                    else:
+                        result.problems.append(str(e))
+                        result.config_error = str(e)
                     break
-            # One transaction settles this row and claims the next, just before its send.
-            with session_scope(engine) as s:
-                held = _settle_in(s, settings, row, outcome, plan, now, result, token)
-                rows = ob.claim_in(s, clock(), 1, plan_id, lease, token, take_over=False) if held else []
-            if not held:
+                current.announced = current.outcome is None
+            if current is not None:
+                if nxt.won is not None and nxt.won.same_message(current.row):
+                    current.row = nxt.won  # as claimed: its attempts count this one
+                else:
+                    # Another pass took that row (or it changed): the envelope is taken back, nothing was sent.
+                    if current.announced:
+                        await cast(EnvelopeTransport, transport).reset()
+                    current = None
+            if not nxt.held:
                 result.problems.append(
-                    f"mất quyền gửi thư {row.key}: lần gửi này quá {lease.total_seconds():.0f} giây "
+                    f"mất quyền gửi thư {done.row.key}: lần gửi này quá {lease.total_seconds():.0f} giây "
                     "(CCHC_OUTBOX_LEASE_SECONDS) và một lần gửi khác đã nhận thư; dừng lần gửi này"
                 )
                 break
+            won, after = nxt.won, nxt.after
     finally:
-        if opened:
-            await transport.close()
+        try:
+            if opened:
+                await transport.close()
+        finally:
+            store.close()
     return result
 
 
 def _retry_all(
+    conn: Connection,
     settings: Settings,
-    engine: Engine,
     clock: Callable[[], dt.datetime],
     plan_id: str | None,
     lease: dt.timedelta,
@@ -284,29 +438,14 @@ def _retry_all(
     result: TickResult,
 ) -> None:
     """The server cannot be reached: every due row waits for its next attempt (one failure counted each)."""
-    while rows := ob.claim(engine, clock(), 200, plan_id, lease, token):
-        for row in rows:
-            _settle(settings, engine, row, outcome, plans(row.plan_id), now, result, token)
-
-
-def _settle(
-    settings: Settings,
-    engine: Engine,
-    row: OutboxRow,
-    outcome: Outcome,
-    plan: Plan | None,
-    now: dt.datetime,
-    result: TickResult,
-    token: str | None = None,
-) -> bool:
-    with session_scope(engine) as s:
-        return _settle_in(s, settings, row, outcome, plan, now, result, token)
+    while row := ob.take(conn, clock(), plan_id, lease, token):
+        _settle_in(conn, settings, row, outcome, plans(row.plan_id), now, result, token)
 
 
 def _settle_in(
-    s: Session,
+    conn: Connection,
     settings: Settings,
-    row: OutboxRow,
+    row: Letter,
     outcome: Outcome,
     plan: Plan | None,
     now: dt.datetime,
@@ -321,8 +460,8 @@ def _settle_in(
     notices: list[ob.NewMessage] = []
     if outcome.kind == "sent":
         refused = "; ".join(f"{a}: {why}" for a, why in outcome.refused.items()) or None
-        if not ob.mark_sent(
-            s, row.id, outcome.reply, now, refused=f"refused: {refused}" if refused else None, token=token
+        if not ob.settle_sent(
+            conn, row.id, outcome.reply, now, refused=f"refused: {refused}" if refused else None, token=token
         ):
             return False
         result.sent.append(line)
@@ -330,7 +469,7 @@ def _settle_in(
             line.detail = f"refused: {refused}"
             notices = _failure_notice(settings, plan, row, f"máy chủ từ chối {refused}", now)
     elif outcome.kind == "temporary":
-        state = ob.mark_retry(s, row, outcome.reply, now, token)
+        state = ob.settle_retry(conn, row.id, row.attempts, row.created_at, outcome.reply, now, token)
         if state == "lost":
             return False
         if state == "queued":
@@ -340,13 +479,14 @@ def _settle_in(
             notices = _failure_notice(settings, plan, row, f"thử lại nhiều lần vẫn lỗi ({outcome.reply})", now)
     else:
         why = "; ".join(f"{a}: {r}" for a, r in outcome.refused.items()) or outcome.reply
-        if not ob.mark_failed(s, row.id, why, token):
+        if not ob.settle_failed(conn, row.id, why, token):
             return False
         line.detail = why
         result.failed.append(line)
         notices = _failure_notice(settings, plan, row, f"máy chủ từ chối ({why})", now)
     if notices:
-        ob.enqueue(s, notices, now)
+        with Session(bind=conn) as s:  # joins the transaction the caller holds
+            ob.enqueue(s, notices, now)
     return True
 
 

@@ -3,17 +3,21 @@
 Rows move queued -> sending (claimed) -> sent | failed, or are written as skipped.
 Nothing is deleted. No transaction is held while talking to the SMTP server:
 rows are claimed in one short transaction and settled in another.
+
+A mail pass runs one statement per step on one connection (``take``, ``take_id``, ``peek``, ``settle_*``):
+plain SQL expressions built once, no ORM, since it runs them for every message it sends.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal, cast
 
-from sqlalchemy import CursorResult, Engine, and_, func, select, update
+from sqlalchemy import Connection, CursorResult, Engine, Table, and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from cchc.store.db import session_scope
@@ -35,6 +39,8 @@ GIVE_UP_AFTER = dt.timedelta(days=4)
 # A claim older than this belongs to a run that died; the row is sent again with the same Message-ID.
 LEASE = dt.timedelta(minutes=10)
 
+
+_T = cast(Table, OutboxRow.__table__)
 
 REPORT_STEP_PREFIX = "report:"  # report drafts, deliveries, approval notices: not ladder steps
 # A row skipped because its moment had passed for the run that first saw it: a run whose own moment
@@ -107,17 +113,33 @@ def enqueue(session: Session, messages: Sequence[NewMessage], now: dt.datetime) 
         }
         for m in messages
     ]
-    stmt = (
-        insert(session, OutboxRow).values(rows).on_conflict_do_nothing(index_elements=["key"]).returning(OutboxRow.key)
-    )
-    new = [k for (k,) in session.execute(stmt)]
-    return new + _revive(session, [m for m in messages if m.status == QUEUED and m.key not in set(new)], now)
+    # One statement run for many rows, compiled once: SQLAlchemy sends them 20 to a VALUES list, short
+    # enough for psycopg to cache its conversion (statements up to 4 KiB).
+    stmt = insert(session, _T).on_conflict_do_nothing(index_elements=["key"]).returning(_T.c.key)
+    conn = session.connection().execution_options(insertmanyvalues_page_size=20)
+    new = [k for (k,) in conn.execute(stmt, rows)]
+    fresh = set(new)
+    return new + _revive(session, [m for m in messages if m.status == QUEUED and m.key not in fresh], now)
 
 
 def _revive(session: Session, messages: Sequence[NewMessage], now: dt.datetime) -> list[str]:
     """Rows an earlier-processed run skipped as past their time, now found fresh by this run's moment."""
+    passed: set[str] = set()
+    keys = [m.key for m in messages]
+    for i in range(0, len(keys), 500):
+        passed.update(
+            session.scalars(
+                select(OutboxRow.key).where(
+                    OutboxRow.key.in_(keys[i : i + 500]),
+                    OutboxRow.status == SKIPPED,
+                    OutboxRow.last_error.startswith(PASSED_BY),
+                )
+            )
+        )
     revived: list[str] = []
     for m in messages:
+        if m.key not in passed:
+            continue
         done = session.execute(
             update(OutboxRow)
             .where(OutboxRow.key == m.key, OutboxRow.status == SKIPPED, OutboxRow.last_error.startswith(PASSED_BY))
@@ -227,66 +249,196 @@ def claim_in(
     return rows
 
 
-def _held(row_id: int, token: str | None) -> Any:
+@dataclass(frozen=True)
+class Held:
+    """A row as the claim that took it returned it: what a pass needs to build, send and settle its message."""
+
+    id: int
+    key: str
+    plan_id: str
+    step: str
+    unit_id: str | None
+    recipient: str
+    cc: str
+    subject: str
+    body_text: str
+    body_html: str
+    message_id: str
+    attachments: str | None
+    attempts: int
+    created_at: dt.datetime
+
+    def same_message(self, other: Held) -> bool:
+        """Everything that goes into the message and its envelope is unchanged (not the counters)."""
+        return all(getattr(self, f) == getattr(other, f) for f in _MESSAGE_FIELDS)
+
+
+_MESSAGE_FIELDS = ("id", "unit_id", "recipient", "cc", "subject", "body_text", "body_html", "message_id", "attachments")
+_HELD_COLUMNS = tuple(_T.c[f.name] for f in fields(Held))
+
+
+def _held_row(row: Any) -> Held:
+    return Held(*row)
+
+
+@functools.cache
+def _take_stmt(postgres: bool, expired: bool, by_plan: bool, by_id: bool) -> Any:
+    """UPDATE ... WHERE id = (the first sendable row) ... RETURNING it: one statement claims one row.
+
+    The row is picked by a scalar subquery (one row, so PostgreSQL runs it once, as an InitPlan; FOR UPDATE SKIP
+    LOCKED passes over rows another worker is taking) and the WHERE repeats the condition, so a row another
+    worker claimed meanwhile is never won twice. ``by_id`` claims the row a pass peeked at, if still sendable.
+    """
+    if expired:  # a row a dead pass held past its lease
+        cond = and_(_T.c.status == SENDING, _T.c.claimed_at < bindparam("cutoff"))
+        order: tuple[Any, ...] = (_T.c.id,)
+    else:
+        cond = and_(_T.c.status == QUEUED, _T.c.next_attempt_at <= bindparam("now"))
+        order = (_T.c.next_attempt_at, _T.c.id)
+    if by_id:
+        target: Any = _T.c.id == bindparam("row_id")
+    else:
+        pick = select(_T.c.id).where(cond)
+        if by_plan:
+            pick = pick.where(_T.c.plan_id == bindparam("p_plan"))
+        pick = pick.order_by(*order).limit(1)
+        if postgres:
+            pick = pick.with_for_update(skip_locked=True)
+        target = _T.c.id == pick.scalar_subquery()
+    return (
+        update(_T)
+        .where(target, cond)
+        .values(status=SENDING, claimed_at=bindparam("now"), claimed_by=bindparam("token"), attempts=_T.c.attempts + 1)
+        .returning(*_HELD_COLUMNS)
+    )
+
+
+@functools.cache
+def _peek_stmt(by_plan: bool) -> Any:
+    q = select(*_HELD_COLUMNS).where(_T.c.status == QUEUED, _T.c.next_attempt_at <= bindparam("now"))
+    if by_plan:
+        q = q.where(_T.c.plan_id == bindparam("p_plan"))
+    return q.order_by(_T.c.next_attempt_at, _T.c.id).limit(1)
+
+
+def take(
+    conn: Connection,
+    now: dt.datetime,
+    plan_id: str | None = None,
+    lease: dt.timedelta = LEASE,
+    token: str | None = None,
+    take_over: bool = True,
+) -> Held | None:
+    """Claim the next sendable row for this pass (``token``) inside the caller's transaction.
+
+    A row a dead pass held longer than ``lease`` comes first when ``take_over`` (a pass takes over at its
+    start; a lease that runs out mid-pass waits for the next pass): its message may have gone out once.
+    """
+    postgres = conn.dialect.name == "postgresql"
+    params = {"now": now, "cutoff": now - lease, "token": token, "p_plan": plan_id}
+    for expired in (True, False) if take_over else (False,):
+        row = conn.execute(_take_stmt(postgres, expired, plan_id is not None, False), params).first()
+        if row is not None:
+            return _held_row(row)
+    return None
+
+
+def take_id(conn: Connection, row_id: int, now: dt.datetime, token: str | None = None) -> Held | None:
+    """Claim the row ``peek`` showed, if it is still queued and due (None when another pass was quicker)."""
+    stmt = _take_stmt(conn.dialect.name == "postgresql", False, False, True)
+    row = conn.execute(stmt, {"row_id": row_id, "now": now, "token": token}).first()
+    return None if row is None else _held_row(row)
+
+
+def peek(conn: Connection, now: dt.datetime, plan_id: str | None = None) -> Held | None:
+    """The row ``take`` would claim next among the queued ones, without claiming it (a pass prepares its
+    envelope meanwhile, and claims it with ``take_id`` before the message itself goes out)."""
+    row = conn.execute(_peek_stmt(plan_id is not None), {"now": now, "p_plan": plan_id}).first()
+    return None if row is None else _held_row(row)
+
+
+@functools.cache
+def _settle_stmt(values: tuple[str, ...], by_token: bool) -> Any:
     """The row is still this pass's: claimed (sending) and, when the pass has a token, by this pass."""
-    held = and_(OutboxRow.id == row_id, OutboxRow.status == SENDING)
-    return and_(held, OutboxRow.claimed_by == token) if token is not None else held
+    held = and_(_T.c.id == bindparam("row_id"), _T.c.status == SENDING)
+    if by_token:
+        held = and_(held, _T.c.claimed_by == bindparam("token"))
+    return (
+        update(_T)
+        .where(held)
+        .values({**{v: bindparam(f"v_{v}") for v in values}, "claimed_at": None, "claimed_by": None})
+    )
+
+
+def _settle(conn: Connection, row_id: int, token: str | None, **values: Any) -> bool:
+    stmt = _settle_stmt(tuple(values), token is not None)
+    result = conn.execute(stmt, {"row_id": row_id, "token": token, **{f"v_{k}": v for k, v in values.items()}})
+    return _changed(result)
+
+
+def settle_sent(
+    conn: Connection, row_id: int, reply: str, now: dt.datetime, refused: str | None = None, token: str | None = None
+) -> bool:
+    """False when another pass took the row over (this one outlived its lease)."""
+    # An earlier attempt's error stays on the row unless some recipients were refused now.
+    extra = {"last_error": refused} if refused else {}
+    return _settle(conn, row_id, token, status=SENT, server_reply=reply[:2000], sent_at=now, **extra)
+
+
+def settle_failed(conn: Connection, row_id: int, reason: str, token: str | None = None) -> bool:
+    return _settle(conn, row_id, token, status=FAILED, last_error=reason[:2000])
+
+
+def settle_retry(
+    conn: Connection,
+    row_id: int,
+    attempts: int,
+    created_at: dt.datetime,
+    reason: str,
+    now: dt.datetime,
+    token: str | None = None,
+) -> Literal["queued", "failed", "lost"]:
+    """Back to the queue with backoff, or failed once it is too old; "lost" if another pass holds the row."""
+    if now - created_at > GIVE_UP_AFTER:
+        held = settle_failed(conn, row_id, f"gave up after {attempts} attempts: {reason}", token)
+        return "failed" if held else "lost"
+    delay = BACKOFF[min(max(attempts, 1), len(BACKOFF)) - 1]
+    held = _settle(conn, row_id, token, status=QUEUED, last_error=reason[:2000], next_attempt_at=now + delay)
+    return "queued" if held else "lost"
+
+
+def give_back(conn: Connection, row_id: int, reason: str, token: str | None = None) -> None:
+    """Give a claimed row back untouched (the configuration is wrong, not the message)."""
+    # Rare (a configuration fault), so built here: the attempt did not count.
+    held = and_(_T.c.id == row_id, _T.c.status == SENDING)
+    if token is not None:
+        held = and_(held, _T.c.claimed_by == token)
+    conn.execute(
+        update(_T)
+        .where(held)
+        .values(status=QUEUED, last_error=reason[:2000], claimed_at=None, claimed_by=None, attempts=_T.c.attempts - 1)
+    )
 
 
 def mark_sent(
     session: Session, row_id: int, reply: str, now: dt.datetime, refused: str | None = None, token: str | None = None
 ) -> bool:
-    """False when another pass took the row over (this one outlived its lease)."""
-    result = session.execute(
-        update(OutboxRow)
-        .where(_held(row_id, token))
-        # An earlier attempt's error stays on the row unless some recipients were refused now.
-        .values(
-            status=SENT,
-            server_reply=reply[:2000],
-            sent_at=now,
-            claimed_at=None,
-            claimed_by=None,
-            **({"last_error": refused} if refused else {}),
-        )
-    )
-    return _changed(result)
+    """``settle_sent`` inside a session's transaction."""
+    return settle_sent(session.connection(), row_id, reply, now, refused, token)
 
 
 def mark_failed(session: Session, row_id: int, reason: str, token: str | None = None) -> bool:
-    result = session.execute(
-        update(OutboxRow)
-        .where(_held(row_id, token))
-        .values(status=FAILED, last_error=reason[:2000], claimed_at=None, claimed_by=None)
-    )
-    return _changed(result)
+    return settle_failed(session.connection(), row_id, reason, token)
 
 
 def mark_retry(
     session: Session, row: OutboxRow, reason: str, now: dt.datetime, token: str | None = None
 ) -> Literal["queued", "failed", "lost"]:
-    """Back to the queue with backoff, or failed once it is too old; "lost" if another pass holds the row."""
-    if now - row.created_at > GIVE_UP_AFTER:
-        held = mark_failed(session, row.id, f"gave up after {row.attempts} attempts: {reason}", token)
-        return "failed" if held else "lost"
-    delay = BACKOFF[min(max(row.attempts, 1), len(BACKOFF)) - 1]
-    result = session.execute(
-        update(OutboxRow)
-        .where(_held(row.id, token))
-        .values(status=QUEUED, last_error=reason[:2000], next_attempt_at=now + delay, claimed_at=None, claimed_by=None)
-    )
-    return "queued" if _changed(result) else "lost"
+    return settle_retry(session.connection(), row.id, row.attempts, row.created_at, reason, now, token)
 
 
 def release(session: Session, row_id: int, reason: str, token: str | None = None) -> None:
-    """Give a claimed row back untouched (the configuration is wrong, not the message)."""
-    session.execute(
-        update(OutboxRow)
-        .where(_held(row_id, token))
-        .values(
-            status=QUEUED, last_error=reason[:2000], claimed_at=None, claimed_by=None, attempts=OutboxRow.attempts - 1
-        )
-    )
+    give_back(session.connection(), row_id, reason, token)
 
 
 def _changed(result: Any) -> bool:
