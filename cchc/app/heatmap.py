@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 FONT = "DejaVu Sans"  # ships with matplotlib and has every Vietnamese glyph
-RENDER_VERSION = "1"  # bump when the drawing changes, so cached pictures are redrawn
+RENDER_VERSION = "2"  # bump when the drawing changes, so cached pictures are redrawn
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,11 @@ def figure(grid: Grid) -> Figure:
     n_rows, n_cols = len(grid.rows), len(grid.columns)
     legend_rows = 3 if grid.assumed else 2
     height = 1.3 + 0.3 * max(n_rows, 1) + 0.28 * legend_rows
-    width = 4.2 + 0.62 * max(n_cols, 3)
+    longest = max((len(r.label) + (2 if r.assumed else 0) for r in grid.rows), default=10)
+    label_width = min(3.6, 0.4 + 0.075 * longest)  # inches: as wide as the longest row label needs
+    width = max(label_width + 0.6 + 0.62 * max(n_cols, 3), 6.4)  # the legend needs about 6 inches
     fig = Figure(figsize=(width, height), dpi=100)
-    label_share = 3.6 / width
+    label_share = label_width / width
     bottom = (0.35 + 0.28 * legend_rows) / height
     top = 1 - 0.9 / height
     ax = fig.add_axes((label_share, bottom, 1 - label_share - 0.02, top - bottom))
