@@ -22,6 +22,7 @@ from cchc.core.evaluate import Tally, judge
 from cchc.core.heatmap import ASSUMED_LEGEND, CELL_VI, Cell, Span, plan_grid
 from cchc.core.home import FailedRun, FailingSource, HomeState, WaitingReport, home_key, home_markdown
 from cchc.core.loader import parse_plan
+from cchc.settings import Settings
 from cchc.store.repo import Judged
 from tests.conftest import FIXTURES, PLAN_DIR
 
@@ -203,3 +204,36 @@ def test_the_report_docx_carries_the_heatmap_as_an_inline_image() -> None:
     texts = [p.text for p in doc.paragraphs]
     assert "Hình 1. Tình trạng các nhiệm vụ theo tháng, quý IV năm 2025" in texts
     assert not any("{{" in t or "{%" in t for t in texts)
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("prefect_harness")
+async def test_a_duty_run_logs_each_period_and_leaves_unchanged_artifacts_alone(demo_env: Settings) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
+    from cchc.app import service
+    from flows.quota import quota_duty
+
+    plan = service.resolve_plan("demo", demo_env)
+    at = pendulum.datetime(2025, 10, 28, 9, tz=TZ)
+    for day in (6, 15):
+        item = service.EvidenceInput(
+            "posts", "post", f"Tin {day}", dt.date(2025, 10, day), url=f"https://x.example/{day}"
+        )
+        service.record_evidence(demo_env, plan, item, at)
+    keys = ["plan-demo-status", "plan-demo-overdue", "quota-demo-posts-2025-10"]
+    first = await quota_duty(plan_id="demo", duty_id="posts", at=at)
+    again = await quota_duty(plan_id="demo", duty_id="posts", at=at.add(hours=2))  # same day, same statuses
+    assert first["statuses"]["2025-10"] == again["statuses"]["2025-10"] == "due_soon"
+    await APILogHandler.aflush()
+    async with get_client() as client:
+        versions = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)))
+        assert sorted(a.key for a in versions) == sorted(keys), "each written once: the second run changed nothing"
+        runs = {a.flow_run_id for a in versions}
+        logs = await client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=list(runs))))
+    messages = [log.message for log in logs]
+    assert "2025-10: 2/3, sắp đến hạn, hạn 31/10/2025" in messages
+    assert "2025-08: 0/3, không đạt, hạn 31/08/2025" in messages
+    assert not any(m.startswith("2025-11") for m in messages), "a period not yet begun is not logged"
