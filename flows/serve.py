@@ -209,6 +209,9 @@ async def register(specs: Sequence[DeploymentSpec], concurrency: int = CONCURREN
     """Make the server's managed deployments exactly ``specs``, touching only what differs."""
     started = time.perf_counter()
     wanted = {s.name: s for s in specs}
+    if len(wanted) != len(specs):
+        twice = sorted({s.name for s in specs if sum(o.name == s.name for o in specs) > 1})
+        raise ValueError(f"two deployments share a name (the UI could not tell them apart): {twice}")
     async with get_client() as client:
         existing = await _managed(client)
         triggers = await _triggers_by_deployment(client)

@@ -45,7 +45,7 @@ def test_every_entrypoint_exists_and_its_parameters_match_the_flow_signature() -
         assert isinstance(flow, Flow) and flow.fn.__name__ == func
         sig = inspect.signature(flow.fn)
         assert set(d["parameters"]) <= set(sig.parameters), d["name"]
-        if d["parameters"]:  # duty deployments must be runnable from their schedule as they are
+        if d["parameters"] and "intake" not in d["tags"]:  # scheduled ones run as they are; a form asks the rest
             required = {n for n, p in sig.parameters.items() if p.default is inspect.Parameter.empty}
             assert required <= set(d["parameters"]), d["name"]
         assert d["work_pool"]["name"] == "cchc"
@@ -76,6 +76,17 @@ def test_one_deployment_per_duty_and_report_with_vietnamese_names_and_local_sche
         RRuleSchedule(rrule=sch["rrule"], timezone=sch["timezone"])
     names = {s.name for s in per_plan}
     assert "Phú Thái" in " ".join(names) and "Ninh Giang" in " ".join(names)
+    # What tells them apart first (the list shows about 20 characters), the plan after: never a code.
+    by_id = {(s.parameters["plan_id"], s.parameters.get("duty_id") or s.parameters["report_id"]): s for s in per_plan}
+    assert by_id[("phu-thong-2025", "bao-cao-quy")].name == "Báo cáo quý · Phủ Thông 8–12.2025"
+    assert by_id[("chi-minh-2026", "bao-cao-nam")].name == "Báo cáo năm · Chí Minh 2026"
+    assert not any(":" in s.name for s in per_plan)
+    # The description opens with the cadence in words, then who leads it and where the plan says so.
+    website = by_id[("phu-thong-2025", "ttdvth-tin-bai-website")].description
+    assert website.startswith("Hằng tháng, ít nhất 3 bài đăng mỗi kỳ; chạy 08:00 hằng ngày trong thời gian kế hoạch.")
+    assert "Chủ trì: Trung tâm Dịch vụ tổng hợp xã. Căn cứ: 4.1" in website
+    report = by_id[("phu-thong-2025", "bao-cao-quy")].description
+    assert report.startswith("Hằng quý, hạn ngày 15 của tháng cuối kỳ (giả định, chưa xác nhận:")
 
 
 def test_report_deployments_run_ahead_of_the_due_date() -> None:
@@ -108,7 +119,13 @@ def test_adding_a_plan_adds_its_deployments_and_removing_it_removes_them() -> No
     demo = parse_plan((FIXTURES / "demo.yaml").read_text(encoding="utf-8"))
     before = {s.name for s in all_deployments(PLANS)}
     after = {s.name for s in all_deployments([*PLANS, demo])}
-    assert after - before == {s.name for s in plan_deployments(demo)}
+    # The demo plan is of Phủ Thông, August to December 2025, like phu-thong-2025: both plans' names carry their ids.
+    ids = {"phu-thong-2025", "demo"}
+    assert {n for n in after if not n.endswith(tuple(f"({i})" for i in ids))} == {
+        n for n in before if "Phủ Thông 8–12.2025" not in n
+    }
+    assert {n for n in after if n.endswith("(demo)")} == {f"{s.name} (demo)" for s in plan_deployments(demo)}
+    assert len(after) == len(before) + len(plan_deployments(demo))
     assert {s.name for s in all_deployments(PLANS[1:])} == before - {s.name for s in plan_deployments(PLANS[0])}
 
 

@@ -9,16 +9,18 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
 from dateutil.rrule import rrulestr
 
+from cchc.core import assumptions, forms
 from cchc.core.calendar import Occurrence, plan_occurrences
 from cchc.core.escalation import SEND_HOUR, ladder_for, step_moment
-from cchc.core.spec import Duty, DutyKind, Plan, Report
+from cchc.core.labels import CADENCE_VI, EVIDENCE_KIND_VI
+from cchc.core.spec import SHORT_TITLE_MAX, Duty, DutyKind, Plan, Report
 from cchc.core.workdays import first_working_day_from, working_days_after, working_days_before
 
 WORK_POOL = "cchc"
@@ -35,20 +37,7 @@ FLOW_OF_KIND = {
     DutyKind.report: ("flows/report.py", "unit_report_duty"),  # a unit's own report, judged like any duty
 }
 REPORT_FLOW = ("flows/report.py", "report_duty")  # the commune's periodic reports (plan.reports)
-INTAKE = [
-    (
-        "flows/intake.py",
-        "record_evidence",
-        "Ghi nhận minh chứng",
-        "Ghi nhận một minh chứng cho một nhiệm vụ của kế hoạch.",
-    ),
-    ("flows/intake.py", "waive_occurrence", "Miễn một kỳ nhiệm vụ", "Miễn (waive) một kỳ của một nhiệm vụ, kèm lý do."),
-    (
-        "flows/intake.py",
-        "reject_evidence",
-        "Loại một minh chứng",
-        "Loại một minh chứng không đạt (không tính nữa, vẫn lưu trong hồ sơ), kèm lý do.",
-    ),
+INTAKE = [  # forms for every plan at once; the per-plan ones (drop-downs) are in form_deployments
     (
         "flows/intake.py",
         "decide_assumption",
@@ -68,6 +57,8 @@ class DeploymentSpec:
     tags: list[str]
     schedules: list[dict[str, Any]] = field(default_factory=list)
     triggers: list[dict[str, Any]] = field(default_factory=list)
+    # The form the UI shows instead of the flow's own parameters (a plan's drop-downs); None: the flow's.
+    parameter_schema: dict[str, Any] | None = None
 
     @property
     def flow_file(self) -> str:
@@ -88,8 +79,34 @@ def _short(text: str, limit: int = 70) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def deployment_name(plan: Plan, duty_id: str, title: str) -> str:
-    return _clean(f"{plan.commune.name} · {_short(title)} · {plan.id}:{duty_id}")
+# Plain abbreviations of the administrative words every title repeats, so a derived short name keeps
+# the words that tell duties apart.
+_ABBREVIATIONS = (
+    (r"\b[Cc]ải cách hành chính\b", "CCHC"),
+    (r"\b[Tt]hủ tục hành chính\b", "TTHC"),
+    (r"\b([Tt])rang thông tin điện tử\b", r"\1rang TTĐT"),
+    (r"\b([Cc])ổng thông tin điện tử\b", r"\1ổng TTĐT"),
+    (r"\bỦy ban nhân dân\b", "UBND"),
+    (r"\bHội đồng nhân dân\b", "HĐND"),
+    (r"\bcán bộ, công chức, viên chức\b", "CBCCVC"),
+    (r"\bdịch vụ công trực tuyến\b", "DVCTT"),
+)
+
+
+def short_title(item: Duty | Report) -> str:
+    """The spec's short title, else the title with the usual abbreviations, cut to the limit."""
+    if item.short_title:
+        return item.short_title
+    text = item.title
+    for pattern, abbreviation in _ABBREVIATIONS:
+        text = re.sub(pattern, abbreviation, text)
+    return _short(text, SHORT_TITLE_MAX)
+
+
+def deployment_name(plan: Plan, item: Duty | Report) -> str:
+    """'Tin bài Cổng TTĐT · Phủ Thông 8–12.2025': the duty first (the list shows about 20 characters), then
+    the plan. The name is the deployment's identity in Prefect: renaming starts a new run history."""
+    return _clean(f"{short_title(item)} · {plan_label(plan)}")
 
 
 def _stamp(day: dt.date, at: dt.time = RUN_TIME) -> str:
@@ -184,18 +201,51 @@ def evidence_trigger(plan: Plan, duty_id: str, id_param: str = "duty_id") -> dic
     }
 
 
+def _runs_when(plan: Plan, d: Duty | Report) -> str:
+    at = f"{plan.run_time:%H:%M}"
+    if isinstance(d, Report) or d.kind is DutyKind.report:
+        return f"chạy {at} mỗi ngày làm việc từ khi lập dự thảo đến hạn, và những ngày có bước nhắc việc"
+    if d.kind is DutyKind.continuous:
+        return f"chạy {at} thứ Hai hằng tuần và những ngày có bước nhắc việc"
+    return f"chạy {at} hằng ngày trong thời gian kế hoạch"
+
+
+def cadence_words(plan: Plan, d: Duty | Report) -> str:
+    """'Hằng tháng, ít nhất 3 bài đăng, hạn cuối kỳ; chạy 08:00 hằng ngày …': when, how much, by when."""
+    if isinstance(d, Duty) and d.cadence.value == "once" and d.window is not None:
+        when = f"Một lần, từ {d.window.start:%d/%m/%Y} đến hết {d.window.due:%d/%m/%Y}"
+    else:
+        words = CADENCE_VI.get(d.cadence if isinstance(d, Report) else d.cadence.value, str(d.cadence))
+        when = words[:1].upper() + words[1:]
+        if d.only:
+            when += f" (các kỳ {', '.join(d.only)})"
+    parts = [when]
+    if isinstance(d, Duty) and d.requirement and d.kind in (DutyKind.quota, DutyKind.continuous):
+        kinds = " hoặc ".join(EVIDENCE_KIND_VI.get(k.value, k.value) for k in d.requirement.evidence)
+        parts.append(f"ít nhất {d.requirement.min_count} {kinds} mỗi kỳ")
+    if isinstance(d, Report) or d.due is not None or d.kind in (DutyKind.deadline, DutyKind.report):
+        parts.append(f"hạn {assumptions.rule_words(d, 'due')}")
+    assumed = assumptions.unconfirmed(plan, d.id)
+    tail = f" (giả định, chưa xác nhận: {assumptions.note(assumed)})" if assumed else ""
+    return ", ".join(parts) + tail + "; " + _runs_when(plan, d) + "."
+
+
 def _description(plan: Plan, d: Duty | Report) -> str:
+    """Cadence in words first, then who leads it and where the plan says so, then the full title."""
     if isinstance(d, Report):
         recipients = ", ".join(r.name for r in d.recipients)
-        return f"{d.title} — {plan.title}. Nguồn: {d.citation}. Tổng hợp: {plan.unit(d.compiler).name}. Nơi nhận: {recipients}."
-    parts = [d.title]
-    if d.content:
-        parts.append(d.content)
-    parts.append(f"Nguồn: {d.citation}. Chủ trì: {plan.unit(d.lead).name}.")
-    if d.timing:
-        parts.append(f"Thời gian: {d.timing}.")
-    if d.requirement and d.kind in (DutyKind.quota, DutyKind.continuous):
-        parts.append(f"Yêu cầu: ít nhất {d.requirement.min_count} minh chứng mỗi kỳ.")
+        who = f"Tổng hợp: {plan.unit(d.compiler).name}. Nơi nhận: {recipients}."
+    else:
+        leads = ", ".join(plan.unit(u).name for u in (d.lead, *d.co_leads))
+        who = f"Chủ trì: {leads}."
+    parts = [
+        cadence_words(plan, d),
+        f"{who} Căn cứ: {d.citation}, {plan.title[:1].lower()}{plan.title[1:]}.",
+        f"**{d.title}**" + (f": {d.content}" if isinstance(d, Duty) and d.content else ""),
+    ]
+    if isinstance(d, Duty) and d.timing:
+        parts.append(f"Thời gian thực hiện (theo kế hoạch): {d.timing}.")
+    parts.append(f"Mã: {plan.id}:{d.id}")
     return "\n\n".join(parts)
 
 
@@ -209,7 +259,7 @@ def plan_deployments(plan: Plan) -> list[DeploymentSpec]:
         id_param = "report_id" if isinstance(d, Report) else "duty_id"  # a report id never travels as duty_id
         specs.append(
             DeploymentSpec(
-                name=deployment_name(plan, d.id, d.title),
+                name=deployment_name(plan, d),
                 entrypoint=f"{path}:{func}",
                 description=_description(plan, d),
                 parameters={"plan_id": plan.id, id_param: d.id},
@@ -220,7 +270,7 @@ def plan_deployments(plan: Plan) -> list[DeploymentSpec]:
         )
     specs.append(
         DeploymentSpec(
-            name=_clean(f"{plan.commune.name} · Thư nhắc việc và tổng hợp tuần · {plan.id}"),
+            name=_clean(f"Thư nhắc việc, tổng hợp tuần · {plan_label(plan)}"),
             entrypoint="flows/mail.py:plan_mail",
             description=(
                 f"{plan.title}: gửi thư trong hàng đợi (kể cả thư cần gửi lại), tổng hợp tình hình hằng tuần "
@@ -232,7 +282,53 @@ def plan_deployments(plan: Plan) -> list[DeploymentSpec]:
         )
     )
     specs.append(home_deployment(plan))
+    specs.extend(form_deployments(plan))
     return specs
+
+
+def plan_label(plan: Plan) -> str:
+    """'Phú Thái 7–12.2025', 'Chí Minh 2026': the commune and the plan's span, short enough for a name
+    (Prefect refuses '/' in names)."""
+    start, end = plan.period.start, plan.period.end
+    if (start.month, start.day, end.month, end.day) == (1, 1, 12, 31) and start.year == end.year:
+        span = str(start.year)
+    elif start.year == end.year:
+        span = f"{start.month}–{end.month}.{start.year}"
+    else:
+        span = f"{start.month}.{start.year}–{end.month}.{end.year}"
+    return f"{plan.commune.name} {span}"
+
+
+FORMS = [  # (flow, name, what the coordinator does with it, the plan's form)
+    ("record_evidence", "Ghi nhận minh chứng", "Ghi nhận một minh chứng (bài đăng, văn bản, ảnh…) cho một nhiệm vụ"),
+    ("waive_occurrence", "Miễn một kỳ", "Miễn một kỳ của một nhiệm vụ, kèm lý do"),
+    ("reject_evidence", "Loại minh chứng", "Loại một minh chứng không đạt (không tính nữa, vẫn lưu), kèm lý do"),
+]
+
+
+def form_deployments(plan: Plan) -> list[DeploymentSpec]:
+    """The coordinator's forms for one plan: its duties, kinds, units and periods as drop-downs with their
+    Vietnamese names (the plan is the deployment's own parameter, so it is never typed)."""
+    schemas = {
+        "record_evidence": forms.evidence_form(plan),
+        "waive_occurrence": forms.waiver_form(plan),
+        "reject_evidence": forms.rejection_form(plan),
+    }
+    return [
+        DeploymentSpec(
+            name=_clean(f"{name} · {plan_label(plan)}"),
+            entrypoint=f"flows/intake.py:{func}",
+            description=(
+                f"{what} của {plan.title[:1].lower()}{plan.title[1:]} ({plan.commune_label}). "
+                "Bấm Run → Custom run, chọn trong các danh sách rồi Submit; kết quả ghi ở mục "
+                "Artifacts và dòng trạng thái của lần chạy."
+            ),
+            parameters={"plan_id": plan.id},
+            tags=[MANAGED_TAG, f"plan:{plan.id}", "intake", f"xã {plan.commune.name}"],
+            parameter_schema=schemas[func],
+        )
+        for func, name, what in FORMS
+    ]
 
 
 HOME_HOURS = (7, 12, 16)  # before the day's runs, midday, before the office closes
@@ -244,7 +340,7 @@ def home_deployment(plan: Plan) -> DeploymentSpec:
     last = plan.period.end + dt.timedelta(days=TAIL_DAYS + 31)
     hours = ",".join(str(h) for h in HOME_HOURS)
     return DeploymentSpec(
-        name=_clean(f"{plan.commune.name} · Tuần này · {plan.id}"),
+        name=_clean(f"Tuần này · {plan_label(plan)}"),
         entrypoint="flows/home.py:plan_home",
         description=(
             f"{plan.title}: trang “Tuần này” (mục Artifacts): việc đến hạn trong tuần, quá hạn, báo cáo chờ duyệt, "
@@ -280,9 +376,17 @@ def intake_deployments() -> list[DeploymentSpec]:
 
 
 def all_deployments(plans: Sequence[Plan]) -> list[DeploymentSpec]:
+    """Every deployment of these plans. Two plans of one commune and span (their names would be the same)
+    each add their id to their deployments' names, so no deployment stands for two plans."""
     out = intake_deployments()
+    labels: dict[str, int] = {}
+    for p in plans:
+        labels[plan_label(p)] = labels.get(plan_label(p), 0) + 1
     for p in sorted(plans, key=lambda p: p.id):
-        out.extend(plan_deployments(p))
+        specs = plan_deployments(p)
+        if labels[plan_label(p)] > 1:
+            specs = [replace(s, name=f"{s.name} ({p.id})") for s in specs]
+        out.extend(specs)
     return out
 
 

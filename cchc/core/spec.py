@@ -108,6 +108,19 @@ class CalendarDay(Frozen):
     reason: str = Field(min_length=1, description="Văn bản quyết định (vd. 'Quyết định số .../QĐ-UBND của tỉnh').")
 
 
+SHORT_TITLE_MAX = 40
+ShortTitle = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=SHORT_TITLE_MAX,
+        description=f"Tên ngắn (≤ {SHORT_TITLE_MAX} ký tự, khác các tên ngắn khác của kế hoạch), đặt ở đầu tên "
+        "deployment trong Prefect: danh sách chỉ hiện khoảng 20 ký tự đầu, nên phần phân biệt đứng trước "
+        "(vd. 'Tin bài Cổng TTĐT', 'Báo cáo quý').",
+    ),
+]
+
+
 class Unit(Frozen):
     id: Slug
     name: str = Field(min_length=1, description="Tên đơn vị bằng tiếng Việt.")
@@ -335,6 +348,7 @@ class Duty(Frozen):
     # The YAML key stays `source:`; in code it is the citation, to keep it apart from feeds and evidence origins.
     citation: str = Field(alias="source", description="Vị trí trong kế hoạch (vd. 'Phụ lục, STT 1' hoặc 'IV.2').")
     title: str = Field(min_length=1)
+    short_title: ShortTitle | None = None
     content: str | None = None
     lead: Slug = Field(description="Đơn vị chủ trì (id trong units).")
     co_leads: tuple[Slug, ...] = Field(
@@ -418,6 +432,7 @@ class Signer(Frozen):
 class Report(Frozen):
     id: Slug
     title: str
+    short_title: ShortTitle | None = None
     cadence: Literal["quarter", "half", "year"]
     due: DueRule | None = None
     only: tuple[Annotated[str, Field(pattern=PERIOD_KEY_PATTERN)], ...] = ()
@@ -535,6 +550,17 @@ class Plan(Frozen):
         clash = {d.id for d in self.duties} & {r.id for r in self.reports}
         if clash:
             raise ValueError(f"ids used by both a duty and a report: {sorted(clash)}")
+        shorts: dict[str, str] = {}
+        items: list[Duty | Report] = [*self.duties, *self.reports]
+        for item in items:
+            if item.short_title is not None:
+                key = item.short_title.casefold()
+                if key in shorts:
+                    raise ValueError(
+                        f"short_title '{item.short_title}' of {item.id} is also the short title of {shorts[key]}; "
+                        "each names one duty or report in Prefect's list, so make it different"
+                    )
+                shorts[key] = item.id
         for i, d in enumerate(self.duties):
             self._inside_period(f"duties[{i}]", d)
         known = set(unit_ids)

@@ -223,6 +223,9 @@ DUTY_COLUMNS = (
     Column("Kênh", "channels", "labels", width=24, choices=CHANNEL_WORDS, wrap=True),
     Column("Báo cáo tổng hợp", "for_report", width=16, dropdown=REPORT_IDS, help="Mã báo cáo (sheet Báo cáo)."),
     *BASIS_COLUMNS,
+    Column(
+        "Tên ngắn", "short_title", width=28, help="≤ 40 ký tự, phần phân biệt đứng trước: tên trong danh sách Prefect."
+    ),
 )
 
 UNIT_COLUMNS = (
@@ -257,6 +260,9 @@ REPORT_COLUMNS = (
     ),
     Column("Dùng chung văn bản cho", "serves", "ids", width=18, help="Mã các báo cáo trùng kỳ và hạn."),
     *BASIS_COLUMNS,
+    Column(
+        "Tên ngắn", "short_title", width=28, help="≤ 40 ký tự, phần phân biệt đứng trước: tên trong danh sách Prefect."
+    ),
 )
 
 RECIPIENT_COLUMNS = (
