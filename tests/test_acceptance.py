@@ -73,7 +73,7 @@ def test_cchc_up_runs_a_live_plan_on_its_own_and_stops_cleanly(tmp_path: Path) -
         # 1. The scheduler (not a person) creates runs for every scheduled deployment of the plan, at the
         #    moments the plan's calendar gives, inside the plan's window.
         scheduled = {name: s for name, s in specs.items() if s.schedules}
-        assert len(scheduled) == 3  # two duties and the plan's mail pass
+        assert len(scheduled) == 4  # two duties, the plan's mail pass and its home page (Tuần này)
 
         def auto_runs(dep_id: str) -> list[dict[str, Any]]:
             runs = system.post("/flow_runs/filter", {"flow_runs": {"deployment_id": {"any_": [dep_id]}}})
