@@ -157,19 +157,29 @@ def _kill_and_resend(
     assert sum(n - 1 for n in ids.values()) == len(in_doubt)
 
 
-@pytest.mark.parametrize("overlap", [True, False])
+@pytest.mark.parametrize("overlap", [True, False], ids=["overlap", "no-overlap"])
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_another_pass_taking_the_peeked_row_costs_only_a_reset_envelope(
-    cchc_env: Settings, server: MailServer, monkeypatch: pytest.MonkeyPatch, overlap: bool
+    cchc_env: Settings,
+    server: MailServer,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    overlap: bool,
+    store: str,
 ) -> None:
     """Two passes drain one queue together: a row one pass looked up (and announced) is often won by the other;
-    that pass takes its envelope back (RSET) and sends another row. Every message goes out once."""
+    that pass takes its envelope back (RSET) and sends another row. Every message goes out once. On PostgreSQL
+    the pass records sent messages and claims rows in autocommit, one statement each."""
     import asyncio
 
-    settings = _use(monkeypatch, CCHC_SMTP_URL=server.url)
+    env = {"CCHC_SMTP_URL": server.url}
+    if store == "postgresql":
+        env["CCHC_DATABASE_URL"] = request.getfixturevalue("pg_url")
+    settings = _use(monkeypatch, **env)
     _queue(settings, 60)
     engine = service.engine_for(settings)
+    assert engine.dialect.name == store
     config = parse_smtp_url(server.url)
-
     transports = [SmtpTransport(config), SmtpTransport(config)]
 
     async def both() -> list[int]:
