@@ -9,6 +9,7 @@ queries are cchc.store.reports', and the wording of every message is a template 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -17,11 +18,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cchc.app import service
+from cchc.app.pdf import docx_to_pdf
 from cchc.app.report_render import MEDIA_TYPES, render_docx, render_html, render_markdown
 from cchc.core import assumptions
 from cchc.core.assemble import Approval, EvidenceItem, ReportModel, assemble
 from cchc.core.calendar import Occurrence, plan_occurrences, served_by, to_local
-from cchc.core.report_state import DECIDED, ReportState, advance
+from cchc.core.report_state import DECIDED, DELIVERING, ReportState, advance
 from cchc.core.report_state import label as state_label
 from cchc.core.spec import EvidenceKind, Plan, Report, UnitRole
 from cchc.core.workdays import NATIONAL, WorkCalendar, working_days_before
@@ -31,17 +33,30 @@ from cchc.store import repo
 from cchc.store import reports as store
 from cchc.store.db import session_scope
 from cchc.store.models import ReportRunRow
-from cchc.store.reports import STEP_DELIVERY, STEP_DRAFT, STEP_LATE
+from cchc.store.reports import STEP_DELIVERY, STEP_DRAFT, STEP_LATE, STEP_SIGNING
 from notifications import compose
 from notifications.messages import sender_domain, to_unit
 
 # The states under their former names, for callers that still use them (the machine is ReportState's).
-PENDING, DRAFTED, SENT_BACK, APPROVED, DELIVERED = (
+PENDING, DRAFTED, SENT_BACK, APPROVED, SIGNING, SIGNED, DELIVERED = (
     ReportState.pending,
     ReportState.drafted,
     ReportState.sent_back,
     ReportState.approved,
+    ReportState.signing,
+    ReportState.signed,
     ReportState.delivered,
+)
+EOFFICE = "e-office"
+EMAIL = "email"
+MAX_SIGNED_BYTES = 30 * 1024 * 1024  # a scanned report of a few pages; more would not pass through mail
+# The signed copy: a PDF (digitally signed or scanned) or a scan as an image, recognised by its first bytes.
+SIGNED_TYPES: tuple[tuple[bytes, str, str], ...] = (
+    (b"%PDF-", "pdf", "application/pdf"),
+    (b"\x89PNG\r\n\x1a\n", "png", "image/png"),
+    (b"\xff\xd8\xff", "jpg", "image/jpeg"),
+    (b"II*\x00", "tif", "image/tiff"),
+    (b"MM\x00*", "tif", "image/tiff"),
 )
 
 
@@ -319,26 +334,53 @@ class Delivery:
     problems: list[str] = field(default_factory=list)
     final_sha256: str | None = None
     markdown: str = ""
+    pdf_sha256: str | None = None  # the PDF made for signing (signing required)
+    state: ReportState | None = None  # where the report stands after this step
 
 
-def deliver(settings: Settings, plan: Plan, tgt: Target, now: dt.datetime) -> Delivery:
-    """Render the final (numbered, dated the day of approval) and queue it once per recipient."""
-    run = run_state(settings, plan, tgt.report.id, tgt.period)
-    if run is None or run.state not in DECIDED or run.decided_at is None:
-        return Delivery()
+def signing_required(report: Report) -> bool:
+    return report.signing == "required"
+
+
+def _final_model(settings: Settings, plan: Plan, tgt: Target, run: ReportRunRow) -> ReportModel:
+    assert run.decided_at is not None
     signed_on = to_local(run.decided_at, plan.timezone).date()
     approval = Approval(run.number, run.signer_name, signed_on)
     # The records of the approved draft, no more: what the approver read is what is sent.
-    model = build(
+    return build(
         settings, plan, tgt.report.id, tgt.period, run.drafted_at or run.decided_at, approval, run.evidence_until
     )
-    docx_sha = service.store_bytes(settings, render_docx(model, settings.report_template))
-    html_sha = service.store_bytes(settings, render_html(model).encode())
-    files = [
-        ob.Attachment(docx_sha, file_name(plan, tgt.report.id, tgt.period, "docx", False), MEDIA_TYPES["docx"]),
-        ob.Attachment(html_sha, file_name(plan, tgt.report.id, tgt.period, "html", False), "text/html"),
-    ]
-    out = Delivery(final_sha256=docx_sha, markdown=render_markdown(model))
+
+
+def deliver(settings: Settings, plan: Plan, tgt: Target, now: dt.datetime) -> Delivery:
+    """After approval: render the final (numbered, dated the day of approval).
+
+    Signing required: the final DOCX and its PDF go to the coordinator for signing, and the report
+    waits (``signing``). Not required: the DOCX goes to every recipient, once. Signed: the signed copy
+    goes to every recipient, once. Sent through e-office: nothing more goes out.
+    """
+    run = run_state(settings, plan, tgt.report.id, tgt.period)
+    if run is None or run.state not in DECIDED or run.decided_at is None:
+        return Delivery()
+    state = ReportState(run.state)
+    if state is ReportState.signing or run.sent_via == EOFFICE:
+        return Delivery(final_sha256=run.final_sha256, pdf_sha256=run.sign_pdf_sha256, state=state)
+    model = _final_model(settings, plan, tgt, run)
+    if state is ReportState.approved and signing_required(tgt.report):
+        return _to_sign(settings, plan, tgt, model, now)
+    if run.signed_sha256 is not None:
+        name = run.signed_file_name or file_name(plan, tgt.report.id, tgt.period, "pdf", False)
+        files = [ob.Attachment(run.signed_sha256, name, _signed_type(name))]
+        out = Delivery(final_sha256=run.final_sha256, markdown=render_markdown(model), state=state)
+    else:
+        docx_sha = service.store_bytes(settings, render_docx(model, settings.report_template))
+        html_sha = service.store_bytes(settings, render_html(model).encode())
+        files = [
+            ob.Attachment(docx_sha, file_name(plan, tgt.report.id, tgt.period, "docx", False), MEDIA_TYPES["docx"]),
+            ob.Attachment(html_sha, file_name(plan, tgt.report.id, tgt.period, "html", False), "text/html"),
+        ]
+        out = Delivery(final_sha256=docx_sha, markdown=render_markdown(model), state=state)
+    docx_sha = out.final_sha256 or ""
     messages: list[ob.NewMessage] = []
     missing: list[str] = []
     for i, rc in enumerate(tgt.report.recipients, start=1):
@@ -347,7 +389,11 @@ def deliver(settings: Settings, plan: Plan, tgt: Target, now: dt.datetime) -> De
             out.problems.append(f"recipient '{rc.name}' of report {tgt.report.id} has no email address")
             missing.append(rc.name)
             continue
-        r = compose.render_report_delivery(plan, rc.name, model)
+        r = (
+            _render_signed_delivery(plan, rc.name, model, files[0].name)
+            if run.signed_sha256
+            else compose.render_report_delivery(plan, rc.name, model)
+        )
         key = f"{plan.id}:{tgt.report.id}:{tgt.period}:{STEP_DELIVERY}:{i}:{rc.unit or _slug(rc.name)}"
         messages.append(_message(settings, plan, key, STEP_DELIVERY, tgt, addresses, rc.unit, r, now, files))
     if missing:
@@ -367,10 +413,249 @@ def deliver(settings: Settings, plan: Plan, tgt: Target, now: dt.datetime) -> De
         ]
     with session_scope(service.engine_for(settings)) as s:
         run_row = store.lock_run(s, plan.id, tgt.report.id, tgt.period, now)
-        if run_row.final_sha256 is None:
+        if run_row.final_sha256 is None and docx_sha:
             run_row.final_sha256 = docx_sha
+        if run_row.sent_via is None:
+            run_row.sent_via = EMAIL
         out.queued = ob.enqueue(s, messages, now)
     return out
+
+
+def _to_sign(settings: Settings, plan: Plan, tgt: Target, model: ReportModel, now: dt.datetime) -> Delivery:
+    """The final DOCX and its PDF to the coordinator for signing; the report waits in ``signing``."""
+    docx_bytes = render_docx(model, settings.report_template)
+    docx_name = file_name(plan, tgt.report.id, tgt.period, "docx", False)
+    pdf = docx_to_pdf(docx_bytes, docx_name.removesuffix(".docx"))
+    docx_sha, pdf_sha = service.store_bytes(settings, docx_bytes), service.store_bytes(settings, pdf)
+    with session_scope(service.engine_for(settings)) as s:
+        run = store.lock_run(s, plan.id, tgt.report.id, tgt.period, now)
+        if run.state != ReportState.approved:  # an overlapping run prepared it meanwhile
+            return Delivery(final_sha256=run.final_sha256, pdf_sha256=run.sign_pdf_sha256, state=ReportState(run.state))
+        run.final_sha256, run.sign_pdf_sha256 = docx_sha, pdf_sha
+        run.state, run.updated_at = advance(run.state, ReportState.signing), now
+        files = [
+            ob.Attachment(docx_sha, docx_name, MEDIA_TYPES["docx"]),
+            ob.Attachment(pdf_sha, file_name(plan, tgt.report.id, tgt.period, "pdf", False), "application/pdf"),
+        ]
+        messages = []
+        for u in _coordinators(plan):
+            r = _render_signing(plan, u.name, model, tgt)
+            key = f"{plan.id}:{tgt.report.id}:{tgt.period}:{STEP_SIGNING}:{u.id}"
+            messages.append(_message(settings, plan, key, STEP_SIGNING, tgt, list(u.emails), u.id, r, now, files))
+        queued = ob.enqueue(s, messages, now)
+    return Delivery(
+        queued=queued,
+        final_sha256=docx_sha,
+        markdown=render_markdown(model),
+        pdf_sha256=pdf_sha,
+        state=ReportState.signing,
+    )
+
+
+def _signed_type(name: str) -> str:
+    suffix = name.rsplit(".", 1)[-1].lower()
+    return next((media for _, ext, media in SIGNED_TYPES if ext == suffix), "application/octet-stream")
+
+
+def _mail_context(plan: Plan, subject: str, recipient: str, model: ReportModel, **values: Any) -> dict[str, Any]:
+    return {
+        "subject": subject,
+        "recipient": recipient,
+        "commune": plan.commune_label,
+        "plan_id": plan.id,
+        "plan_title": plan.title,
+        "coordinator": compose.coordinator_name(plan),
+        "summary": model.summary[:1].lower() + model.summary[1:],
+        "headline": model.summary,
+        "number": model.number_line.removeprefix("Số: "),
+        "signed_on": model.place_date.split(", ", 1)[-1],  # "ngày 05 tháng 9 năm 2025"
+        **values,
+    }
+
+
+def _render_signing(plan: Plan, recipient: str, model: ReportModel, tgt: Target) -> compose.Rendered:
+    """To the coordinator: the approved final to sign, and the two ways to finish."""
+    number = model.number_line.removeprefix("Số: ")
+    subject = compose.one_line(f"[CCHC {plan.commune_label}] Trình ký báo cáo số {number}: {model.summary}")
+    context = _mail_context(
+        plan,
+        subject,
+        recipient,
+        model,
+        plan_id=plan.id,
+        report_id=tgt.report.id,
+        period=tgt.period,
+        due=tgt.occurrence.last_day.strftime("%d/%m/%Y"),
+    )
+    text, html = compose.render("report_signing", context)
+    return compose.Rendered(subject, text, html)
+
+
+def _render_signed_delivery(plan: Plan, recipient: str, model: ReportModel, attached: str) -> compose.Rendered:
+    number = model.number_line.removeprefix("Số: ")
+    subject = compose.one_line(f"Báo cáo số {number} của UBND {plan.commune_label}: {model.summary}")
+    text, html = compose.render(
+        "report_delivery_signed", _mail_context(plan, subject, recipient, model, attached=attached)
+    )
+    return compose.Rendered(subject, text, html)
+
+
+def signed_kind(data: bytes) -> tuple[str, str] | None:
+    """(extension, media type) of a signed copy, from its first bytes; None when it is no PDF or image."""
+    return next(((ext, media) for magic, ext, media in SIGNED_TYPES if data.startswith(magic)), None)
+
+
+def _signable(run: ReportRunRow | None, tgt: Target) -> ReportRunRow:
+    """The run row of a report waiting for signature, or a Vietnamese refusal saying why not."""
+    what = f"báo cáo {tgt.report.id} kỳ {tgt.period}"
+    if not signing_required(tgt.report):
+        raise service.UserError(
+            f"{what} không có bước ký (signing: none trong kế hoạch): báo cáo được gửi ngay khi duyệt"
+        )
+    if run is None or run.state not in DECIDED:
+        now_state = state_label(run.state if run else None)
+        raise service.UserError(
+            f"{what} chưa được duyệt (đang: {now_state}); duyệt trên Prefect trước, rồi mới ghi bản đã ký hoặc e-office"
+        )
+    if run.state == ReportState.approved:
+        raise service.UserError(
+            f"{what} vừa được duyệt, bản trình ký (Word, PDF) chưa lập xong; chạy lại lần chạy báo cáo rồi thử lại"
+        )
+    return run
+
+
+def sign(settings: Settings, plan: Plan, tgt: Target, data: bytes, name: str, by: str, now: dt.datetime) -> Delivery:
+    """Attach the signed copy: it then goes to every recipient, once. The same copy again changes nothing."""
+    if not by.strip():
+        raise service.UserError('cần ghi người đính kèm bản đã ký (--by), ví dụ --by "Nguyễn Thị Lan"')
+    kind = signed_kind(data)
+    if kind is None:
+        raise service.UserError(
+            f"tệp '{name}' không phải PDF hay ảnh quét (JPEG, PNG, TIFF); đính kèm bản đã ký dạng PDF hoặc ảnh quét"
+        )
+    if len(data) > MAX_SIGNED_BYTES:
+        raise service.UserError(
+            f"tệp '{name}' nặng {len(data) // (1024 * 1024)} MB, quá {MAX_SIGNED_BYTES // (1024 * 1024)} MB; "
+            "quét lại với độ phân giải thấp hơn"
+        )
+    sha = hashlib.sha256(data).hexdigest()
+    run = _signable(run_state(settings, plan, tgt.report.id, tgt.period), tgt)
+    if run.signed_sha256 == sha:  # recorded already: the delivery (queued once) is all there is
+        return deliver(settings, plan, tgt, now)
+    _check_unsigned(run, tgt)
+    service.store_bytes(settings, data)
+    stem = file_name(plan, tgt.report.id, tgt.period, "", False).removesuffix(".")
+    with session_scope(service.engine_for(settings)) as s:
+        row = store.lock_run(s, plan.id, tgt.report.id, tgt.period, now)
+        if row.signed_sha256 != sha:
+            _check_unsigned(row, tgt)
+            row.state = advance(row.state, ReportState.signed)
+            row.signed_sha256, row.signed_file_name = sha, f"{stem}-da-ky.{kind[0]}"
+            row.signed_by, row.signed_at, row.sent_via, row.updated_at = by.strip(), now, EMAIL, now
+            repo.audit(
+                s,
+                now,
+                by.strip(),
+                "report.signed",
+                plan.id,
+                tgt.report.id,
+                tgt.period,
+                detail=f"bản đã ký {name} (sha256 {sha[:12]})",
+            )
+    return deliver(settings, plan, tgt, now)
+
+
+def _check_unsigned(run: ReportRunRow, tgt: Target) -> None:
+    what = f"báo cáo {tgt.report.id} kỳ {tgt.period}"
+    if run.sent_via == EOFFICE:
+        raise service.UserError(
+            f"{what} đã ghi gửi qua e-office (số {run.sent_number}, ngày {_day(run.sent_on)}); không gửi thêm bản ký"
+        )
+    if run.signed_sha256 is not None:
+        raise service.UserError(
+            f"{what} đã có bản ký khác ({run.signed_file_name}, đính kèm bởi {run.signed_by}) và đã gửi đi; "
+            "không thay được bản đã gửi"
+        )
+
+
+def _day(day: dt.date | None) -> str:
+    return day.strftime("%d/%m/%Y") if day else "-"
+
+
+def parse_day(text: str) -> dt.date:
+    """A day written day/month/year (12/09/2025); a Vietnamese error otherwise."""
+    m = re.fullmatch(r"\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*", text)
+    if m is None:
+        raise service.UserError(f"ngày '{text}' không đúng dạng ngày/tháng/năm; ví dụ 12/09/2025")
+    try:
+        return dt.date(int(m[3]), int(m[2]), int(m[1]))
+    except ValueError:
+        raise service.UserError(f"ngày '{text}' không có thật; viết ngày/tháng/năm, ví dụ 12/09/2025") from None
+
+
+def sent_eoffice(settings: Settings, plan: Plan, tgt: Target, number: str, day: str, by: str, now: dt.datetime) -> bool:
+    """Record that the signed report went out through e-office: it is delivered, and no mail goes to the
+    recipients. True when recorded now; False when the same record was there already."""
+    number = " ".join(number.split())
+    if not number:
+        raise service.UserError("cần số văn bản đã gửi trên e-office (--number), ví dụ 123/BC-UBND")
+    if not by.strip():
+        raise service.UserError('cần ghi người ghi nhận (--by), ví dụ --by "Nguyễn Thị Lan"')
+    sent_on = parse_day(day)
+    run = _signable(run_state(settings, plan, tgt.report.id, tgt.period), tgt)
+    if run.sent_via == EOFFICE and run.sent_number == number and run.sent_on == sent_on:
+        if run.state != ReportState.delivered:  # a crash after the evidence: finish the move
+            _eoffice_done(settings, plan, tgt, now)
+        return False
+    _check_unsigned(run, tgt)
+    today = to_local(now, plan.timezone).date()
+    approved_on = to_local(run.decided_at, plan.timezone).date() if run.decided_at else today
+    if not approved_on <= sent_on <= today:
+        raise service.UserError(
+            f"ngày gửi {_day(sent_on)} phải từ ngày duyệt ({_day(approved_on)}) đến hôm nay ({_day(today)})"
+        )
+    with session_scope(service.engine_for(settings)) as s:
+        row = store.lock_run(s, plan.id, tgt.report.id, tgt.period, now)
+        _check_unsigned(row, tgt)
+        row.sent_via, row.sent_number, row.sent_on, row.signed_by, row.updated_at = (
+            EOFFICE,
+            number,
+            sent_on,
+            by.strip(),
+            now,
+        )
+        repo.audit(
+            s,
+            now,
+            by.strip(),
+            "report.sent-eoffice",
+            plan.id,
+            tgt.report.id,
+            tgt.period,
+            detail=f"gửi qua e-office, số {number}, ngày {_day(sent_on)}",
+        )
+    _eoffice_done(settings, plan, tgt, now)
+    return True
+
+
+def _eoffice_done(settings: Settings, plan: Plan, tgt: Target, now: dt.datetime) -> None:
+    """The e-office record becomes the evidence (once: keyed by the final's sha), then the report is delivered."""
+    run = run_state(settings, plan, tgt.report.id, tgt.period)
+    assert run is not None and run.sent_on is not None
+    names = ", ".join(rc.name for rc in tgt.report.recipients)
+    title = (
+        f"Đã gửi báo cáo {tgt.period} qua hệ thống quản lý văn bản (e-office), số {run.sent_number}, "
+        f"ngày {_day(run.sent_on)}, tới {names}"
+    )
+    name = file_name(plan, tgt.report.id, tgt.period, "docx", False)
+    _record_delivery(
+        settings, plan, tgt.report, tgt.period, tgt.report.id, title, run.sent_on, run.final_sha256, name, now
+    )
+    _serve_others(settings, plan, tgt.report, tgt.period, run.sent_on, run.final_sha256, name, now)
+    with session_scope(service.engine_for(settings)) as s:
+        row = store.lock_run(s, plan.id, tgt.report.id, tgt.period, now)
+        if row.state != ReportState.delivered:
+            row.state, row.delivered_at, row.updated_at = advance(row.state, ReportState.delivered), now, now
 
 
 def _slug(text: str) -> str:
@@ -380,25 +665,29 @@ def _slug(text: str) -> str:
 def settle(settings: Settings, plan: Plan, now: dt.datetime) -> list[tuple[str, str]]:
     """Approved reports whose every delivery row was sent become evidence of the report duty, once."""
     engine = service.engine_for(settings)
-    done: list[tuple[str, str, dt.datetime, str | None]] = []
+    done: list[tuple[str, str, dt.datetime, str | None, str | None]] = []
     with session_scope(engine) as s:
-        for run in store.plan_runs(s, plan.id, ReportState.approved):
+        for run in store.plan_runs(s, plan.id, DELIVERING):
             rows = store.delivery_rows(s, plan.id, run.report_id, run.period)
             if rows and all(r.status == ob.SENT for r in rows):
                 sent = max(r.sent_at for r in rows if r.sent_at is not None)
-                done.append((run.report_id, run.period, sent, run.final_sha256))
+                # The signed copy, when there is one, is what went out: the evidence is that file.
+                sha = run.signed_sha256 or run.final_sha256
+                done.append((run.report_id, run.period, sent, sha, run.signed_file_name if run.signed_sha256 else None))
     recorded = []
-    for report_id, period, sent, sha in done:
+    for report_id, period, sent, sha, signed_name in done:
         report = plan.report(report_id)
         names = ", ".join(rc.name for rc in report.recipients)
-        _record_delivery(
-            settings, plan, report, period, report_id, f"Đã gửi báo cáo {period} tới {names}", sent, sha, now
-        )
+        how = " (bản đã ký)" if signed_name else ""
+        name = signed_name or file_name(plan, report_id, period, "docx", False)
+        day = to_local(sent, plan.timezone).date()
+        title = f"Đã gửi báo cáo {period}{how} tới {names}"
+        _record_delivery(settings, plan, report, period, report_id, title, day, sha, name, now)
         with session_scope(engine) as s:
             run = store.lock_run(s, plan.id, report_id, period, now)
             run.state, run.delivered_at, run.updated_at = advance(run.state, ReportState.delivered), sent, now
         recorded.append((report_id, period))
-        recorded += _serve_others(settings, plan, report, period, sent, sha, now)
+        recorded += _serve_others(settings, plan, report, period, day, sha, name, now)
     return recorded
 
 
@@ -409,8 +698,9 @@ def _record_delivery(
     period: str,
     duty: str,
     title: str,
-    sent: dt.datetime,
+    day: dt.date,
     sha: str | None,
+    name: str,
     now: dt.datetime,
 ) -> None:
     """The delivered document of ``report`` for ``period`` becomes evidence of ``duty`` (itself or one it serves)."""
@@ -421,10 +711,10 @@ def _record_delivery(
             duty=duty,
             kind=EvidenceKind.report_delivery.value,
             title=title,
-            occurred_on=to_local(sent, plan.timezone).date(),
+            occurred_on=day,
             origin="report",
             file_sha256=sha,
-            file_name=file_name(plan, report.id, period, "docx", False),
+            file_name=name,
             unit=report.compiler,
         ),
         now,
@@ -432,7 +722,14 @@ def _record_delivery(
 
 
 def _serve_others(
-    settings: Settings, plan: Plan, report: Report, period: str, sent: dt.datetime, sha: str | None, now: dt.datetime
+    settings: Settings,
+    plan: Plan,
+    report: Report,
+    period: str,
+    day: dt.date,
+    sha: str | None,
+    name: str,
+    now: dt.datetime,
 ) -> list[tuple[str, str]]:
     """The one document also delivers the reports it serves (same days, same due date), as the spec says."""
     out = []
@@ -442,7 +739,7 @@ def _serve_others(
             if o.duty != other_id or served_by(plan, other_id, o.period) != (report.id, period):
                 continue
             title = f"Đã gửi báo cáo {period} ({report.title}), dùng chung cho {other.title} {o.period}"
-            _record_delivery(settings, plan, report, period, other_id, title, sent, sha, now)
+            _record_delivery(settings, plan, report, period, other_id, title, day, sha, name, now)
             out.append((other_id, o.period))
     return out
 
@@ -478,8 +775,16 @@ def listing(settings: Settings, plan: Plan, at: dt.datetime) -> list[dict[str, A
                     "note": run.note if run else None,
                     "decided_at": service.iso(run.decided_at) if run and run.decided_at else None,
                 },
+                "signing": _signing_json(tgt.report, run),
                 "delivery": {
                     "delivered_at": service.iso(run.delivered_at) if run and run.delivered_at else None,
+                    "via": run.sent_via if run else None,
+                    "eoffice": (
+                        {"number": run.sent_number, "date": run.sent_on.isoformat() if run.sent_on else None}
+                        if run and run.sent_via == EOFFICE
+                        else None
+                    ),
+                    "signed_sha256": run.signed_sha256 if run else None,
                     "messages": [
                         {
                             "to": m.recipient,
@@ -493,3 +798,15 @@ def listing(settings: Settings, plan: Plan, at: dt.datetime) -> list[dict[str, A
             }
         )
     return out
+
+
+def _signing_json(report: Report, run: ReportRunRow | None) -> dict[str, Any]:
+    return {
+        "required": signing_required(report),
+        "final_sha256": run.final_sha256 if run else None,
+        "pdf_sha256": run.sign_pdf_sha256 if run else None,
+        "signed_sha256": run.signed_sha256 if run else None,
+        "signed_file": run.signed_file_name if run else None,
+        "signed_by": run.signed_by if run else None,
+        "signed_at": service.iso(run.signed_at) if run and run.signed_at else None,
+    }

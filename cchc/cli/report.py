@@ -1,16 +1,40 @@
-"""CLI for reports: `cchc report` renders a draft at any moment, `cchc reports` lists where each stands."""
+"""CLI for reports: `cchc report` renders a draft at any moment, `cchc report sign|sent` finish a signed
+report, `cchc reports` lists where each stands."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from cchc.cli.app import app, emit_json, fail, get_plan, now_utc, parse_moment
 
 
-@app.command()
+class _ReportGroup(TyperGroup):
+    """`cchc report PLAN --period P` renders a draft as it always did; `cchc report sign|sent ...` are
+    subcommands. Anything that is not a subcommand's name is the draft command's arguments."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # typer's own click Context
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["draft", *args]
+        return super().parse_args(ctx, args)
+
+
+report_app = typer.Typer(
+    cls=_ReportGroup,
+    no_args_is_help=True,
+    help="Báo cáo định kỳ: `cchc report PLAN --period P` lập dự thảo; `sign`, `sent`: bản đã ký, gửi qua e-office.",
+)
+app.add_typer(report_app, name="report")
+
+ReportOpt = Annotated[str, typer.Option("--report", help="Report id in the plan (default: the one of that cadence).")]
+PeriodOpt = Annotated[str, typer.Option(help="Report period: 2025-Q3, 2025-H2 or 2025.")]
+ByOpt = Annotated[str, typer.Option("--by", help="Who records it (name), for the audit trail.")]
+
+
+@report_app.command("draft")
 def report(
     plan: str,
     period: Annotated[str, typer.Option(help="Report period: 2025-Q3, 2025-H2 or 2025.")],
@@ -80,3 +104,94 @@ def reports(
         number = f" số {a['number']}" if a["number"] else ""
         status = STATUS_VI[Status(r["status"])] if r["status"] else "-"
         typer.echo(f"{r['period']:<8} {r['report']:<14} hạn {r['due'][:10]}  {status:<15} {a['state_vi']}{number}")
+
+
+def _target(plan: str, period: str, report_id: str | None) -> tuple[Any, Any]:
+    from cchc.app import report_workflow as workflow
+    from cchc.app import service
+
+    p = get_plan(plan)
+    try:
+        rid = report_id or workflow.find_report(p, period)
+        return p, workflow.target(p, rid, period, now_utc())
+    except service.UserError as e:
+        fail(str(e))
+
+
+@report_app.command("sign")
+def sign(
+    plan: str,
+    period: PeriodOpt,
+    file: Annotated[Path, typer.Option("--file", help="The signed copy: a PDF or a scan (JPEG, PNG, TIFF).")],
+    by: ByOpt,
+    report_id: Annotated[
+        str | None, typer.Option("--report", help="Report id (default: the one of that cadence).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Attach the signed copy of an approved report: it goes to every recipient by email, once."""
+    from cchc.app import report_workflow as workflow
+    from cchc.app import service
+    from cchc.settings import get_settings
+
+    p, tgt = _target(plan, period, report_id)
+    if not file.is_file():
+        fail(f"không tìm thấy tệp bản đã ký '{file}'; kiểm tra đường dẫn --file")
+    try:
+        data = file.read_bytes()
+    except OSError as e:
+        fail(f"không đọc được tệp '{file}': {e.strerror}")
+    try:
+        d = workflow.sign(get_settings(), p, tgt, data, file.name, by, now_utc())
+    except service.UserError as e:
+        fail(str(e))
+    row = workflow.run_state(get_settings(), p, tgt.report.id, tgt.period)
+    out = {
+        "report": tgt.report.id,
+        "period": tgt.period,
+        "state": row.state if row else None,
+        "signed_sha256": row.signed_sha256 if row else None,
+        "queued": len(d.queued),
+        "problems": d.problems,
+    }
+    if as_json:
+        emit_json(out)
+        return
+    for problem in d.problems:
+        typer.echo(problem, err=True)
+    typer.echo(
+        f"đã ghi bản đã ký của {tgt.report.id} {tgt.period}; "
+        f"{len(d.queued)} thư mới tới nơi nhận (lần gửi thư tiếp theo sẽ gửi đi)"
+    )
+
+
+@report_app.command("sent")
+def sent(
+    plan: str,
+    period: PeriodOpt,
+    number: Annotated[str, typer.Option("--number", help="The number it was sent under, e.g. 123/BC-UBND.")],
+    date: Annotated[str, typer.Option("--date", help="The day it was sent, day/month/year: 12/09/2025.")],
+    by: ByOpt,
+    via: Annotated[str, typer.Option("--via", help="How it was sent: e-office.")] = "e-office",
+    report_id: Annotated[
+        str | None, typer.Option("--report", help="Report id (default: the one of that cadence).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Record that the signed report went out through e-office: it is delivered; no email to the recipients."""
+    from cchc.app import report_workflow as workflow
+    from cchc.app import service
+    from cchc.settings import get_settings
+
+    if via != workflow.EOFFICE:
+        fail(f"--via '{via}' chưa hỗ trợ; chỉ ghi được e-office (hệ thống quản lý văn bản)")
+    p, tgt = _target(plan, period, report_id)
+    try:
+        new = workflow.sent_eoffice(get_settings(), p, tgt, number, date, by, now_utc())
+    except service.UserError as e:
+        fail(str(e))
+    if as_json:
+        emit_json({"report": tgt.report.id, "period": tgt.period, "recorded": new, "via": via})
+        return
+    what = "đã ghi" if new else "đã có từ trước"
+    typer.echo(f"{what}: {tgt.report.id} {tgt.period} gửi qua e-office, số {number.strip()}, ngày {date.strip()}")

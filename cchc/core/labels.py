@@ -72,6 +72,8 @@ REPORT_STATE_VI: dict[str | None, str] = {
     "drafted": "chờ duyệt",
     "sent_back": "trả lại để sửa",
     "approved": "đã duyệt, đang gửi",
+    "signing": "đã duyệt, chờ ký và gửi",
+    "signed": "đã ký, đang gửi",
     "delivered": "đã gửi",
 }
 

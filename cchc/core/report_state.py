@@ -4,7 +4,8 @@ A report run is created ``pending`` and moves only along ``TRANSITIONS``; the re
 (cchc.app.report_workflow) passes every change through ``advance``, so a move the machine does
 not know (a delivered report drafted again, an approval undone) is refused instead of written.
 
-The values are the strings the ``report_runs.state`` column has always held: no migration.
+The values are the strings the ``report_runs.state`` column holds (``signing`` and ``signed`` since 0010,
+which added the columns of the signed copy and the e-office record).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ class ReportState(StrEnum):
     pending = "pending"  # the row exists, no draft yet
     drafted = "drafted"  # a draft was mailed to the coordinator and waits for a decision
     sent_back = "sent_back"  # the approver returned the draft; a new draft (or a later decision) follows
-    approved = "approved"  # numbered and signed; the final is being delivered
+    approved = "approved"  # numbered; the final is being delivered, or prepared for signing
+    signing = "signing"  # the final DOCX and its PDF went to the coordinator: waits for the signed copy or e-office
+    signed = "signed"  # the signed copy is attached; it is being delivered to every recipient
     delivered = "delivered"  # every delivery was sent and recorded as the report duty's evidence
 
 
@@ -40,14 +43,22 @@ TRANSITIONS: Mapping[ReportState, frozenset[ReportState]] = {
     ReportState.drafted: frozenset({ReportState.drafted, ReportState.sent_back, ReportState.approved}),
     # A new draft after the send-back; or a decision on the returned draft itself (version unchanged).
     ReportState.sent_back: frozenset({ReportState.drafted, ReportState.sent_back, ReportState.approved}),
-    # Every delivery row was sent: the report duty's evidence is recorded.
-    ReportState.approved: frozenset({ReportState.delivered}),
+    # Signing required: the final and its PDF go to the coordinator. Not required: every delivery row was sent.
+    ReportState.approved: frozenset({ReportState.signing, ReportState.delivered}),
+    # The signed copy attached (or attached again: the same copy); or sent through e-office, which delivers it.
+    ReportState.signing: frozenset({ReportState.signed, ReportState.delivered}),
+    # Every delivery row of the signed copy was sent.
+    ReportState.signed: frozenset({ReportState.delivered}),
     # Final. Two mail passes may settle the same delivery at once: the second writes the same state again.
     ReportState.delivered: frozenset({ReportState.delivered}),
 }
 
 # Decided: no new draft, no new decision; what remains is the delivery.
-DECIDED: frozenset[ReportState] = frozenset({ReportState.approved, ReportState.delivered})
+DECIDED: frozenset[ReportState] = frozenset(
+    {ReportState.approved, ReportState.signing, ReportState.signed, ReportState.delivered}
+)
+# Mail to the recipients may be on its way: settling reads these.
+DELIVERING: frozenset[ReportState] = frozenset({ReportState.approved, ReportState.signed})
 # A draft may be (re)made from these: the states that may move to ``drafted``.
 DRAFTABLE: frozenset[ReportState] = frozenset(s for s, nxt in TRANSITIONS.items() if ReportState.drafted in nxt)
 

@@ -454,6 +454,12 @@ class Report(Frozen):
         description="Các báo cáo khác (id) mà văn bản này dùng chung khi trùng kỳ và hạn (vd. báo cáo 6 tháng "
         "cuối năm và báo cáo năm): một văn bản, không lập hai lần.",
     )
+    signing: Literal["required", "none"] = Field(
+        default="required",
+        description="Ký trước khi gửi: 'required' (mặc định) là sau khi duyệt, hệ thống gửi bản Word và PDF cho "
+        "đơn vị tổng hợp để trình ký; báo cáo đi khi đính kèm bản đã ký (gửi thư kèm bản ký) hoặc ghi số, ngày "
+        "đã gửi qua hệ thống quản lý văn bản (e-office). 'none' là gửi bản Word cho nơi nhận ngay khi duyệt.",
+    )
 
     @model_validator(mode="after")
     def _coherent(self) -> Report:

@@ -210,7 +210,7 @@ class ReportRunRow(Base):
     plan_id: Mapped[str] = mapped_column(String(64), index=True)
     report_id: Mapped[str] = mapped_column(String(64))
     period: Mapped[str] = mapped_column(String(32))
-    state: Mapped[str] = mapped_column(String(16))  # drafted | sent_back | approved | delivered
+    state: Mapped[str] = mapped_column(String(16))  # cchc.core.report_state.ReportState
     version: Mapped[int] = mapped_column(Integer, default=0)
     fingerprint: Mapped[str] = mapped_column(String(64), default="")
     draft_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -225,6 +225,15 @@ class ReportRunRow(Base):
     final_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # Signing (0010): the PDF made for signing, the signed copy attached, or the e-office record.
+    sign_pdf_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    signed_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    signed_file_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    signed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    signed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sent_via: Mapped[str | None] = mapped_column(String(16), nullable=True)  # email | e-office
+    sent_number: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the e-office document number
+    sent_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
 
 
 class SourceCheckRow(Base):

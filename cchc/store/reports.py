@@ -8,6 +8,7 @@ PostgreSQL: SELECT ... FOR UPDATE), so two overlapping Prefect runs never both d
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 
 from sqlalchemy import ColumnElement, or_, select, true
 from sqlalchemy.orm import Session
@@ -19,7 +20,9 @@ from cchc.store.models import EvidenceRow, OutboxRow, ReportRunRow, WaiverRow
 from cchc.store.outbox import REPORT_STEP_PREFIX
 
 # The outbox steps of the report's own mail: never ladder steps (outbox.cancel leaves them alone).
-STEP_DRAFT, STEP_DELIVERY, STEP_LATE = (REPORT_STEP_PREFIX + s for s in ("draft", "delivery", "approval-late"))
+STEP_DRAFT, STEP_DELIVERY, STEP_LATE, STEP_SIGNING = (
+    REPORT_STEP_PREFIX + s for s in ("draft", "delivery", "approval-late", "signing")
+)
 
 
 def evidence_items(
@@ -97,11 +100,15 @@ def find_run(session: Session, plan_id: str, report_id: str, period: str) -> Rep
     return session.scalar(select(ReportRunRow).where(_run_query(plan_id, report_id, period)))
 
 
-def plan_runs(session: Session, plan_id: str, state: ReportState | None = None) -> list[ReportRunRow]:
-    """The plan's run rows, or only those in ``state`` (settling reads the approved ones)."""
+def plan_runs(
+    session: Session, plan_id: str, state: ReportState | Collection[ReportState] | None = None
+) -> list[ReportRunRow]:
+    """The plan's run rows, or only those in ``state`` (settling reads the approved and signed ones)."""
     q = select(ReportRunRow).where(ReportRunRow.plan_id == plan_id)
-    if state is not None:
+    if isinstance(state, ReportState):
         q = q.where(ReportRunRow.state == state.value)
+    elif state is not None:
+        q = q.where(ReportRunRow.state.in_([s.value for s in state]))
     return list(session.scalars(q))
 
 
