@@ -134,8 +134,9 @@ def _rdates(days: set[dt.date], at: dt.time = RUN_TIME) -> dict[str, Any]:
     return {"rrule": f"DTSTART:{_stamp(dates[0], at)}\nRDATE:{stamps}", "timezone": TZ}
 
 
-def duty_schedules(plan: Plan, duty: Duty | Report) -> list[dict[str, Any]]:
-    occ = [o for o in plan_occurrences(plan) if o.duty == duty.id]
+def duty_schedules(plan: Plan, duty: Duty | Report, every: Sequence[Occurrence] | None = None) -> list[dict[str, Any]]:
+    """``every``: the plan's occurrences when the caller has them (a plan's deployments expand them once)."""
+    occ = [o for o in (plan_occurrences(plan) if every is None else every) if o.duty == duty.id]
     if not occ:
         return []
     first = min(o.start_day for o in occ)
@@ -252,6 +253,7 @@ def _description(plan: Plan, d: Duty | Report) -> str:
 def plan_deployments(plan: Plan) -> list[DeploymentSpec]:
     specs = []
     items: list[Duty | Report] = [*plan.duties, *plan.reports]
+    every = plan_occurrences(plan)
     for d in items:
         kind = DutyKind.report if isinstance(d, Report) else d.kind
         lead = d.compiler if isinstance(d, Report) else d.lead
@@ -264,7 +266,7 @@ def plan_deployments(plan: Plan) -> list[DeploymentSpec]:
                 description=_description(plan, d),
                 parameters={"plan_id": plan.id, id_param: d.id},
                 tags=[MANAGED_TAG, f"plan:{plan.id}", f"lead:{lead}", f"kind:{kind.value}", f"xã {plan.commune.name}"],
-                schedules=duty_schedules(plan, d),
+                schedules=duty_schedules(plan, d, every),
                 triggers=[evidence_trigger(plan, d.id, id_param)],
             )
         )
