@@ -3,30 +3,64 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
+import re
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import docx
 import pendulum
 import pytest
+from sqlalchemy import select
 
 from cchc.app import report_workflow as workflow
 from cchc.app import service
 from cchc.app.mail_pass import run_tick
+from cchc.cli.main import app as cli
 from cchc.settings import Settings, get_settings
 from cchc.store import outbox as ob
 from cchc.store import repo
 from cchc.store.db import session_scope
-from cchc.store.models import OutboxRow
+from cchc.store.models import EvidenceRow, OutboxRow
+from tests.conftest import PLAN_DIR
 from tests.mailserver import MailServer, running
+from tests.test_cli import runner
 
 TZ = "Asia/Ho_Chi_Minh"
 PLAN = "phu-thai-2025h2"
 DRAFT_DAY = pendulum.datetime(2025, 8, 27, 8, tz=TZ)
 
 
+def no_signing_plans(tmp_path: Path) -> Path:
+    """The real plan with `signing: none` on its reports: approval delivers the DOCX at once, as before signing."""
+    plans = tmp_path / "plans-no-signing"
+    plans.mkdir()
+    text = (PLAN_DIR / f"{PLAN}.yaml").read_text(encoding="utf-8")
+    text, n = re.subn(r"^(    )signer:", r"\1signing: none\n\1signer:", text, flags=re.M)
+    assert n >= 1
+    (plans / f"{PLAN}.yaml").write_text(text, encoding="utf-8")
+    return plans
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, cchc_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+def store(
+    request: pytest.FixtureRequest, cchc_env: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Settings]:
+    monkeypatch.setenv("CCHC_PLAN_DIR", str(no_signing_plans(tmp_path)))
+    yield from _with_server(request, monkeypatch)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def signing_store(
+    request: pytest.FixtureRequest, cchc_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
+    """The real plan as it is: its reports are signed before they go out (the default)."""
+    yield from _with_server(request, monkeypatch)
+
+
+def _with_server(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     if request.param == "postgresql":
         url = request.getfixturevalue("pg_url")
         monkeypatch.setenv("CCHC_DATABASE_URL", url)
@@ -216,3 +250,199 @@ def test_a_decision_on_a_replaced_draft_is_refused_and_a_later_rejection_does_no
     service.reject_evidence(store, plan, 1, "trùng", "điều phối viên", later.add(minutes=5))
     final = workflow.deliver(store, plan, tgt, later.add(minutes=10))
     assert "Tin 1" in final.markdown and "Tin 2" in final.markdown
+
+
+# --- the signed report (signing: required, the default) -------------------------------------------------------
+
+APPROVED_AT = DRAFT_DAY.add(days=2)  # Fri 29/08/2025
+
+
+def _approved(settings: Settings, number: str) -> tuple[object, workflow.Target]:
+    plan = service.resolve_plan(PLAN, settings)
+    tgt = workflow.target(plan, "bao-cao-quy", "2025-Q3", DRAFT_DAY)
+    _post(settings, dt.date(2025, 7, 10), 1)
+    workflow.draft(settings, plan, tgt, DRAFT_DAY, DRAFT_DAY)
+    assert workflow.decide(settings, plan, tgt, workflow.Decision.approve, APPROVED_AT, number=number) == "approved"
+    return plan, tgt
+
+
+def _pdf_pages(data: bytes, tmp: Path) -> tuple[int, str]:
+    path = tmp / "x.pdf"
+    path.write_bytes(data)
+    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True, timeout=30).stdout
+    pages = int(re.search(r"^Pages:\s+(\d+)", info, re.M)[1])  # type: ignore[index]
+    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True, timeout=30)
+    return pages, text.stdout
+
+
+def _row(settings: Settings, plan: object) -> object:
+    return workflow.run_state(settings, plan, "bao-cao-quy", "2025-Q3")  # type: ignore[arg-type]
+
+
+def test_approval_sends_the_final_docx_and_a_real_pdf_to_the_coordinator_and_nothing_to_the_recipients(
+    signing_store: Settings, tmp_path: Path
+) -> None:
+    plan, tgt = _approved(signing_store, "21/BC-UBND")
+    d = workflow.deliver(signing_store, plan, tgt, APPROVED_AT)  # type: ignore[arg-type]
+    assert d.state == workflow.SIGNING and d.pdf_sha256 and len(d.queued) == 1
+    assert workflow.deliver(signing_store, plan, tgt, APPROVED_AT).queued == []  # type: ignore[arg-type]
+    run_tick(signing_store, plan, APPROVED_AT, APPROVED_AT, ["bao-cao-quy"])  # type: ignore[arg-type]
+    (mail,) = _server(signing_store).handler.by_subject("Trình ký báo cáo số 21/BC-UBND")
+    assert mail.rcpt == ["vhxh@phu-thai.example"]
+    assert "cchc report sign phu-thai-2025h2 --report bao-cao-quy --period 2025-Q3" in mail.text()
+    assert "--via e-office" in mail.text()
+    parts = {p.get_filename(): p for p in mail.msg.iter_attachments()}
+    assert sorted(parts) == ["bao-cao-quy-2025-Q3-phu-thai-2025h2.docx", "bao-cao-quy-2025-Q3-phu-thai-2025h2.pdf"]
+    pdf = bytes(parts["bao-cao-quy-2025-Q3-phu-thai-2025h2.pdf"].get_content())
+    assert pdf.startswith(b"%PDF") and hashlib.sha256(pdf).hexdigest() == d.pdf_sha256
+    pages, text = _pdf_pages(pdf, tmp_path)
+    assert pages >= 1 and "21/BC-UBND" in text and "DỰ THẢO" not in text
+    final = docx.Document(io.BytesIO(parts["bao-cao-quy-2025-Q3-phu-thai-2025h2.docx"].get_content()))
+    assert "Số: 21/BC-UBND" in final.tables[0].rows[0].cells[0].text
+    assert not _server(signing_store).handler.by_subject("Báo cáo số 21/BC-UBND")  # nothing out before signing
+    row = _row(signing_store, plan)
+    assert row.state == "signing" and row.final_sha256 and row.sign_pdf_sha256 == d.pdf_sha256  # type: ignore[attr-defined]
+
+
+def test_the_signed_copy_goes_to_every_recipient_once_and_is_the_evidence(
+    signing_store: Settings, tmp_path: Path
+) -> None:
+    plan, tgt = _approved(signing_store, "22/BC-UBND")
+    d = workflow.deliver(signing_store, plan, tgt, APPROVED_AT)  # type: ignore[arg-type]
+    scan = tmp_path / "ban-ky.pdf"
+    scan.write_bytes(service.stored_path(signing_store, d.pdf_sha256).read_bytes() + b"\n%signed\n")  # type: ignore[arg-type]
+    sha = hashlib.sha256(scan.read_bytes()).hexdigest()
+    at = APPROVED_AT.add(hours=2)
+    first = workflow.sign(signing_store, plan, tgt, scan.read_bytes(), scan.name, "Nguyễn Thị Lan", at)  # type: ignore[arg-type]
+    again = workflow.sign(signing_store, plan, tgt, scan.read_bytes(), scan.name, "Nguyễn Thị Lan", at.add(minutes=1))  # type: ignore[arg-type]
+    assert len(first.queued) == 2 and again.queued == []  # recorded twice, counted once
+    result = run_tick(signing_store, plan, at, at, ["bao-cao-quy"])  # type: ignore[arg-type]
+    assert result.reports == [f"{PLAN}:bao-cao-quy:2025-Q3"]
+    delivered = _server(signing_store).handler.by_subject("Báo cáo số 22/BC-UBND")
+    assert sorted(r.rcpt[0] for r in delivered) == ["so-noi-vu@phu-thai.example", "ubnd@phu-thai.example"]
+    for r in delivered:
+        (part,) = list(r.msg.iter_attachments())  # the signed copy, not the DOCX
+        assert part.get_filename() == "bao-cao-quy-2025-Q3-phu-thai-2025h2-da-ky.pdf"
+        assert hashlib.sha256(part.get_content()).hexdigest() == sha
+        assert "bản đã ký" in r.text()
+    row = _row(signing_store, plan)
+    assert (row.state, row.signed_sha256, row.sent_via, row.signed_by) == ("delivered", sha, "email", "Nguyễn Thị Lan")  # type: ignore[attr-defined]
+    judged = {
+        (j.occurrence.duty, j.occurrence.period): j.status.value for j in service.judge_plan(signing_store, plan, at)
+    }  # type: ignore[arg-type]
+    assert judged[("bao-cao-quy", "2025-Q3")] == "met"
+    with session_scope(service.engine_for(signing_store)) as s:
+        evidence = s.scalars(select(EvidenceRow).where(EvidenceRow.duty_id == "bao-cao-quy")).all()
+        assert [(e.kind, e.file_sha256, e.file_name) for e in evidence] == [
+            ("report_delivery", sha, "bao-cao-quy-2025-Q3-phu-thai-2025h2-da-ky.pdf")
+        ]
+    listing = {(r["report"], r["period"]): r for r in workflow.listing(signing_store, plan, at)}  # type: ignore[arg-type]
+    entry = listing[("bao-cao-quy", "2025-Q3")]
+    assert entry["signing"]["signed_sha256"] == sha and entry["delivery"]["via"] == "email"
+    assert entry["approval"]["state_vi"] == "đã gửi"
+    # A repeated run, a repeated signing: nothing goes out again.
+    later = at.add(hours=1)
+    assert workflow.sign(signing_store, plan, tgt, scan.read_bytes(), scan.name, "Nguyễn Thị Lan", later).queued == []  # type: ignore[arg-type]
+    assert workflow.deliver(signing_store, plan, tgt, later).queued == []  # type: ignore[arg-type]
+    assert run_tick(signing_store, plan, later, later, ["bao-cao-quy"]).reports == []  # type: ignore[arg-type]
+    assert len(_server(signing_store).handler.by_subject("Báo cáo số 22/BC-UBND")) == 2
+    other = tmp_path / "khac.pdf"
+    other.write_bytes(b"%PDF-1.4\n% another scan\n")
+    with pytest.raises(service.UserError, match="đã có bản ký khác"):
+        workflow.sign(signing_store, plan, tgt, other.read_bytes(), other.name, "Lan", later)  # type: ignore[arg-type]
+    with pytest.raises(service.UserError, match="đã có bản ký khác"):
+        workflow.sent_eoffice(signing_store, plan, tgt, "1/BC", "01/09/2025", "Lan", later)  # type: ignore[arg-type]
+
+
+def test_sent_through_e_office_is_the_evidence_and_no_recipient_gets_mail(signing_store: Settings) -> None:
+    plan, tgt = _approved(signing_store, "23/BC-UBND")
+    workflow.deliver(signing_store, plan, tgt, APPROVED_AT)  # type: ignore[arg-type]
+    at = pendulum.datetime(2025, 9, 2, 9, tz=TZ)
+    assert workflow.sent_eoffice(signing_store, plan, tgt, " 123/BC-UBND ", "01/09/2025", "Nguyễn Thị Lan", at)  # type: ignore[arg-type]
+    assert not workflow.sent_eoffice(signing_store, plan, tgt, "123/BC-UBND", "1/9/2025", "Lan", at.add(hours=1))  # type: ignore[arg-type]
+    result = run_tick(signing_store, plan, at, at, ["bao-cao-quy"])  # type: ignore[arg-type]
+    assert result.reports == []  # delivered already, by the record itself
+    assert not _server(signing_store).handler.by_subject("Báo cáo số 23/BC-UBND")
+    row = _row(signing_store, plan)
+    assert (row.state, row.sent_via, row.sent_number, row.sent_on) == (  # type: ignore[attr-defined]
+        "delivered",
+        "e-office",
+        "123/BC-UBND",
+        dt.date(2025, 9, 1),
+    )
+    judged = {(j.occurrence.duty, j.occurrence.period): j for j in service.judge_plan(signing_store, plan, at)}  # type: ignore[arg-type]
+    assert judged[("bao-cao-quy", "2025-Q3")].status.value == "met"
+    entry = next(r for r in workflow.listing(signing_store, plan, at) if r["period"] == "2025-Q3")  # type: ignore[arg-type]
+    assert entry["delivery"]["eoffice"] == {"number": "123/BC-UBND", "date": "2025-09-01"}
+    with pytest.raises(service.UserError, match="đã ghi gửi qua e-office"):
+        workflow.sign(signing_store, plan, tgt, b"%PDF-1.4\n", "ky.pdf", "Lan", at)  # type: ignore[arg-type]
+    with session_scope(service.engine_for(signing_store)) as s:
+        trail = [a.action for a in repo.audit_trail(s, PLAN) if a.action.startswith("report.")]
+    assert trail.count("report.sent-eoffice") == 1
+
+
+def test_bad_signing_input_is_refused_in_vietnamese_and_changes_nothing(
+    signing_store: Settings, tmp_path: Path
+) -> None:
+    plan = service.resolve_plan(PLAN, signing_store)
+    tgt = workflow.target(plan, "bao-cao-quy", "2025-Q3", DRAFT_DAY)
+    _post(signing_store, dt.date(2025, 7, 10), 1)
+    workflow.draft(signing_store, plan, tgt, DRAFT_DAY, DRAFT_DAY)
+    with pytest.raises(service.UserError, match="chưa được duyệt"):
+        workflow.sign(signing_store, plan, tgt, b"%PDF-1.4\n", "ky.pdf", "Lan", DRAFT_DAY)
+    with pytest.raises(service.UserError, match="chưa được duyệt"):
+        workflow.sent_eoffice(signing_store, plan, tgt, "1/BC", "28/08/2025", "Lan", DRAFT_DAY.add(days=1))
+    workflow.decide(signing_store, plan, tgt, workflow.Decision.approve, APPROVED_AT, number="24/BC-UBND")
+    with pytest.raises(service.UserError, match="chưa lập xong"):
+        workflow.sign(signing_store, plan, tgt, b"%PDF-1.4\n", "ky.pdf", "Lan", APPROVED_AT)
+    workflow.deliver(signing_store, plan, tgt, APPROVED_AT)
+    before = _row(signing_store, plan)
+    at = APPROVED_AT.add(days=1)
+    cases = [
+        (
+            lambda: workflow.sign(signing_store, plan, tgt, b"PK\x03\x04 a docx", "bao-cao.docx", "Lan", at),
+            "không phải PDF",
+        ),
+        (lambda: workflow.sign(signing_store, plan, tgt, b"%PDF-1.4\n", "ky.pdf", " ", at), "--by"),
+        (lambda: workflow.sent_eoffice(signing_store, plan, tgt, "1/BC", "15/13/2025", "Lan", at), "không có thật"),
+        (lambda: workflow.sent_eoffice(signing_store, plan, tgt, "1/BC", "2025-09-01", "Lan", at), "ngày/tháng/năm"),
+        (lambda: workflow.sent_eoffice(signing_store, plan, tgt, "  ", "29/08/2025", "Lan", at), "--number"),
+        (lambda: workflow.sent_eoffice(signing_store, plan, tgt, "1/BC", "28/08/2025", "Lan", at), "từ ngày duyệt"),
+        (lambda: workflow.sent_eoffice(signing_store, plan, tgt, "1/BC", "01/10/2025", "Lan", at), "đến hôm nay"),
+    ]
+    for call, message in cases:
+        with pytest.raises(service.UserError, match=message):
+            call()
+    after = _row(signing_store, plan)
+    assert (after.state, after.signed_sha256, after.sent_via, after.updated_at) == (  # type: ignore[attr-defined]
+        before.state,
+        None,
+        None,
+        before.updated_at,  # type: ignore[attr-defined]
+    )
+    # The command line: a missing file, and the same checks, in Vietnamese; nothing recorded.
+    missing = runner.invoke(
+        cli,
+        ["report", "sign", PLAN, "--period", "2025-Q3", "--file", str(tmp_path / "khong-co.pdf"), "--by", "Lan"],
+    )
+    assert missing.exit_code == 2 and "không tìm thấy tệp bản đã ký" in missing.output
+    bad_day = runner.invoke(
+        cli,
+        [
+            "report",
+            "sent",
+            PLAN,
+            "--period",
+            "2025-Q3",
+            "--via",
+            "e-office",
+            "--number",
+            "1/BC",
+            "--date",
+            "15/13/2025",
+            "--by",
+            "Lan",
+        ],
+    )
+    assert bad_day.exit_code == 2 and "không có thật" in bad_day.output
+    assert _row(signing_store, plan).state == "signing"  # type: ignore[attr-defined]
