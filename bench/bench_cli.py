@@ -75,7 +75,8 @@ class Case:
 
 def environment(home: Path, pycache: Path | None, pythonpath: Path | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CCHC_", "PREFECT_"))}
-    env.update(CCHC_HOME=str(home), CCHC_PLAN_DIR=str(ROOT / "plan_specs"))
+    # The plan specs of the same tree: an older revision may not read today's.
+    env.update(CCHC_HOME=str(home), CCHC_PLAN_DIR=str((pythonpath or ROOT) / "plan_specs"))
     if pycache is not None:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(pycache)
@@ -86,7 +87,7 @@ def environment(home: Path, pycache: Path | None, pythonpath: Path | None) -> di
 
 def extract(rev: str, into: Path) -> None:
     archive = subprocess.run(
-        ["git", "archive", rev, "cchc", "notifications"], cwd=ROOT, capture_output=True, check=True
+        ["git", "archive", rev, "cchc", "notifications", "plan_specs"], cwd=ROOT, capture_output=True, check=True
     ).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")
