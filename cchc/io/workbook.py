@@ -62,6 +62,7 @@ ROLE_VI = {
     "external": "nơi nhận bên ngoài",
 }
 REPORT_CADENCE_VI = {k: CADENCE_VI[k] for k in ("quarter", "half", "year")}
+SIGNING_VI = {"required": "có", "none": "không"}  # Report.signing: signed (or e-office) before it goes out
 LADDER_ACTION_VI = {
     "reminder": ACTION_VI["reminder"].lower(),
     "progress": ACTION_VI["progress"].lower(),
@@ -262,6 +263,14 @@ REPORT_COLUMNS = (
     *BASIS_COLUMNS,
     Column(
         "Tên ngắn", "short_title", width=28, help="≤ 40 ký tự, phần phân biệt đứng trước: tên trong danh sách Prefect."
+    ),
+    Column(
+        "Ký trước khi gửi",
+        "signing",
+        "choice",
+        width=12,
+        choices=SIGNING_VI,
+        help="Trống hoặc 'có': duyệt xong gửi bản Word, PDF để trình ký; 'không': gửi ngay khi duyệt.",
     ),
 )
 
