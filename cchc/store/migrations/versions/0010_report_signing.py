@@ -18,18 +18,6 @@ down_revision = '0009'
 branch_labels = None
 depends_on = None
 
-COLUMNS = (
-    'sign_pdf_sha256',
-    'signed_sha256',
-    'signed_file_name',
-    'signed_by',
-    'signed_at',
-    'sent_via',
-    'sent_number',
-    'sent_on',
-)
-
-
 def upgrade() -> None:
     with op.batch_alter_table('report_runs', schema=None) as batch_op:
         batch_op.add_column(sa.Column('sign_pdf_sha256', sa.String(length=64), nullable=True))
@@ -44,7 +32,22 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Refuses to drop the signing records unless forced; forced, copies the store first (see cchc.store.db).
-    guard_downgrade(columns=[('report_runs', name) for name in COLUMNS])
+    guard_downgrade(columns=[
+        ('report_runs', 'sign_pdf_sha256'),
+        ('report_runs', 'signed_sha256'),
+        ('report_runs', 'signed_file_name'),
+        ('report_runs', 'signed_by'),
+        ('report_runs', 'signed_at'),
+        ('report_runs', 'sent_via'),
+        ('report_runs', 'sent_number'),
+        ('report_runs', 'sent_on'),
+    ])
     with op.batch_alter_table('report_runs', schema=None) as batch_op:
-        for name in reversed(COLUMNS):
-            batch_op.drop_column(name)
+        batch_op.drop_column('sent_on')
+        batch_op.drop_column('sent_number')
+        batch_op.drop_column('sent_via')
+        batch_op.drop_column('signed_at')
+        batch_op.drop_column('signed_by')
+        batch_op.drop_column('signed_file_name')
+        batch_op.drop_column('signed_sha256')
+        batch_op.drop_column('sign_pdf_sha256')
