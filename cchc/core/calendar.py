@@ -243,8 +243,24 @@ class _Builder:
         return out
 
 
+# Plans are frozen: their occurrences are computed once per plan object (tens of ms each time), which the
+# schedules (once per deployment), the report workflow and `cchc replay` ask for again and again.
+_OCCURRENCES: dict[int, tuple[Plan, tuple[Occurrence, ...]]] = {}
+
+
 def plan_occurrences(plan: Plan) -> list[Occurrence]:
     """Every occurrence of every duty and report of the plan, sorted by due time."""
+    hit = _OCCURRENCES.get(id(plan))
+    if hit is not None and hit[0] is plan:  # the entry holds the plan, so its id cannot be reused meanwhile
+        return list(hit[1])
+    occ = _plan_occurrences(plan)
+    if len(_OCCURRENCES) >= 16:
+        _OCCURRENCES.clear()
+    _OCCURRENCES[id(plan)] = (plan, tuple(occ))
+    return occ
+
+
+def _plan_occurrences(plan: Plan) -> list[Occurrence]:
     b = _Builder(plan)
     occ: list[Occurrence] = []
     for d in plan.duties:
