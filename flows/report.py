@@ -3,7 +3,11 @@
 The run judges the moment it was scheduled for. From the draft day it assembles the draft from
 the records, mails it to the coordinator and pauses for approval (a form in the Prefect UI).
 Approved: the final goes to every recipient through the outbox (exactly once) with the DOCX
-attached, and the delivery becomes the report duty's evidence. Every step is idempotent and
+attached, and the delivery becomes the report duty's evidence. When the report is signed before it
+goes out (the spec's ``signing: required``, the default), the final DOCX and its PDF go to the
+coordinator instead and the run pauses again ("Đã ký và gửi"): she records that it went out through
+e-office (number, date: that is the evidence, no mail to the recipients), or attaches the signed
+copy with `cchc report sign` (a form cannot carry a file), which then goes to every recipient. Every step is idempotent and
 the decision is kept in the store, so a crashed or repeated run neither loses nor repeats anything.
 """
 
@@ -63,6 +67,54 @@ class ReportDecision(RunInput):
     )
     signer_name: str = Field(default="", title="Người ký", description="Để trống: người ký theo kế hoạch.")
     note: str = Field(default="", title="Ghi chú", description="Lý do trả lại, hoặc ghi chú khi duyệt.")
+
+
+class SentVia(StrEnum):
+    eoffice = "Gửi qua hệ thống quản lý văn bản (e-office)"
+    attach = "Đính kèm bản đã ký"
+
+
+EOFFICE_NUMBER_PATTERN = r"Cần nhập số văn bản đã gửi trên e-office, ví dụ 123/BC-UBND|\S"
+DAY_PATTERN = r"Cần nhập ngày gửi dạng ngày/tháng/năm, ví dụ 12/09/2025|^\s*\d{1,2}/\d{1,2}/\d{4}\s*$"
+NUMBER_AND_DAY_WHEN_EOFFICE: JsonDict = {
+    "if": {"properties": {"via": {"const": SentVia.eoffice.value}}, "required": ["via"]},
+    "then": {
+        "required": ["number", "date"],
+        "properties": {
+            "number": {"type": "string", "pattern": EOFFICE_NUMBER_PATTERN},
+            "date": {"type": "string", "pattern": DAY_PATTERN},
+        },
+    },
+}
+
+
+class SignedAndSent(RunInput):
+    """Đã ký và gửi: ghi số, ngày đã gửi qua e-office; hoặc đính kèm bản đã ký bằng lệnh hay trang cổng đơn vị."""
+
+    model_config = ConfigDict(json_schema_extra=NUMBER_AND_DAY_WHEN_EOFFICE)
+
+    via: SentVia = Field(
+        title="Cách gửi",
+        description="E-office: nhập số và ngày gửi, hệ thống không gửi thư cho nơi nhận. Đính kèm bản đã ký: "
+        "dùng lệnh cchc report sign hoặc trang cổng đơn vị (biểu mẫu này không nhận tệp).",
+    )
+    number: str = Field(
+        default="",
+        title="Số văn bản trên e-office",
+        description="Bắt buộc khi gửi qua e-office, ví dụ 123/BC-UBND.",
+    )
+    date: str = Field(
+        default="",
+        title="Ngày gửi (ngày/tháng/năm)",
+        description="Bắt buộc khi gửi qua e-office, ví dụ 12/09/2025.",
+    )
+    by: str = Field(default="", title="Người ghi nhận", description="Họ và tên người ghi; để trống: lần chạy này.")
+
+
+def _signing_form(description: str) -> type[SignedAndSent]:
+    form = create_model("SignedAndSent", __base__=SignedAndSent)
+    form._description = description
+    return form
 
 
 def _asking(description: str) -> type[ReportDecision]:
@@ -134,11 +186,15 @@ async def report_duty(
         out["draft"] = rt.draft_report(plan, tgt, moment, now, redraft)
         state = ReportState(out["draft"]["state"])
         out["leader_told"] = rt.warn_leader(plan, tgt, moment, now)
-    if state == ReportState.approved:  # approved earlier: a crash may have stopped the delivery
+    if state in (ReportState.approved, ReportState.signed):  # a crash may have stopped the delivery
         out["delivery"] = rt.deliver(plan, tgt, now)
+        state = out["delivery"]["state"] or state
     out["mail"] = t.notify(plan, [report_id], moment, now)
     t.publish_artifacts(plan, report_id, evaluation, moment)
     out["state"] = state
+    wait = _wait_seconds(plan.timezone, plan.run_time, approval_wait_seconds)
+    if state == ReportState.signing:
+        return await _await_signing(plan, tgt, report_id, moment, clock, out, wait, approval_poll_seconds)
     if state != ReportState.drafted:
         if state == ReportState.sent_back:
             logger.info("báo cáo đã bị trả lại: ghi thêm minh chứng hoặc chạy lại với redraft=true để lập bản mới")
@@ -146,7 +202,6 @@ async def report_duty(
 
     version: int | None = out["draft"]["version"] if "draft" in out else None
     decision: ReportDecision | None = None
-    wait = _wait_seconds(plan.timezone, plan.run_time, approval_wait_seconds)
     asked_again = False
     for attempt in range(1, ASK_AGAIN + 1):
         text = rt.brief(plan, tgt, moment, version, asked_again)
@@ -181,7 +236,62 @@ async def report_duty(
     if decided == ReportState.approved:
         out["delivery"] = rt.deliver(plan, tgt, now)
         out["mail"] = t.notify(plan, [report_id], moment, now)
+        if out["delivery"]["state"] == ReportState.signing:
+            out["state"] = ReportState.signing
+            return await _await_signing(plan, tgt, report_id, moment, clock, out, wait, approval_poll_seconds)
     return await _after_delivery(plan, tgt, report_id, moment, clock(), out)
+
+
+async def _await_signing(
+    plan: Plan,
+    tgt: workflow.Target,
+    report_id: str,
+    moment: dt.datetime,
+    clock: Callable[[], dt.datetime],
+    out: dict[str, Any],
+    wait: int,
+    poll: int,
+) -> dict[str, Any]:
+    """The second pause: signed and sent through e-office (recorded here), or attached by command or portal."""
+    logger = get_run_logger()
+    problem: str | None = None
+    for attempt in range(1, ASK_AGAIN + 1):
+        text = rt.signing_brief(plan, tgt, problem)
+        try:
+            answer = await apause_flow_run(
+                wait_for_input=_signing_form(text),
+                timeout=wait,
+                poll_interval=poll,
+                key=f"ky-{tgt.period.lower()}-{attempt}",
+            )
+        except FlowPauseTimeout:
+            logger.info(
+                "báo cáo %s %s chưa ghi bản đã ký hay e-office; lần chạy sau sẽ chờ tiếp", report_id, tgt.period
+            )
+            break
+        if answer.via is SentVia.attach:
+            state = rt.report_state(plan, tgt)
+            if state == ReportState.signed:  # attached by command or portal while this run waited
+                out["delivery"] = rt.deliver(plan, tgt, clock())
+                out["mail"] = t.notify(plan, [report_id], moment, clock())
+                out["state"] = state
+                return await _after_delivery(plan, tgt, report_id, moment, clock(), out)
+            logger.info(
+                "đính kèm bản đã ký bằng lệnh cchc report sign %s --report %s --period %s --file ... --by ... "
+                "hoặc trên trang cổng đơn vị; hệ thống sẽ gửi bản đã ký tới mọi nơi nhận",
+                plan.id,
+                report_id,
+                tgt.period,
+            )
+            break
+        by = answer.by.strip() or (f"prefect:{flow_run.id}" if flow_run.id else "prefect")
+        problem = rt.record_eoffice(plan, tgt, answer.number, answer.date, by, clock())
+        if problem is None:
+            out["eoffice"] = {"number": answer.number.strip(), "date": answer.date.strip()}
+            return await _after_delivery(plan, tgt, report_id, moment, clock(), out, delivered_now=True)
+        logger.error("chưa ghi được gửi qua e-office: %s; mở lại lần chạy và nhập lại", problem)
+    out["state"] = ReportState.signing
+    return out
 
 
 def _clock(simulated: dt.datetime | None) -> Callable[[], dt.datetime]:
@@ -193,10 +303,18 @@ def _clock(simulated: dt.datetime | None) -> Callable[[], dt.datetime]:
 
 
 async def _after_delivery(
-    plan: Plan, tgt: workflow.Target, report_id: str, moment: dt.datetime, now: dt.datetime, out: dict[str, Any]
+    plan: Plan,
+    tgt: workflow.Target,
+    report_id: str,
+    moment: dt.datetime,
+    now: dt.datetime,
+    out: dict[str, Any],
+    delivered_now: bool = False,
 ) -> dict[str, Any]:
     """Once the delivery is recorded, the report's own occurrence turns met: judge and announce it."""
     delivered = out.get("mail", {}).get("reports", [])
+    if delivered_now:  # recorded by this run (e-office), not by the mail pass
+        delivered = [*delivered, f"{plan.id}:{tgt.report.id}:{tgt.period}"]
     if rt.announce_delivered(plan, tgt, delivered):
         evaluation = t.evaluate(plan, report_id, max(moment, now), now)
         t.emit_status_events(plan, evaluation.changes)

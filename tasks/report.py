@@ -94,17 +94,67 @@ def decide(
 
 @task(name="gửi báo cáo", retries=1, retry_delay_seconds=10)
 def deliver(plan: Plan, tgt: workflow.Target, now: dt.datetime) -> dict[str, Any]:
+    """Approved: the DOCX to every recipient (no signing), or the DOCX and PDF to the coordinator for signing;
+    signed: the signed copy to every recipient."""
     d = workflow.deliver(get_settings(), plan, tgt, now)
     logger = get_run_logger()
     for problem in d.problems:
         logger.warning(problem)
+    if d.queued and d.state == ReportState.signing:
+        logger.info(
+            "báo cáo %s %s đã duyệt: bản Word và PDF đã gửi đơn vị tổng hợp để trình ký", tgt.report.id, tgt.period
+        )
     if d.markdown:
+        publish(plan, tgt, "chờ ký" if d.state == ReportState.signing else "đã duyệt")
+    return {"queued": len(d.queued), "problems": d.problems, "state": d.state, "pdf": d.pdf_sha256}
+
+
+def publish(plan: Plan, tgt: workflow.Target, what: str) -> None:
+    """The report's artifact: the final as approved, and how it was signed and sent (the delivery evidence)."""
+    markdown = workflow.delivery_markdown(get_settings(), plan, tgt)
+    if markdown:
         create_markdown_artifact(
             key=artifact_key("report", plan.id, tgt.report.id, tgt.period),
-            markdown=d.markdown,
-            description=f"Báo cáo {tgt.period} đã duyệt",
+            markdown=markdown,
+            description=f"Báo cáo {tgt.period} {what}",
         )
-    return {"queued": len(d.queued), "problems": d.problems}
+
+
+@task(name="tóm tắt bước ký")
+def signing_brief(plan: Plan, tgt: workflow.Target, problem: str | None) -> str:
+    """The second Resume dialog's text: what was sent for signing and the two ways to finish."""
+    run = workflow.run_state(get_settings(), plan, tgt.report.id, tgt.period)
+    number = run.number if run else "-"
+    lines = [
+        f"Báo cáo {tgt.period} số {number} đã duyệt; bản Word và PDF đã gửi đơn vị tổng hợp để trình ký.",
+        "Sau khi ký: chọn «Gửi qua hệ thống quản lý văn bản (e-office)» và nhập số, ngày gửi (ngày/tháng/năm); "
+        "hệ thống ghi nhận đã gửi, không gửi thư cho nơi nhận.",
+        "Hoặc đính kèm bản đã ký (PDF, ảnh quét) bằng lệnh "
+        f"`cchc report sign {plan.id} --report {tgt.report.id} --period {tgt.period} --file ban-da-ky.pdf "
+        '--by "Họ và tên"` hoặc trên trang cổng đơn vị: hệ thống gửi bản đã ký tới mọi nơi nhận. '
+        "Biểu mẫu này không nhận tệp.",
+    ]
+    if problem:
+        lines.insert(0, f"Lần trước chưa ghi được: {problem}")
+    return "\n\n".join(lines)
+
+
+@task(name="ghi gửi qua e-office")
+def record_eoffice(plan: Plan, tgt: workflow.Target, number: str, day: str, by: str, now: dt.datetime) -> str | None:
+    """None when recorded (the report is delivered), else the Vietnamese reason, for the form to ask again."""
+    from cchc.app import service
+
+    try:
+        new = workflow.sent_eoffice(get_settings(), plan, tgt, number, day, by, now)
+    except service.UserError as e:
+        return str(e)
+    if new:
+        _event(plan, tgt, "cchc.report.sent-eoffice", {"number": number.strip(), "date": day.strip()})
+        get_run_logger().info(
+            "đã ghi báo cáo %s %s gửi qua e-office, số %s, ngày %s", tgt.report.id, tgt.period, number, day
+        )
+    publish(plan, tgt, "đã gửi qua e-office")
+    return None
 
 
 @task(name="phát sự kiện báo cáo đã gửi")
@@ -112,6 +162,7 @@ def announce_delivered(plan: Plan, tgt: workflow.Target, delivered: list[str]) -
     if f"{plan.id}:{tgt.report.id}:{tgt.period}" not in delivered:
         return False
     _event(plan, tgt, "cchc.report.delivered", {})
+    publish(plan, tgt, "đã gửi")
     return True
 
 

@@ -810,3 +810,34 @@ def _signing_json(report: Report, run: ReportRunRow | None) -> dict[str, Any]:
         "signed_by": run.signed_by if run else None,
         "signed_at": service.iso(run.signed_at) if run and run.signed_at else None,
     }
+
+
+def delivery_markdown(settings: Settings, plan: Plan, tgt: Target) -> str:
+    """The report's artifact after approval: the final as approved, then how it went out (the evidence)."""
+    run = run_state(settings, plan, tgt.report.id, tgt.period)
+    if run is None or run.state not in DECIDED or run.decided_at is None:
+        return ""
+    lines = ["", "## Ký và gửi", ""]
+    if run.sent_via == EOFFICE:
+        lines.append(
+            f"- Đã gửi qua hệ thống quản lý văn bản (e-office): số **{run.sent_number}**, ngày {_day(run.sent_on)}"
+            f" (ghi nhận bởi {run.signed_by or '-'}). Không gửi thư cho nơi nhận."
+        )
+    elif run.signed_sha256:
+        lines.append(
+            f"- Bản đã ký: `{run.signed_file_name}` (sha256 `{run.signed_sha256[:16]}…`), đính kèm bởi "
+            f"{run.signed_by or '-'}; gửi tới mọi nơi nhận qua thư điện tử."
+        )
+    elif run.state == ReportState.signing:
+        lines.append(
+            "- Chờ ký: bản Word và PDF đã gửi đơn vị tổng hợp. Đính kèm bản đã ký "
+            f"(`cchc report sign {plan.id} --report {tgt.report.id} --period {tgt.period} --file ... --by ...`) "
+            "hoặc ghi số, ngày đã gửi qua e-office."
+        )
+    else:
+        lines.append("- Gửi bản Word tới mọi nơi nhận qua thư điện tử (không có bước ký).")
+    if run.sign_pdf_sha256:
+        lines.append(f"- Bản PDF trình ký: sha256 `{run.sign_pdf_sha256[:16]}…`")
+    if run.state == ReportState.delivered:
+        lines.append(f"- Tình trạng: {state_label(run.state)}.")
+    return render_markdown(_final_model(settings, plan, tgt, run)) + "\n".join(lines) + "\n"
