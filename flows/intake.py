@@ -7,7 +7,7 @@ Both call the same core as the CLI and emit the evidence event, so the duty re-r
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import pendulum
 from prefect import flow, get_run_logger
@@ -189,19 +189,20 @@ async def reject_evidence(
     return await _answered(what, lines, message, {"rejected": evidence_id, "duty": duty_id})
 
 
-@flow(name="cchc-xac-nhan-gia-dinh", flow_run_name="giả định {plan_id}:{item_id}:{aspect}")
+@flow(name="cchc-xac-nhan-gia-dinh", flow_run_name="giả định {plan_id}")
 async def decide_assumption(
     plan_id: str,
-    aspect: Literal["due", "count", "cadence", "effective"],
     reason: Annotated[str, Field(min_length=1)],
     by: Annotated[str, Field(min_length=1)],
+    assumption: str = "",
+    aspect: str = "",
     item_id: str = "",
-    action: Literal["confirm", "change"] = "confirm",
+    action: str = "confirm",
     due_day: Annotated[int | None, Field(ge=1, le=31)] = None,
     due_in_month: str = "last",
     min_count: Annotated[int | None, Field(ge=1, le=1000)] = None,
-    effective_from: dt.date | None = None,
-) -> dict[str, Any]:
+    effective_from: dt.date | str | None = None,
+) -> State:
     """Xác nhận hoặc điều chỉnh một giả định của kế hoạch (mốc mà kế hoạch không quy định).
 
     Giả định chưa xác nhận vẫn nhắc đơn vị chủ trì (ghi rõ là mốc do bộ phận điều phối đặt) nhưng không báo
@@ -209,37 +210,55 @@ async def decide_assumption(
 
     Args:
         plan_id: Mã kế hoạch.
-        aspect: Mặt của quy định: due (hạn), count (số lượng), cadence (chu kỳ), effective (ngày hiệu lực của kế hoạch).
         reason: Căn cứ (văn bản, quyết định) hoặc lý do (bắt buộc).
         by: Người quyết định (họ tên, chức vụ).
+        assumption: Giả định như trong danh sách chọn ('Báo cáo quý: hạn'); hoặc dùng item_id và aspect.
+        aspect: Mặt của quy định: due (hạn), count (số lượng), cadence (chu kỳ), effective (ngày hiệu lực).
         item_id: Mã nhiệm vụ hoặc báo cáo; để trống với ngày hiệu lực.
-        action: confirm (giữ nguyên và xác nhận) hoặc change (điều chỉnh rồi xác nhận).
+        action: Giữ nguyên và xác nhận (confirm) hoặc điều chỉnh rồi xác nhận (change).
         due_day: Khi điều chỉnh hạn: ngày trong tháng (1-31).
-        due_in_month: Khi điều chỉnh hạn: tháng nào của kỳ: last (tháng cuối), next (tháng sau kỳ) hoặc 1..12.
+        due_in_month: Khi điều chỉnh hạn: tháng nào của kỳ (tháng cuối kỳ, tháng sau kỳ, tháng thứ n của kỳ).
         min_count: Khi điều chỉnh số lượng: số minh chứng tối thiểu mỗi kỳ.
-        effective_from: Khi điều chỉnh ngày hiệu lực: ngày kế hoạch có hiệu lực.
+        effective_from: Khi điều chỉnh ngày hiệu lực: ngày kế hoạch có hiệu lực (ngày/tháng/năm).
     """
+    what = "Xác nhận giả định"
     settings = get_settings()
     plan = service.resolve_plan(plan_id, settings)
-    due = None
-    if due_day is not None:
-        month: int | str = int(due_in_month) if due_in_month.isdigit() else due_in_month
-        due = DueRule.model_validate({"in_month": month, "day": due_day})
-    decided = service.decide_assumption(
-        settings,
-        plan,
-        item_id,
-        aspect,
-        action,
-        reason,
-        by,
-        pendulum.now("UTC"),
-        due=due,
-        min_count=min_count,
-        effective_from=effective_from,
-    )
+    try:
+        if assumption.strip():
+            item_id, aspect = forms.resolve(forms.assumption_choices(plan), assumption, "Giả định").split("|")
+        if aspect not in forms.ASPECT_VI:
+            raise forms.FormError("chọn một giả định trong danh sách.")
+        act = forms.resolve(forms.ACTIONS, action, "Quyết định")
+        due = None
+        if due_day is not None:
+            month = forms.resolve(forms.DUE_MONTHS, due_in_month, "Tháng của hạn")
+            due = DueRule.model_validate({"in_month": int(month) if month.isdigit() else month, "day": due_day})
+        effective = forms.parse_day(effective_from) if effective_from else None
+        decided = service.decide_assumption(
+            settings,
+            plan,
+            item_id,
+            aspect,
+            act,
+            reason,
+            by,
+            pendulum.now("UTC"),
+            due=due,
+            min_count=min_count,
+            effective_from=effective,
+        )
+    except (forms.FormError, service.UserError, ValueError) as e:
+        return await _refused(what, str(e))
     (a,) = [x for x in assumptions.listing(decided) if x.item == item_id and x.aspect == aspect]
-    get_run_logger().info("%s %s: %s — %s", item_id or plan_id, aspect, a.rule, a.confirmed)
     if item_id:
         emit_evidence_recorded(plan.id, item_id, None, "assumption", reason=f"giả định {aspect}")
-    return a.as_json()
+    name = views.duty_title(plan, item_id) if item_id else "kế hoạch"
+    word = forms.ASPECT_VI[aspect]
+    message = f"{word[:1].upper()}{word[1:]} của «{name}» nay là: {a.rule} ({a.confirmed})."
+    lines = [
+        f"- Giả định: {md_text(name)}, {forms.ASPECT_VI[aspect]}",
+        f"- Quy định áp dụng: {md_text(a.rule)}",
+        f"- {md_text(a.confirmed or '')}",
+    ]
+    return await _answered(what, lines, message, a.as_json())

@@ -85,6 +85,7 @@ def test_each_plan_has_its_forms_as_deployments_whose_parameters_are_drop_downs(
         "Ghi nhận minh chứng · Phủ Thông 8–12.2025",
         "Miễn một kỳ · Phủ Thông 8–12.2025",
         "Loại minh chứng · Phủ Thông 8–12.2025",
+        "Xác nhận giả định · Phủ Thông 8–12.2025",
     ]
     assert all(s.parameters == {"plan_id": "phu-thong-2025"} for s in specs)
     evidence = to_runner(specs[0])._parameter_openapi_schema
@@ -160,3 +161,32 @@ async def test_a_bad_answer_ends_the_run_failed_with_what_to_fix_and_records_not
     assert state.message is not None and state.message.startswith(says), state.message
     judged = service.judge_plan(cchc_env, PHU_THONG, pendulum.datetime(2025, 10, 20, tz="Asia/Ho_Chi_Minh"))
     assert all(j.count == 0 for j in judged if j.occurrence.duty == DUTY)
+
+
+def test_the_assumption_form_lists_the_plans_assumptions_by_short_title() -> None:
+    choices = forms.assumption_choices(PHU_THONG)
+    labels = [c.label for c in choices]
+    assert "Ngày hiệu lực của kế hoạch" in labels and "Báo cáo quý: hạn" in labels
+    assert forms.resolve(choices, "Báo cáo quý: hạn", "x") == "bao-cao-quy|due"
+    form = to_runner(form_deployments(PHU_THONG)[3])._parameter_openapi_schema.properties
+    assert form["assumption"]["enum"] == labels and form["action"]["enum"][0] == "Giữ nguyên và xác nhận"
+    assert "tháng cuối kỳ" in form["due_in_month"]["enum"]
+
+
+@pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.anyio
+async def test_deciding_an_assumption_through_the_form_says_the_rule_now_in_force(cchc_env: Settings) -> None:
+    from flows.intake import decide_assumption
+
+    state = await decide_assumption(
+        plan_id="phu-thong-2025", assumption="Báo cáo quý: hạn", action="Điều chỉnh rồi xác nhận", due_day=12,
+        due_in_month="tháng cuối kỳ", reason="Công văn của Sở Nội vụ", by="Trần Thị C", return_state=True,
+    )  # fmt: skip
+    assert state.is_completed() and state.message is not None
+    assert state.message.startswith("Hạn của «Báo cáo kết quả thực hiện kế hoạch"), state.message
+    assert "nay là: ngày 12 của tháng cuối kỳ (Trần Thị C điều chỉnh ngày" in state.message
+    bad = await decide_assumption(
+        plan_id="phu-thong-2025", assumption="Báo cáo quý: hạn", action="Điều chỉnh rồi xác nhận",
+        effective_from="31/02/2025", reason="x", by="y", return_state=True,
+    )  # fmt: skip
+    assert bad.is_failed() and bad.message is not None and "Ngày «31/02/2025» không có thật" in bad.message

@@ -37,15 +37,9 @@ FLOW_OF_KIND = {
     DutyKind.report: ("flows/report.py", "unit_report_duty"),  # a unit's own report, judged like any duty
 }
 REPORT_FLOW = ("flows/report.py", "report_duty")  # the commune's periodic reports (plan.reports)
-INTAKE = [  # forms for every plan at once; the per-plan ones (drop-downs) are in form_deployments
-    (
-        "flows/intake.py",
-        "decide_assumption",
-        "Xác nhận giả định của kế hoạch",
-        "Xác nhận hoặc điều chỉnh một mốc mà kế hoạch không quy định (hạn, số lượng, ngày hiệu lực), kèm người "
-        "quyết định và lý do; `cchc assumptions` liệt kê các giả định.",
-    ),
-]
+INTAKE: list[
+    tuple[str, str, str, str]
+] = []  # forms for every plan at once: none; each plan has its own (form_deployments)
 
 
 @dataclass(frozen=True)
@@ -305,6 +299,12 @@ FORMS = [  # (flow, name, what the coordinator does with it, the plan's form)
     ("record_evidence", "Ghi nhận minh chứng", "Ghi nhận một minh chứng (bài đăng, văn bản, ảnh…) cho một nhiệm vụ"),
     ("waive_occurrence", "Miễn một kỳ", "Miễn một kỳ của một nhiệm vụ, kèm lý do"),
     ("reject_evidence", "Loại minh chứng", "Loại một minh chứng không đạt (không tính nữa, vẫn lưu), kèm lý do"),
+    (
+        "decide_assumption",
+        "Xác nhận giả định",
+        "Xác nhận hoặc điều chỉnh một mốc mà kế hoạch không quy định (hạn, số lượng, chu kỳ, ngày hiệu lực), kèm "
+        "người quyết định và căn cứ",
+    ),
 ]
 
 
@@ -315,6 +315,7 @@ def form_deployments(plan: Plan) -> list[DeploymentSpec]:
         "record_evidence": forms.evidence_form(plan),
         "waive_occurrence": forms.waiver_form(plan),
         "reject_evidence": forms.rejection_form(plan),
+        "decide_assumption": forms.assumption_form(plan),
     }
     return [
         DeploymentSpec(
@@ -330,6 +331,7 @@ def form_deployments(plan: Plan) -> list[DeploymentSpec]:
             parameter_schema=schemas[func],
         )
         for func, name, what in FORMS
+        if func != "decide_assumption" or forms.assumption_choices(plan)  # nothing assumed: nothing to decide
     ]
 
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cchc.core import assumptions
 from cchc.core.calendar import plan_occurrences
 from cchc.core.labels import EVIDENCE_KIND_VI
 from cchc.core.spec import Duty, EvidenceKind, Plan, Report
@@ -186,4 +187,75 @@ def rejection_form(plan: Plan) -> dict[str, Any]:
             "by": _prop(2, "Người quyết định", "Họ tên, chức vụ.", type="string", default="điều phối viên"),
         },
         ["evidence_id", "reason"],
+    )
+
+
+ASPECT_VI = {"due": "hạn", "count": "số lượng", "cadence": "chu kỳ", "effective": "ngày hiệu lực"}
+ACTIONS = [Choice("confirm", "Giữ nguyên và xác nhận"), Choice("change", "Điều chỉnh rồi xác nhận")]
+DUE_MONTHS = [
+    Choice("last", "tháng cuối kỳ"),
+    Choice("next", "tháng sau kỳ"),
+    *(Choice(str(n), f"tháng thứ {n} của kỳ") for n in range(1, 13)),
+]
+
+
+def assumption_choices(plan: Plan) -> list[Choice]:
+    """Every assumption of the plan as '«Báo cáo quý»: hạn' (code 'item|aspect'; the plan's effective date
+    has no item). The label does not say whether it is confirmed: the form is registered once, decisions
+    come later."""
+    out = []
+    for a in assumptions.listing(plan):
+        if not a.item:
+            out.append((f"|{a.aspect}", "Ngày hiệu lực của kế hoạch"))
+            continue
+        item = plan.item(a.item)
+        name = item.short_title or _short(item.title, 60)
+        out.append((f"{a.item}|{a.aspect}", f"{name}: {ASPECT_VI.get(a.aspect, a.aspect)}"))
+    return _unique(out)
+
+
+def assumption_form(plan: Plan) -> dict[str, Any]:
+    return _schema(
+        {
+            "assumption": _prop(
+                0,
+                "Giả định",
+                "Mốc kế hoạch không quy định, do bộ phận điều phối đặt.",
+                **_enum(assumption_choices(plan)),
+            ),
+            "action": _prop(
+                1,
+                "Quyết định",
+                "Giữ nguyên mốc đang dùng, hoặc điều chỉnh.",
+                **_enum(ACTIONS),
+                default=ACTIONS[0].label,
+            ),
+            "reason": _prop(2, "Căn cứ", "Văn bản, quyết định hoặc lý do (bắt buộc).", type="string", minLength=1),
+            "by": _prop(3, "Người quyết định", "Họ tên, chức vụ (bắt buộc).", type="string", minLength=1),
+            "due_day": _prop(
+                4,
+                "Hạn mới: ngày",
+                "Khi điều chỉnh hạn: ngày cuối cùng còn tính (1–31).",
+                type="integer",
+                minimum=1,
+                maximum=31,
+            ),
+            "due_in_month": _prop(
+                5,
+                "Hạn mới: tháng",
+                "Khi điều chỉnh hạn: tháng nào của kỳ.",
+                **_enum(DUE_MONTHS),
+                default=DUE_MONTHS[0].label,
+            ),
+            "min_count": _prop(
+                6,
+                "Số lượng mới",
+                "Khi điều chỉnh số lượng: số minh chứng tối thiểu mỗi kỳ.",
+                type="integer",
+                minimum=1,
+                maximum=1000,
+            ),
+            "effective_from": _prop(7, "Ngày hiệu lực mới", f"Khi điều chỉnh ngày hiệu lực. {DAY_HINT}", type="string"),
+        },
+        ["assumption", "action", "reason", "by"],
     )
