@@ -197,10 +197,11 @@ def test_scratch_leaves_the_real_store_untouched_and_store_send_writes_to_it(cch
     assert occ[("ttdvth-tin-bai-website", "2025-10")]["count"] == 1
 
 
-def test_report_drafted_approved_from_the_file_and_delivered(cchc_env: Settings, tmp_path: Path) -> None:
+def test_report_drafted_approved_signed_and_sent_from_the_file(cchc_env: Settings, tmp_path: Path) -> None:
     approvals = tmp_path / "duyet.yaml"
     approvals.write_text(
-        "- {report: bao-cao-quy, period: 2025-Q4, decision: approve, number: 45/BC-UBND, date: 2025-12-10}\n",
+        "- {report: bao-cao-quy, period: 2025-Q4, decision: approve, number: 45/BC-UBND, date: 2025-12-10,\n"
+        "   eoffice: 120/BC-UBND, sent: 2025-12-11}\n",
         encoding="utf-8",
     )
     code, out, err = cli(
@@ -208,15 +209,30 @@ def test_report_drafted_approved_from_the_file_and_delivered(cchc_env: Settings,
     )
     assert code == 0, err
     data = json.loads(out)
-    events = [(d["day"], r["report"], r["what"]) for d in data["days"] for r in d["reports"]]
-    quarter = [(day, what) for day, report, what in events if report == "bao-cao-quy"]
+    quarter = [(d["day"], r["what"]) for d in data["days"] for r in d["reports"] if r["report"] == "bao-cao-quy"]
     assert quarter[0][1].startswith("lập dự thảo bản 1")
     assert ("2025-12-10", "duyệt, số 45/BC-UBND") in quarter
-    assert any(what.startswith("đã gửi xong") for _, what in quarter)
+    assert ("2025-12-10", "bản Word và PDF gửi đơn vị tổng hợp để trình ký; chờ ký") in quarter
+    assert ("2025-12-11", "đã ký, gửi qua e-office số 120/BC-UBND") in quarter
     occ = {(o["item"], o["period"]): o for o in data["summary"]["statuses"]["occurrences"]}
     assert occ[("bao-cao-quy", "2025-Q4")]["status"] == "met"
-    steps = data["summary"]["messages"]["sent_by_step"]
-    assert steps.get("report:draft", 0) >= 1 and steps.get("report:delivery", 0) >= 1
+    changes = [c for d in data["days"] for c in d["changes"] if c["item"] == "bao-cao-quy" and c["period"] == "2025-Q4"]
+    assert changes[-1]["to"] == "met" and changes[-1]["at"].startswith("2025-12-11")
+    assert data["summary"]["messages"]["sent_by_step"].get("report:draft", 0) >= 1
+
+    # Approved but never signed: it waits for the signature and is not met.
+    approvals.write_text(
+        "- {report: bao-cao-quy, period: 2025-Q4, number: 45/BC-UBND, date: 2025-12-10}\n", encoding="utf-8"
+    )
+    code, out, err = cli(
+        "replay", PLAN, "--from", "2025-12-01", "--to", "2025-12-20", "--approvals", str(approvals), "--json"
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    whats = [r["what"] for d in data["days"] for r in d["reports"] if r["report"] == "bao-cao-quy"]
+    assert whats[-1] == "bản Word và PDF gửi đơn vị tổng hợp để trình ký; chờ ký"
+    occ = {(o["item"], o["period"]): o for o in data["summary"]["statuses"]["occurrences"]}
+    assert occ[("bao-cao-quy", "2025-Q4")]["status"] != "met"
 
     # Without a decision the draft waits and the leader is told before the due date.
     code, out, err = cli("replay", PLAN, "--from", "2025-12-01", "--to", "2025-12-20", "--json")
@@ -224,8 +240,6 @@ def test_report_drafted_approved_from_the_file_and_delivered(cchc_env: Settings,
     data = json.loads(out)
     whats = [r["what"] for d in data["days"] for r in d["reports"] if r["report"] == "bao-cao-quy"]
     assert "chưa duyệt sát hạn: báo lãnh đạo" in whats and not any(w.startswith("duyệt") for w in whats)
-    occ = {(o["item"], o["period"]): o for o in data["summary"]["statuses"]["occurrences"]}
-    assert occ[("bao-cao-quy", "2025-Q4")]["status"] != "met"
 
 
 @pytest.mark.parametrize(

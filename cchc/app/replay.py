@@ -153,6 +153,10 @@ class ApprovalEntry(BaseModel):
     signer: str = ""
     note: str = ""
     by: str = "cchc replay"
+    # Signing required (the default): the signed report went out through e-office with this number, on this
+    # day (default: the day of approval); without it the report waits for its signature.
+    eoffice: str = Field(default="", description="Số văn bản đã gửi qua e-office sau khi ký, ví dụ 123/BC-UBND.")
+    sent: dt.date | None = Field(default=None, description="Ngày gửi qua e-office; để trống: ngày duyệt.")
 
 
 def load_approvals(path: Path, plan: Plan) -> list[ApprovalEntry]:
@@ -453,6 +457,7 @@ class _Replay:
         self.transport = transport
         self.approvals = list(approvals)
         self.used: set[int] = set()
+        self.eoffice: set[str] = set()  # "plan:report:period" delivered through e-office by this replay
         self.mail_pending = False  # a message waits for a retry: every pass runs from then on
 
     def note_changes(self, at: dt.datetime, changes: Sequence[tuple[repo.Judged, str | None]]) -> None:
@@ -527,7 +532,9 @@ class _Replay:
             if workflow.approval_late(settings, plan, tgt, m, m):
                 log.append(ReportEvent(m, report_id, tgt.period, "chưa duyệt sát hạn: báo lãnh đạo"))
         if state == ReportState.approved:
-            workflow.deliver(settings, plan, tgt, m)
+            self._delivered(tgt, m, workflow.deliver(settings, plan, tgt, m))
+        if state == ReportState.signing:
+            self._signed(tgt, m, today, events)
         tick = await arun_tick(settings, plan, m, m, [report_id], self.transport)
         self.note_tick(m, tick, events)
         if state == ReportState.drafted and decision is not None:
@@ -542,13 +549,46 @@ class _Replay:
             log.append(ReportEvent(m, report_id, tgt.period, what + (f" ({a.note})" if a.note else "")))
             events.add(report_id, m)
             if decided == ReportState.approved:
-                delivery = workflow.deliver(settings, plan, tgt, m)
-                self.result.problems += [p for p in delivery.problems if p not in self.result.problems]
+                delivery = self._delivered(tgt, m, workflow.deliver(settings, plan, tgt, m))
+                if delivery.state == ReportState.signing:
+                    self._signed(tgt, m, today, events)
                 tick = await arun_tick(settings, plan, m, m, [report_id], self.transport)
                 self.note_tick(m, tick, events)
-        if f"{plan.id}:{report_id}:{tgt.period}" in tick.reports:  # delivered: the report's own occurrence is met
+        key = f"{plan.id}:{report_id}:{tgt.period}"
+        done = workflow.run_state(settings, plan, report_id, tgt.period)
+        if key in tick.reports or (done is not None and done.state == ReportState.delivered and key in self.eoffice):
+            self.eoffice.discard(key)  # delivered: the report's own occurrence is met
             again = service.evaluate_duty(settings, plan, report_id, m, m)
             self.note_changes(m, again.changes)
+
+    def _delivered(self, tgt: workflow.Target, m: dt.datetime, delivery: workflow.Delivery) -> workflow.Delivery:
+        self.result.problems += [p for p in delivery.problems if p not in self.result.problems]
+        if delivery.state == ReportState.signing and delivery.pdf_sha256 is not None:
+            what = "bản Word và PDF gửi đơn vị tổng hợp để trình ký; chờ ký"
+            if not any(
+                e.report == tgt.report.id and e.period == tgt.period and e.what == what for e in self.result.reports
+            ):
+                self.result.reports.append(ReportEvent(m, tgt.report.id, tgt.period, what))
+        return delivery
+
+    def _signed(self, tgt: workflow.Target, m: dt.datetime, today: dt.date, events: Events) -> None:
+        """The decision's e-office record, once its day has come: the report is delivered (flows/report.py's
+        'Đã ký và gửi' form, or `cchc report eoffice`)."""
+        used = [self.approvals[i] for i in sorted(self.used)]
+        entry = next((a for a in reversed(used) if a.report == tgt.report.id and a.period == tgt.period), None)
+        if entry is None or not entry.eoffice.strip():
+            return
+        row = workflow.run_state(self.settings, self.plan, tgt.report.id, tgt.period)
+        approved_on = to_local(row.decided_at, self.plan.timezone).date() if row and row.decided_at else today
+        sent = entry.sent or approved_on
+        if sent > today:
+            return
+        if workflow.sent_eoffice(self.settings, self.plan, tgt, entry.eoffice, sent.strftime("%d/%m/%Y"), entry.by, m):
+            self.eoffice.add(f"{self.plan.id}:{tgt.report.id}:{tgt.period}")
+            self.result.reports.append(
+                ReportEvent(m, tgt.report.id, tgt.period, f"đã ký, gửi qua e-office số {entry.eoffice.strip()}")
+            )
+            events.add(tgt.report.id, m + EPSILON)
 
     async def mail_pass(self, run: ScheduledRun, events: Events) -> None:
         m = run.moment
