@@ -89,14 +89,14 @@ NUMBER_AND_DAY_WHEN_EOFFICE: JsonDict = {
 
 
 class SignedAndSent(RunInput):
-    """Đã ký và gửi: ghi số, ngày đã gửi qua e-office; hoặc đính kèm bản đã ký bằng lệnh hay trang cổng đơn vị."""
+    """Đã ký và gửi: ghi số, ngày đã gửi qua e-office; hoặc đính kèm bản đã ký bằng lệnh cchc report sign."""
 
     model_config = ConfigDict(json_schema_extra=NUMBER_AND_DAY_WHEN_EOFFICE)
 
     via: SentVia = Field(
         title="Cách gửi",
         description="E-office: nhập số và ngày gửi, hệ thống không gửi thư cho nơi nhận. Đính kèm bản đã ký: "
-        "dùng lệnh cchc report sign hoặc trang cổng đơn vị (biểu mẫu này không nhận tệp).",
+        "dùng lệnh cchc report sign (biểu mẫu này không nhận tệp).",
     )
     number: str = Field(
         default="",
@@ -252,7 +252,7 @@ async def _await_signing(
     wait: int,
     poll: int,
 ) -> dict[str, Any]:
-    """The second pause: signed and sent through e-office (recorded here), or attached by command or portal."""
+    """The second pause: signed and sent through e-office (recorded here), or attached by command."""
     logger = get_run_logger()
     problem: str | None = None
     for attempt in range(1, ASK_AGAIN + 1):
@@ -271,14 +271,14 @@ async def _await_signing(
             break
         if answer.via is SentVia.attach:
             state = rt.report_state(plan, tgt)
-            if state == ReportState.signed:  # attached by command or portal while this run waited
+            if state == ReportState.signed:  # attached by command while this run waited
                 out["delivery"] = rt.deliver(plan, tgt, clock())
                 out["mail"] = t.notify(plan, [report_id], moment, clock())
                 out["state"] = state
                 return await _after_delivery(plan, tgt, report_id, moment, clock(), out)
             logger.info(
-                "đính kèm bản đã ký bằng lệnh cchc report sign %s --report %s --period %s --file ... --by ... "
-                "hoặc trên trang cổng đơn vị; hệ thống sẽ gửi bản đã ký tới mọi nơi nhận",
+                "đính kèm bản đã ký bằng lệnh cchc report sign %s --report %s --period %s --file ... --by ..."
+                "; hệ thống sẽ gửi bản đã ký tới mọi nơi nhận",
                 plan.id,
                 report_id,
                 tgt.period,

@@ -1,6 +1,7 @@
 """Approving a report in the real Prefect UI (Chromium, `prefect server start`): the Resume dialog shows the
 draft's summary and a link to it, approving without a document number is refused with a message that says
-what to do (the run stays paused), and approving with one delivers the report.
+what to do (the run stays paused), approving with one sends the final and its PDF for signing, and recording
+in the second form that it went out through e-office delivers the report.
 
 The report run is the real flow, in its own process against the test's server, waiting for approval the way a
 served run does. Screenshots go to docs/img/ for the coordinators' guide.
@@ -129,21 +130,45 @@ def test_approving_in_the_ui_refuses_a_missing_number_then_delivers(
         assert _state(server, run_id) == "PAUSED"
         assert page.locator(".p-modal__body").is_visible()  # the dialog stays open with what she typed
 
-        # With the number: the run resumes, approves and delivers.
+        # With the number: the run resumes, approves, sends the final and its PDF for signing and waits again.
         page.locator(".p-modal textarea").first.fill("12/BC-UBND")
         page.screenshot(path=str(DOCS / "duyet-bao-cao.png"))
         page.get_by_role("button", name="Submit").click()
         proc = waiting["proc"]
-        wait_for("the approved run to finish", lambda: proc.poll() is not None, 180, 0.5)
+        wait_for("the approved run to pause for signing", lambda: proc.poll() is not None or _paused(server), 180, 0.5)
+        assert proc.poll() is None, waiting["log"].read_text(errors="replace")[-4000:]
+
+        # Signed and sent through e-office: its number and day recorded in the second form deliver the report.
+        page.goto(f"{server.url}/runs/flow-run/{run_id}", wait_until="domcontentloaded", timeout=30_000)
+        page.get_by_role("button", name="Resume").first.click(timeout=30_000)
+        page.locator(".p-modal__body").get_by_text("Cách gửi", exact=True).wait_for(timeout=30_000)
+        assert "bản Word và PDF đã gửi đơn vị tổng hợp" in page.locator(".p-modal__body").inner_text()
+        page.locator(".p-modal .p-select-button__control").first.click()
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("Enter")
+        page.locator(".p-modal .p-select-button__value").first.get_by_text("e-office", exact=False).wait_for(
+            timeout=10_000
+        )
+        boxes = page.locator(".p-modal textarea")
+        boxes.nth(0).fill("123/BC-UBND")
+        boxes.nth(1).fill("03/09/2025")
+        boxes.nth(2).fill("Nguyễn Thị Lan")
+        page.screenshot(path=str(DOCS / "ky-va-gui-e-office.png"))
+        page.get_by_role("button", name="Submit").click()
+        wait_for("the signed run to finish", lambda: proc.poll() is not None, 180, 0.5)
         out = waiting["log"].read_text(errors="replace")
         assert proc.returncode == 0, out[-4000:]
-        assert '"state": "delivered"' in out, out[-4000:]
+        assert '"state": "delivered"' in out and "123/BC-UBND" in out, out[-4000:]
         assert _state(server, run_id) == "COMPLETED"
 
-        # The delivery: the final report went out (the .eml outbox of a home without SMTP), numbered.
+        # The final and its PDF went to the coordinator (the .eml outbox of a home without SMTP); the
+        # recipients got the report through e-office, so no mail went to them.
         sent = list((waiting["home"] / "mail").rglob("*.eml"))
-        finals = [p for p in sent if "12/BC-UBND" in _subject(p)]
-        assert len(finals) == 2, [_subject(p) for p in sent]
+        to_sign = [
+            p for p in sent if _subject(p).startswith("[CCHC") and "Trình ký báo cáo số 12/BC-UBND" in _subject(p)
+        ]
+        assert len(to_sign) == 1, [_subject(p) for p in sent]
+        assert not [p for p in sent if _subject(p).startswith("Báo cáo số 12/BC-UBND")]
         page.goto(f"{server.url}/runs/flow-run/{run_id}", wait_until="domcontentloaded")
         page.get_by_text("Completed").first.wait_for(timeout=30_000)
         with contextlib.suppress(Exception):

@@ -27,11 +27,19 @@ from cchc.app import service
 from cchc.settings import Settings, get_settings
 from flows.report import report_duty, unit_report_duty
 from tests.mailserver import MailServer, Received, running
+from tests.test_report_workflow import no_signing_plans
 
 pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.anyio, pytest.mark.timeout_slow]
 TZ = "Asia/Ho_Chi_Minh"
 PLAN = "phu-thai-2025h2"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+@pytest.fixture
+def no_signing(cchc_env: Settings, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plan's reports with `signing: none`: approval delivers the DOCX at once."""
+    monkeypatch.setenv("CCHC_PLAN_DIR", str(no_signing_plans(tmp_path)))
+    get_settings.cache_clear()
 
 
 @pytest.fixture
@@ -88,7 +96,7 @@ async def _paused_run_id(timeout: float = 60.0) -> Any:
 
 
 async def test_report_is_drafted_approved_in_the_ui_delivered_with_the_docx_and_turns_met(
-    cchc_env: Settings, smtp: MailServer
+    cchc_env: Settings, no_signing: None, smtp: MailServer
 ) -> None:
     settings = get_settings()
     _evidence(settings)
@@ -228,3 +236,99 @@ async def test_a_units_reporting_duty_runs_like_any_duty_in_the_report_flow(cchc
     at = pendulum.datetime(2025, 9, 3, 8, tz=TZ)
     result = await unit_report_duty(plan_id=PLAN, duty_id="bao-cao-don-vi", at=at)
     assert result["duty"] == "bao-cao-don-vi" and "2025-Q3" in result["statuses"]
+
+
+EOFFICE = "Gửi qua hệ thống quản lý văn bản (e-office)"
+ATTACH = "Đính kèm bản đã ký"
+
+
+async def _approve_and_reach_signing(smtp: MailServer, number: str) -> tuple[asyncio.Task[Any], Any]:
+    """Draft, approve in the form, and wait for the second pause ("Đã ký và gửi")."""
+    at = pendulum.datetime(2025, 9, 3, 8, tz=TZ)
+    run = asyncio.create_task(
+        report_duty(
+            plan_id=PLAN, report_id="bao-cao-quy", at=at, now=at, approval_wait_seconds=120, approval_poll_seconds=1
+        )
+    )
+    flow_run_id = await _paused_run_id()
+    await aresume_flow_run(
+        flow_run_id, run_input={"decision": "Duyệt và gửi", "number": number, "signer_name": "", "note": ""}
+    )
+    for _ in range(480):
+        if smtp.handler.by_subject(f"Trình ký báo cáo số {number}"):
+            break
+        await asyncio.sleep(0.25)
+    assert await _paused_run_id() == flow_run_id
+    return run, flow_run_id
+
+
+async def test_a_signed_report_pauses_again_and_the_e_office_record_delivers_it_without_mail(
+    cchc_env: Settings, smtp: MailServer
+) -> None:
+    settings = get_settings()
+    _evidence(settings)
+    run, flow_run_id = await _approve_and_reach_signing(smtp, "31/BC-UBND")
+    (to_sign,) = smtp.handler.by_subject("Trình ký báo cáo số 31/BC-UBND")
+    assert to_sign.rcpt == ["vhxh@phu-thai.example"]
+    parts = {p.get_content_type(): bytes(p.get_content()) for p in to_sign.msg.iter_attachments()}
+    assert parts["application/pdf"].startswith(b"%PDF") and DOCX in parts
+    assert not smtp.handler.by_subject("Báo cáo số 31/BC-UBND")
+    plan = service.resolve_plan(PLAN, settings)
+    assert workflow.run_state(settings, plan, "bao-cao-quy", "2025-Q3").state == "signing"  # type: ignore[union-attr]
+
+    # E-office without a day: the form refuses it (the server checks the input against the schema).
+    with pytest.raises(RuntimeError, match="Validation failed for field 'date'"):
+        await aresume_flow_run(flow_run_id, run_input={"via": EOFFICE, "number": "123/BC-UBND", "date": "", "by": ""})
+    # A day that does not exist: the run says so, records nothing and asks again.
+    await aresume_flow_run(
+        flow_run_id, run_input={"via": EOFFICE, "number": "123/BC-UBND", "date": "15/13/2025", "by": "Lan"}
+    )
+    await asyncio.sleep(1.5)
+    assert await _paused_run_id() == flow_run_id
+    assert workflow.run_state(settings, plan, "bao-cao-quy", "2025-Q3").state == "signing"  # type: ignore[union-attr]
+    await aresume_flow_run(
+        flow_run_id, run_input={"via": EOFFICE, "number": "123/BC-UBND", "date": "03/09/2025", "by": "Nguyễn Thị Lan"}
+    )
+    result = await asyncio.wait_for(run, timeout=120)
+    assert result["state"] == workflow.DELIVERED and result["statuses"]["2025-Q3"] == "met"
+    assert result["eoffice"] == {"number": "123/BC-UBND", "date": "03/09/2025"}
+    assert not smtp.handler.by_subject("Báo cáo số 31/BC-UBND")  # the recipients got it through e-office
+    q3 = next(
+        r for r in workflow.listing(settings, plan, pendulum.datetime(2025, 9, 4, tz=TZ)) if r["period"] == "2025-Q3"
+    )
+    assert q3["delivery"]["via"] == "e-office" and q3["delivery"]["eoffice"]["number"] == "123/BC-UBND"
+    async with get_client() as client:
+        artifacts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["report-phu-thai-2025h2-bao-cao-quy-2025-q3"]))
+        )
+    latest = max(artifacts, key=lambda a: a.created)  # type: ignore[arg-type,return-value]
+    assert "e-office" in str(latest.data) and "123/BC-UBND" in str(latest.data)
+
+    # A repeated run sends nothing and does not pause.
+    before = len(smtp.received)
+    later = pendulum.datetime(2025, 9, 4, 8, tz=TZ)
+    again = await report_duty(plan_id=PLAN, report_id="bao-cao-quy", at=later, now=later)
+    assert again["state"] == workflow.DELIVERED and len(smtp.received) == before
+
+
+async def test_a_signed_copy_attached_while_the_run_waits_goes_to_every_recipient_once(
+    cchc_env: Settings, smtp: MailServer
+) -> None:
+    settings = get_settings()
+    _evidence(settings)
+    run, flow_run_id = await _approve_and_reach_signing(smtp, "32/BC-UBND")
+    plan = service.resolve_plan(PLAN, settings)
+    tgt = workflow.target(plan, "bao-cao-quy", "2025-Q3", pendulum.datetime(2025, 9, 3, 8, tz=TZ))
+    scan = b"%PDF-1.4\n% ban da ky, dong dau\n%%EOF\n"
+    workflow.sign(settings, plan, tgt, scan, "scan.pdf", "Nguyễn Thị Lan", pendulum.datetime(2025, 9, 3, 8, tz=TZ))
+    await aresume_flow_run(flow_run_id, run_input={"via": ATTACH, "number": "", "date": "", "by": ""})
+    result = await asyncio.wait_for(run, timeout=120)
+    assert result["state"] == workflow.DELIVERED and result["statuses"]["2025-Q3"] == "met"
+    delivered = smtp.handler.by_subject("Báo cáo số 32/BC-UBND")
+    assert sorted(r.rcpt[0] for r in delivered) == ["so-noi-vu@phu-thai.example", "ubnd@phu-thai.example"]
+    for r in delivered:
+        assert [bytes(p.get_content()) for p in r.msg.iter_attachments()] == [scan]
+    later = pendulum.datetime(2025, 9, 4, 8, tz=TZ)
+    again = await report_duty(plan_id=PLAN, report_id="bao-cao-quy", at=later, now=later)
+    assert again["state"] == workflow.DELIVERED
+    assert len(smtp.handler.by_subject("Báo cáo số 32/BC-UBND")) == 2

@@ -36,6 +36,7 @@ REPORTS = """  - id: bao-cao-6-thang
     signer: {authority: KT. CHỦ TỊCH, title: PHÓ CHỦ TỊCH, name: Nguyễn Văn A}
     recipients: [{name: Sở Nội vụ, unit: so-noi-vu, emails: [snv@phu-thong.example]}]
     serves: [bao-cao-6-thang]
+    signing: none
 """
 
 
