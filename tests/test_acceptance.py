@@ -140,12 +140,15 @@ def test_cchc_up_runs_a_live_plan_on_its_own_and_stops_cleanly(tmp_path: Path) -
             return any(r["Mã"] == "tin-bai" and r["Kết quả"] == "1/3" for r in rows)
 
         wait_for("the new count in the status table", count_shown, 60)
-        triggered = [
-            r
-            for r in system.post("/flow_runs/filter", {"flow_runs": {"deployment_id": {"any_": [deps[quota]["id"]]}}})
-            if not r["auto_scheduled"]
-        ]
-        assert triggered and all(r["state_type"] == "COMPLETED" for r in triggered)
+
+        def triggered_done() -> list[dict[str, Any]]:
+            body = {"flow_runs": {"deployment_id": {"any_": [deps[quota]["id"]]}}}
+            runs = [r for r in system.post("/flow_runs/filter", body) if not r["auto_scheduled"]]
+            return runs if runs and all(r["state_type"] in ("COMPLETED", "FAILED", "CRASHED") for r in runs) else []
+
+        # The CLI shows the count at once; the run the evidence event triggered confirms it.
+        triggered = wait_for("the triggered run to finish", triggered_done, 120)
+        assert all(r["state_type"] == "COMPLETED" for r in triggered)
 
         # 4. The operator's health check agrees.
         doctor = system.cli("doctor", "--json")
