@@ -96,7 +96,7 @@ class SignedAndSent(RunInput):
     via: SentVia = Field(
         title="Cách gửi",
         description="E-office: nhập số và ngày gửi, hệ thống không gửi thư cho nơi nhận. Đính kèm bản đã ký: "
-        "dùng lệnh cchc report sign (biểu mẫu này không nhận tệp).",
+        "tải lên trên trang của người điều phối, hoặc lệnh cchc report sign (biểu mẫu này không nhận tệp).",
     )
     number: str = Field(
         default="",

@@ -131,7 +131,7 @@ def signing_brief(plan: Plan, tgt: workflow.Target, problem: str | None) -> str:
         "hệ thống ghi nhận đã gửi, không gửi thư cho nơi nhận.",
         "Hoặc đính kèm bản đã ký (PDF, ảnh quét) bằng lệnh "
         f"`cchc report sign {plan.id} --report {tgt.report.id} --period {tgt.period} --file ban-da-ky.pdf "
-        '--by "Họ và tên"` (nhờ bộ phận vận hành nếu cần): hệ thống gửi bản đã ký tới mọi nơi nhận. '
+        '--by "Họ và tên"` hoặc tải lên ở mục «Báo cáo chờ bản đã ký» trên trang đăng nhập của người điều phối: hệ thống gửi bản đã ký tới mọi nơi nhận. '
         "Biểu mẫu này không nhận tệp.",
     ]
     if problem:

@@ -841,3 +841,19 @@ def delivery_markdown(settings: Settings, plan: Plan, tgt: Target) -> str:
     if run.state == ReportState.delivered:
         lines.append(f"- Tình trạng: {state_label(run.state)}.")
     return render_markdown(_final_model(settings, plan, tgt, run)) + "\n".join(lines) + "\n"
+
+
+def awaiting_signature(settings: Settings, plan: Plan) -> list[dict[str, str]]:
+    """The plan's approved reports waiting for the signed copy (the coordinator's portal page lists them)."""
+    with session_scope(service.engine_for(settings)) as s:
+        runs = store.plan_runs(s, plan.id, ReportState.signing)
+        out = []
+        for r in sorted(runs, key=lambda r: (r.period, r.report_id)):
+            try:
+                title = plan.report(r.report_id).title
+            except KeyError:  # a report the spec no longer has
+                continue
+            out.append(
+                {"plan": plan.id, "report": r.report_id, "period": r.period, "title": title, "number": r.number or ""}
+            )
+        return out

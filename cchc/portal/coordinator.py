@@ -9,6 +9,7 @@ submissions. Every request re-reads her record, so a revoked link stops at once.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable
 from functools import lru_cache
@@ -94,8 +95,19 @@ def add_routes(app: FastAPI, settings: Settings, clock: Clock, base: str) -> Non
             submissions=own,
             mine=mine,
             templates=[plan_id for plan_id, _ in folder],
+            to_sign=_to_sign(mine),
             **extra,
         )
+
+    def _to_sign(mine: list[str]) -> list[dict[str, str]]:
+        """Her commune's approved reports waiting for the signed copy (report signing, cchc.app.report_workflow)."""
+        from cchc.app import report_workflow
+
+        out: list[dict[str, str]] = []
+        for plan_id in mine:
+            with contextlib.suppress(service.UserError):
+                out += report_workflow.awaiting_signature(settings, service.resolve_plan(plan_id, settings))
+        return out
 
     def xlsx(name: str, data: bytes) -> Response:
         return Response(data, media_type=XLSX, headers={"content-disposition": f'attachment; filename="{name}"'})
@@ -152,6 +164,37 @@ def add_routes(app: FastAPI, settings: Settings, clock: Clock, base: str) -> Non
             return home(token, who, 400, issues=result.issues)
         assert result.submission is not None and result.plan is not None
         return home(token, who, draft=result.submission, summary=plan_summary(result.plan))
+
+    @app.post("/c/{token}/sign/{plan_id}/{report_id}/{period}", response_class=HTMLResponse)
+    def coordinator_sign(  # sync: storing the file and queueing the mail run in the thread pool
+        token: str, plan_id: str, report_id: str, period: str, file: Annotated[UploadFile, File()]
+    ) -> HTMLResponse:
+        """The signed copy of her commune's approved report: it goes to every recipient, once."""
+        from cchc.app import report_workflow
+
+        now = clock()
+        try:
+            who = submissions.signed_in(settings, token, now)
+        except submissions.Refused as e:
+            return refused(e.reason)
+        mine = [p for p, code in submissions.plans_in_folder(settings) if code == who.commune_code]
+        if plan_id not in mine:
+            return home(token, who, 404, error=f"Không có kế hoạch {plan_id} của xã bạn.")
+        limit = settings.upload_max_bytes
+        data = file.file.read(limit + 1)
+        if len(data) > limit:
+            return home(token, who, 413, error=f"Tệp lớn hơn {limit // (1024 * 1024)} MB nên không nhận.")
+        try:
+            plan = service.resolve_plan(plan_id, settings)
+            tgt = report_workflow.target(plan, report_id, period, now)
+            d = report_workflow.sign(settings, plan, tgt, data, file.filename or "ban-da-ky", who.name, now)
+        except service.UserError as e:
+            return home(token, who, 400, error=str(e))
+        message = (
+            f"Đã nhận bản đã ký của báo cáo {tgt.report.title} kỳ {period}; "
+            f"{len(d.queued)} thư gửi nơi nhận đã xếp hàng, hệ thống sẽ gửi đi."
+        )
+        return home(token, who, 200, ok=message)
 
     @app.post("/c/{token}/submit/{submission_id}", response_class=HTMLResponse)
     def coordinator_submit(token: str, submission_id: int) -> HTMLResponse:
