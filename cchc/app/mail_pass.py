@@ -7,6 +7,7 @@ three paths cannot behave differently. Everything takes the moment it acts at.
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as dt
 import functools
 import time
@@ -43,6 +44,7 @@ from notifications.messages import (
 from notifications.smtp import EnvelopeTransport, MailConfigError, Outcome, Transport
 
 T = TypeVar("T")
+LOOK_AHEAD = 50  # rows a pass looks up at once to announce each next envelope early
 
 
 @dataclass
@@ -292,8 +294,12 @@ async def adeliver(
     def clock() -> dt.datetime:
         return now + dt.timedelta(seconds=time.monotonic() - started)
 
+    # Rows looked up ahead, in claim order: one lookup serves many messages (each is still claimed alone,
+    # by id, just before its DATA; one another pass took meanwhile is skipped and the list read again).
+    upcoming: collections.deque[ob.Held] = collections.deque()
+
     def step(prev: _Letter | None, want: ob.Held | None, first: bool, at: dt.datetime) -> Callable[[Connection], _Step]:
-        """Record ``prev``'s outcome, claim ``want`` (or the next row), look up the one after: one transaction."""
+        """Record ``prev``'s outcome, claim ``want`` (or the next row), name the one after: one step."""
 
         def run(conn: Connection) -> _Step:
             if prev is not None:
@@ -304,14 +310,19 @@ async def adeliver(
             if first:
                 won = ob.take(conn, at, plan_id, lease, token, take_over=True)
             else:
-                # The row looked up last time, unless another pass was quicker (or there was none: a notice
-                # this very step queued goes out in this pass): then the next one.
-                won = (ob.take_id(conn, want.id, at, token) if want is not None else None) or ob.take(
-                    conn, at, plan_id, lease, token, False
-                )
-            # Only a pass that sends envelopes ahead needs to know the row after (one more statement).
-            after = ob.peek(conn, at, plan_id) if won is not None and ahead else None
-            return _Step(True, won, after)
+                won = ob.take_id(conn, want.id, at, token) if want is not None else None
+                if won is None:
+                    # Another pass was quicker (or nothing was looked up: a notice this very step queued goes
+                    # out in this pass): the next row, and what was looked up is stale.
+                    upcoming.clear()
+                    won = ob.take(conn, at, plan_id, lease, token, False)
+            if won is None or not ahead:  # only a pass that sends envelopes ahead needs the row after
+                return _Step(True, won, None)
+            if not upcoming:
+                upcoming.extend(ob.peek(conn, at, plan_id, LOOK_AHEAD))
+            while upcoming and upcoming[0].id == won.id:
+                upcoming.popleft()
+            return _Step(True, won, upcoming.popleft() if upcoming else None)
 
         return run
 

@@ -318,7 +318,7 @@ def _peek_stmt(by_plan: bool) -> Any:
     q = select(*_HELD_COLUMNS).where(_T.c.status == QUEUED, _T.c.next_attempt_at <= bindparam("now"))
     if by_plan:
         q = q.where(_T.c.plan_id == bindparam("p_plan"))
-    return q.order_by(_T.c.next_attempt_at, _T.c.id).limit(1)
+    return q.order_by(_T.c.next_attempt_at, _T.c.id).limit(bindparam("p_limit"))
 
 
 def take(
@@ -350,11 +350,11 @@ def take_id(conn: Connection, row_id: int, now: dt.datetime, token: str | None =
     return None if row is None else _held_row(row)
 
 
-def peek(conn: Connection, now: dt.datetime, plan_id: str | None = None) -> Held | None:
-    """The row ``take`` would claim next among the queued ones, without claiming it (a pass prepares its
-    envelope meanwhile, and claims it with ``take_id`` before the message itself goes out)."""
-    row = conn.execute(_peek_stmt(plan_id is not None), {"now": now, "p_plan": plan_id}).first()
-    return None if row is None else _held_row(row)
+def peek(conn: Connection, now: dt.datetime, plan_id: str | None = None, limit: int = 1) -> list[Held]:
+    """The rows ``take`` would claim next among the queued ones, in that order, without claiming them (a pass
+    prepares a message's envelope meanwhile, and claims it with ``take_id`` before the message goes out)."""
+    params = {"now": now, "p_plan": plan_id, "p_limit": limit}
+    return [_held_row(row) for row in conn.execute(_peek_stmt(plan_id is not None), params)]
 
 
 @functools.cache
