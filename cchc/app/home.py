@@ -18,7 +18,7 @@ from cchc.settings import Settings
 from cchc.store import repo, reports, sources
 from cchc.store.db import session_scope
 
-WAITING_STATES = ("drafted", "sent_back", "approved")  # approved: delivery still to go out
+WAITING_STATES = ("drafted", "sent_back", "approved", "signing", "signed")  # not yet delivered
 
 
 @dataclass(frozen=True)
