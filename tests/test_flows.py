@@ -70,7 +70,8 @@ async def test_a_quota_run_judges_the_moment_it_was_scheduled_for(demo_env: Sett
     assert st[("posts", "2025-11")][0] is None  # not started: not recorded
     async with get_client() as client:
         arts = await client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["plan-demo-status"]))
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["plan-demo-status"])),
+            sort=ArtifactSort.CREATED_DESC,  # the newest version: other tests of the session share these keys
         )
         assert arts, "the plan's status table is published"
         data = arts[0].data
@@ -79,11 +80,13 @@ async def test_a_quota_run_judges_the_moment_it_was_scheduled_for(demo_env: Sett
         assert posts["Kỳ"] == "2025-10" and posts["Kết quả"] == "2/3" and posts["Trạng thái"] == "sắp đến hạn"
         assert posts["Đơn vị chủ trì"] == "Phòng Văn hóa - Xã hội" and posts["Hạn"] == "31/10/2025"
         md = await client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["plan-demo-overdue"]))
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["plan-demo-overdue"])),
+            sort=ArtifactSort.CREATED_DESC,  # the newest version: other tests of the session share these keys
         )
         assert md and "Phòng Văn hóa - Xã hội" in str(md[0].data)
         progress = await client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["quota-demo-posts-2025-10"]))
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["quota-demo-posts-2025-10"])),
+            sort=ArtifactSort.CREATED_DESC,  # the newest version: other tests of the session share these keys
         )
         assert progress and abs(float(progress[0].data) - 66.67) < 0.1  # type: ignore[arg-type]
 
