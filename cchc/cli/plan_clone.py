@@ -12,29 +12,7 @@ from typing import Annotated
 import typer
 
 from cchc.cli.app import fail
-from cchc.cli.plan import plan_app
-
-
-def source_path(ref: str, plan_dir: Path) -> Path:
-    """A plan id in the plan folder, or a path to a spec file."""
-    path = Path(ref)
-    if ref.endswith((".yaml", ".yml")) or path.is_file():
-        if not path.is_file():
-            fail(f"không có tệp kế hoạch {path}")
-        return path
-    candidate = plan_dir / f"{ref}.yaml"
-    if not candidate.is_file():
-        known = sorted(p.stem for p in plan_dir.glob("*.yaml")) if plan_dir.is_dir() else []
-        fail(f"không có kế hoạch '{ref}' trong {plan_dir}/ (có: {', '.join(known) or 'không có kế hoạch nào'})")
-    return candidate
-
-
-def write_whole(path: Path, text: str) -> None:
-    """Write through a temporary file and a rename: a reader never sees half a spec."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+from cchc.cli.plan import plan_app, spec_path, write_whole
 
 
 @plan_app.command("new")
@@ -56,7 +34,7 @@ def new(
     from cchc.settings import get_settings
 
     settings = get_settings()
-    path = source_path(like, settings.plan_dir)
+    path = spec_path(like, settings.plan_dir)
     try:
         # The spec as written: the source coordinator's decisions on its assumptions stay with her commune.
         source = load_plan(path)
@@ -81,7 +59,7 @@ def new(
         f"# CẦN ĐIỀN ({len(cloned.todo)} mục) — điền xong thì xoá các dòng này:",
         *(f"#   - {t}" for t in cloned.todo),
     ]
-    write_whole(target, "\n".join(header) + "\n" + dump_spec(cloned.plan))
+    write_whole(target, ("\n".join(header) + "\n" + dump_spec(cloned.plan)).encode("utf-8"))
     p = cloned.plan
     typer.echo(
         f"Đã tạo {target}: kế hoạch {p.id} của {p.commune_label} ({p.commune.province}, mã {p.commune.code}), "

@@ -13,29 +13,7 @@ from typing import Annotated
 import typer
 
 from cchc.cli.app import fail
-from cchc.cli.plan import plan_app
-
-
-def _spec_path(ref: str, plan_dir: Path) -> Path:
-    """A plan id in the plan folder, or a path to a spec file."""
-    path = Path(ref)
-    if ref.endswith((".yaml", ".yml")) or path.is_file():
-        if not path.is_file():
-            fail(f"không có tệp kế hoạch {path}")
-        return path
-    candidate = plan_dir / f"{ref}.yaml"
-    if not candidate.is_file():
-        known = sorted(p.stem for p in plan_dir.glob("*.yaml")) if plan_dir.is_dir() else []
-        fail(f"không có kế hoạch '{ref}' trong {plan_dir}/ (có: {', '.join(known) or 'không có kế hoạch nào'})")
-    return candidate
-
-
-def _write_whole(path: Path, data: bytes) -> None:
-    """Through a temporary file and a rename: nobody ever sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+from cchc.cli.plan import plan_app, spec_path, write_whole
 
 
 @plan_app.command("export")
@@ -49,7 +27,7 @@ def export(
     from cchc.io.workbook import export_bytes
     from cchc.settings import get_settings
 
-    path = _spec_path(plan, get_settings().plan_dir)
+    path = spec_path(plan, get_settings().plan_dir)
     try:
         spec = load_plan(path)  # the spec as written: the coordinator's decisions stay in the store
     except SpecError as e:
@@ -58,7 +36,7 @@ def export(
         fail(f"{xlsx}: tên tệp phải có đuôi .xlsx")
     if xlsx.exists() and not force:
         fail(f"đã có tệp {xlsx}; không ghi đè. Dùng --force để ghi đè.")
-    _write_whole(xlsx, export_bytes(spec))
+    write_whole(xlsx, export_bytes(spec))
     typer.echo(
         f"Đã ghi {xlsx}: {len(spec.duties)} nhiệm vụ, {len(spec.reports)} báo cáo, {len(spec.units)} đơn vị "
         f"của kế hoạch {spec.id}."
@@ -100,7 +78,7 @@ def import_(
     lost_comments = target.exists() and any(
         line.lstrip().startswith("#") for line in target.read_text(encoding="utf-8", errors="replace").splitlines()
     )
-    _write_whole(target, text.encode("utf-8"))
+    write_whole(target, text.encode("utf-8"))
     if lost_comments:
         typer.echo(
             f"Lưu ý: các dòng chú thích (#) của {target.name} cũ không có trong bảng tính nên đã mất; "
