@@ -7,11 +7,8 @@ deployment's page, and a second run with nothing changed writes no new version. 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,57 +17,14 @@ import httpx
 import pytest
 
 from tests.conftest import FIXTURES, ROOT
-from tests.running import free_port, wait_for
 from tests.test_portal import browser  # noqa: F401 (the module-scoped chromium fixture)
-from tests.test_ui_hostile_markdown import PrefectServer, _health
+from tests.test_ui_hostile_markdown import PrefectServer, prefect_server  # noqa: F401 (the module-scoped server)
 
 pytestmark = pytest.mark.timeout_slow
 PLAN = "demo"
 KEY = "plan-demo-tuan-nay"
 AT = "2025-10-28T09:00:00+07:00"  # a Tuesday: October's posts are due this week, August's were missed
 SCREENSHOT = ROOT / "docs" / "img" / "tuan-nay.png"
-
-
-@pytest.fixture(scope="module")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
-    """`prefect server start` with its UI on a free loopback port and a scratch PREFECT_HOME (as in
-    test_ui_hostile_markdown, with more time to start: the machine is shared)."""
-    home = tmp_path_factory.mktemp("prefect-home-ui")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CCHC_"))}
-    env |= {
-        "PREFECT_HOME": str(home),
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
-        "PREFECT_SERVER_API_HOST": "127.0.0.1",
-        "PREFECT_SERVER_API_PORT": str(port),
-        "PREFECT_UI_API_URL": f"{url}/api",
-        "PREFECT_API_URL": f"{url}/api",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-    }
-    log = (home / "server.log").open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        wait_for("the Prefect server's /api/health", lambda: proc.poll() is not None or _health(url), 180, 0.25)
-        assert proc.poll() is None, (home / "server.log").read_text(errors="replace")
-        yield PrefectServer(url, env)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        log.close()
 
 
 def produce() -> None:
@@ -125,7 +79,7 @@ def _versions(server: PrefectServer) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def published(prefect_server: PrefectServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def published(prefect_server: PrefectServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:  # noqa: F811
     import json
 
     tmp = tmp_path_factory.mktemp("home")
@@ -148,7 +102,7 @@ def published(prefect_server: PrefectServer, tmp_path_factory: pytest.TempPathFa
 
 
 def test_the_home_page_shows_the_week_links_the_deployments_and_loads_the_heatmap(
-    prefect_server: PrefectServer,
+    prefect_server: PrefectServer,  # noqa: F811
     published: dict[str, Any],
     browser: Any,  # noqa: F811
 ) -> None:

@@ -228,7 +228,8 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
         start_new_session=True,  # its own process group: stopped as a whole below
     )
     try:
-        wait_for("the Prefect server's /api/health", lambda: proc.poll() is not None or _health(url), 60, 0.25)
+        # Up to 3 minutes: on a shared, loaded machine the server has taken over a minute to answer.
+        wait_for("the Prefect server's /api/health", lambda: proc.poll() is not None or _health(url), 180, 0.25)
         assert proc.poll() is None, (home / "server.log").read_text(errors="replace")
         yield PrefectServer(url, env)
     finally:
