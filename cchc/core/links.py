@@ -81,24 +81,16 @@ def _check(plan: object, duty: object, period: object, unit: object, expires: ob
         raise MalformedLink("the expiry of this link is not a timestamp in range")
 
 
-def sign(secret: bytes, claims: Claims) -> str:
-    _check(claims.plan, claims.duty, claims.period, claims.unit, int(claims.expires.timestamp()))
-    body = {
-        "p": claims.plan,
-        "d": claims.duty,
-        "k": claims.period,
-        "u": claims.unit,
-        "e": int(claims.expires.timestamp()),
-    }
+def seal(secret: bytes, body: dict[str, object]) -> str:
+    """``body`` as a token: base64url JSON, a dot, its HMAC-SHA256 (every signed link of the system)."""
     payload = _b64(json.dumps(body, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode())
     sig = _b64(hmac.new(secret, payload.encode(), hashlib.sha256).digest())
     return f"{payload}.{sig}"
 
 
-def verify(secret: bytes, token: str, now: dt.datetime) -> Claims:
-    """The claims of a genuine, well-formed, unexpired token; LinkError otherwise (the signature is checked
-    in constant time, before anything in the payload is parsed). Strict: every field must have its type and
-    range, so malformed input raises MalformedLink and never another exception."""
+def unseal(secret: bytes, token: str) -> object:
+    """The JSON body of a token ``seal`` made with this secret; LinkError otherwise. The signature is checked
+    in constant time before anything in the payload is parsed; the caller checks the body's fields."""
     if not isinstance(token, str) or len(token) > MAX_TOKEN:
         raise MalformedLink("this link is too long")
     payload, _, sig = token.partition(".")
@@ -108,9 +100,28 @@ def verify(secret: bytes, token: str, now: dt.datetime) -> Claims:
     if not _B64URL.fullmatch(payload):
         raise MalformedLink("this link is damaged (not base64url)")
     try:
-        body = json.loads(_unb64(payload).decode("utf-8"))
+        return json.loads(_unb64(payload).decode("utf-8"))
     except (ValueError, binascii.Error, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise MalformedLink("this link is damaged (not JSON)") from None
+
+
+def sign(secret: bytes, claims: Claims) -> str:
+    _check(claims.plan, claims.duty, claims.period, claims.unit, int(claims.expires.timestamp()))
+    body: dict[str, object] = {
+        "p": claims.plan,
+        "d": claims.duty,
+        "k": claims.period,
+        "u": claims.unit,
+        "e": int(claims.expires.timestamp()),
+    }
+    return seal(secret, body)
+
+
+def verify(secret: bytes, token: str, now: dt.datetime) -> Claims:
+    """The claims of a genuine, well-formed, unexpired token; LinkError otherwise (the signature is checked
+    in constant time, before anything in the payload is parsed). Strict: every field must have its type and
+    range, so malformed input raises MalformedLink and never another exception."""
+    body = unseal(secret, token)
     if not isinstance(body, dict) or set(body) != _FIELDS:
         raise MalformedLink("this link is damaged (missing or unknown fields)")
     _check(body["p"], body["d"], body["k"], body["u"], body["e"])
