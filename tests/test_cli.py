@@ -208,3 +208,14 @@ def test_the_installed_entry_point_runs(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)) == len(PLAN_IDS)
+
+
+def test_plans_filter_by_province_and_commune_with_or_without_diacritics(cchc_env: Settings) -> None:
+    ids = lambda *args: [r["id"] for r in run_json("plans", "--json", *args)]  # noqa: E731
+    hai_phong = ["chi-minh-2026", "lai-khe-2025h2", "ninh-giang-2025h2", "phu-thai-2025h2"]
+    assert ids("--province", "Hải Phòng") == ids("--province", "hai phong") == hai_phong
+    assert ids("--province", "Thành phố Hải Phòng") == hai_phong
+    assert ids("--province", "thai nguyen") == ["phu-thong-2025"]
+    assert ids("--commune", "1969") == ids("--commune", "Phủ Thông") == ["phu-thong-2025"]
+    assert ids("--province", "hai phong", "--commune", "phu thong") == []
+    assert ids("--commune", "Phú") == ["phu-thai-2025h2", "phu-thong-2025"]

@@ -163,9 +163,18 @@ def schema(out: Annotated[Path | None, typer.Option(help="Write the JSON Schema 
 
 
 @app.command()
-def plans(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List the plans in the plan folder."""
+def plans(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    province: Annotated[
+        str | None, typer.Option(help="Only this province: part of its name, with or without diacritics.")
+    ] = None,
+    commune: Annotated[
+        str | None, typer.Option(help="Only this commune: its register code, or part of its name.")
+    ] = None,
+) -> None:
+    """List the plans in the plan folder (optionally of one province or commune)."""
     from cchc.app import plan_cache
+    from cchc.core.communes import matches
     from cchc.core.loader import SpecError, spec_files
     from cchc.settings import get_settings
 
@@ -176,6 +185,10 @@ def plans(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
             plan = plan_cache.load(p, settings.home)
         except SpecError as e:
             fail(str(e))
+        if province is not None and not matches(province, plan.commune.province):
+            continue
+        if commune is not None and not matches(commune, plan.commune.name, plan.commune.code):
+            continue
         rows.append(
             {
                 "id": plan.id,

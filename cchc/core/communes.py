@@ -22,6 +22,21 @@ def _bare(name: str) -> str:
     return n
 
 
+def _folded(text: str) -> str:
+    """Case, diacritics and the division word dropped: 'Thành phố Hải Phòng' and 'hai phong' read the same."""
+    bare = _bare(text).replace("đ", "d")
+    return "".join(c for c in unicodedata.normalize("NFD", bare) if not unicodedata.combining(c))
+
+
+def matches(query: str, name: str, code: int | None = None) -> bool:
+    """A filter as a person types it: a register code (digits), or part of the name with or without
+    diacritics ('Hải Phòng', 'hai phong', 'Thành phố Hải Phòng')."""
+    q = query.strip()
+    if q.isdigit():
+        return code is not None and int(q) == code
+    return bool(_folded(q)) and _folded(q) in _folded(name)
+
+
 @lru_cache(maxsize=1)
 def _by_name() -> dict[str, list[Ward]]:
     index: dict[str, list[Ward]] = {}
