@@ -7,6 +7,7 @@ import os
 from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
@@ -73,6 +74,13 @@ class Settings(BaseSettings):
         default=10 * 1024 * 1024, gt=0, description="A log file under CCHC_HOME/logs is rotated at this size."
     )
     log_backups: int = Field(default=5, ge=1, description="How many rotated copies of each log file are kept.")
+    deployment_profile: Literal["commune", "province"] = Field(
+        default="commune",
+        description=(
+            "commune: each plan also has its 'Tuần này' page and coordinator forms as deployments; province "
+            "(many plans): only duties, reports and the mail pass (coordinators act in the portal)."
+        ),
+    )
     # Prefect's own variables, read here so that nothing else touches the environment.
     prefect_api_url: str | None = Field(default=None, validation_alias=AliasChoices("PREFECT_API_URL"))
     prefect_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("PREFECT_API_KEY"))

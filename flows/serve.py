@@ -267,7 +267,8 @@ async def prune(keep: Sequence[RunnerDeployment]) -> list[str]:
 
 
 def wanted_specs() -> list[DeploymentSpec]:
-    return all_deployments(service.all_plans(get_settings()))
+    settings = get_settings()
+    return all_deployments(service.all_plans(settings), settings.deployment_profile)
 
 
 def run_limit(specs: Sequence[DeploymentSpec]) -> int:

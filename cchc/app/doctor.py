@@ -136,7 +136,7 @@ def _plan_schedule(ctx: Context, api: Api, plan: Plan) -> dict[str, Any]:
     missing: list[str] = []
     paused: list[str] = []
     short: list[str] = []
-    for spec in all_deployments([plan]):
+    for spec in all_deployments([plan], ctx.settings.deployment_profile):
         if not spec.schedules:
             continue
         # Prefect keeps only the next few runs of each deployment made (at least 3, and an hour's worth),

@@ -14,12 +14,16 @@ if TYPE_CHECKING:
     from cchc.core.spec import Plan
 
 
-def _plans_or_fail() -> list[Plan]:
+def _plans_or_fail(plan_dir: Path | None = None) -> list[Plan]:
     from cchc.app import service
     from cchc.core.loader import SpecError
     from cchc.settings import get_settings
 
     settings = get_settings()
+    if plan_dir is not None:
+        if not plan_dir.is_dir():
+            fail(f"không có thư mục kế hoạch {plan_dir}: hãy chỉ --plans tới thư mục chứa các tệp .yaml")
+        settings = settings.model_copy(update={"plan_dir": plan_dir})
     try:
         plans = service.all_plans(settings)
     except SpecError as e:
@@ -63,23 +67,36 @@ def up(
 def deployments(
     write: Annotated[Path | None, typer.Option(help="Write prefect.yaml here.")] = None,
     check: Annotated[Path | None, typer.Option(help="Fail if this prefect.yaml is out of date.")] = None,
+    plans_dir: Annotated[
+        Path | None, typer.Option("--plans", help="The plan folder (default: CCHC_PLAN_DIR, i.e. plan_specs/).")
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option(help="commune or province (default: CCHC_DEPLOYMENT_PROFILE, i.e. commune).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """The deployments derived from plan_specs/ (one per duty and report)."""
-    from cchc.core.deployments import all_deployments, prefect_yaml
+    """The deployments derived from the plans (one per duty and report). At province size generate
+    prefect.yaml at deploy time: `cchc deployments --write FILE --plans DIR --profile province`."""
+    from cchc.core.deployments import PROFILES, all_deployments, prefect_yaml
+    from cchc.settings import get_settings
 
-    plans = _plans_or_fail()
-    text = prefect_yaml(plans)
+    chosen = profile or get_settings().deployment_profile
+    if chosen not in PROFILES:
+        fail(f"--profile {chosen!r} không hợp lệ: chọn một trong {', '.join(PROFILES)}")
+    mode = next(p for p in PROFILES if p == chosen)  # the Literal type, for mypy
+    plans = _plans_or_fail(plans_dir)
     if write is not None:
+        text = prefect_yaml(plans, mode)
         write.write_text(text, encoding="utf-8")
-        typer.echo(f"wrote {write} ({len(all_deployments(plans))} deployments)")
+        size = len(text.encode("utf-8"))
+        typer.echo(f"wrote {write} ({len(all_deployments(plans, mode))} deployments, {size / 1024:.0f} KiB)")
         return
     if check is not None:
-        if not check.is_file() or check.read_text(encoding="utf-8") != text:
+        if not check.is_file() or check.read_text(encoding="utf-8") != prefect_yaml(plans, mode):
             fail(f"{check} is out of date: run `cchc deployments --write {check}`", code=1)
         typer.echo(f"{check} is up to date")
         return
-    specs = all_deployments(plans)
+    specs = all_deployments(plans, mode)
     if as_json:
         emit_json(
             [{"name": s.name, "entrypoint": s.entrypoint, "parameters": s.parameters, "tags": s.tags} for s in specs]

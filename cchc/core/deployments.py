@@ -10,7 +10,7 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -29,6 +29,14 @@ TZ = "Asia/Ho_Chi_Minh"
 TAIL_DAYS = 20  # keep judging after a plan ends: closing notices and escalations land then
 RUN_TIME = dt.time(SEND_HOUR)  # default: runs land when ladder steps fall due, so a reminder goes out on its day
 EVIDENCE_EVENT = "cchc.evidence.recorded"
+
+# Which deployments a plan makes (bench/bench_deployments.py measured both at 114 plans):
+# - commune: every duty and report, the mail pass, the plan's "Tuần này" page and its coordinator forms;
+# - province: every duty and report and the mail pass only. Coordinators act in the portal and the province
+#   has one roll-up page, so the per-plan forms and home pages (a third of the deployments, and the home's
+#   runs three times a working day per plan) are left out.
+Profile = Literal["commune", "province"]
+PROFILES: tuple[Profile, ...] = get_args(Profile)
 
 FLOW_OF_KIND = {
     DutyKind.quota: ("flows/quota.py", "quota_duty"),
@@ -244,7 +252,11 @@ def _description(plan: Plan, d: Duty | Report) -> str:
     return "\n\n".join(parts)
 
 
-def plan_deployments(plan: Plan) -> list[DeploymentSpec]:
+def plan_deployments(plan: Plan, profile: Profile = "commune") -> list[DeploymentSpec]:
+    """One deployment per duty and report (each its own cadence, history and evidence trigger), the mail
+    pass, and in the commune profile the plan's home page and forms."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown deployment profile {profile!r}: use one of {', '.join(PROFILES)}")
     specs = []
     items: list[Duty | Report] = [*plan.duties, *plan.reports]
     every = plan_occurrences(plan)
@@ -277,8 +289,9 @@ def plan_deployments(plan: Plan) -> list[DeploymentSpec]:
             schedules=mail_schedule(plan),
         )
     )
-    specs.append(home_deployment(plan))
-    specs.extend(form_deployments(plan))
+    if profile == "commune":
+        specs.append(home_deployment(plan))
+        specs.extend(form_deployments(plan))
     return specs
 
 
@@ -379,25 +392,26 @@ def intake_deployments() -> list[DeploymentSpec]:
     ]
 
 
-def all_deployments(plans: Sequence[Plan]) -> list[DeploymentSpec]:
-    """Every deployment of these plans. Two plans of one commune and span (their names would be the same)
+def all_deployments(plans: Sequence[Plan], profile: Profile = "commune") -> list[DeploymentSpec]:
+    """Every deployment of these plans in this profile. Two plans of one commune and span (their names would be the same)
     each add their id to their deployments' names, so no deployment stands for two plans."""
     out = intake_deployments()
     labels: dict[str, int] = {}
     for p in plans:
         labels[plan_label(p)] = labels.get(plan_label(p), 0) + 1
     for p in sorted(plans, key=lambda p: p.id):
-        specs = plan_deployments(p)
+        specs = plan_deployments(p, profile)
         if labels[plan_label(p)] > 1:
             specs = [replace(s, name=f"{s.name} ({p.id})") for s in specs]
         out.extend(specs)
     return out
 
 
-def prefect_yaml(plans: Sequence[Plan]) -> str:
-    """The checked-in prefect.yaml for worker-based running (`prefect deploy --all`)."""
+def prefect_yaml(plans: Sequence[Plan], profile: Profile = "commune") -> str:
+    """prefect.yaml for worker-based running (`prefect deploy --all`): the checked-in one for the five plans,
+    or one generated at deploy time for a plan folder (`cchc deployments --write FILE --plans DIR`)."""
     deployments = []
-    for s in all_deployments(plans):
+    for s in all_deployments(plans, profile):
         entry: dict[str, Any] = {
             "name": s.name,
             "entrypoint": s.entrypoint,
