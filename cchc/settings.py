@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     prefect_api_auth_string: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("PREFECT_API_AUTH_STRING")
     )
+    prefect_database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("PREFECT_API_DATABASE_CONNECTION_URL")
+    )
+    project_dir: Path | None = Field(
+        default=None, description="The checkout a worker runs flows from (`cchc worker`); default: this checkout."
+    )
     server_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("PREFECT_SERVER_API_HOST"))
     server_port: int = Field(default=4200, validation_alias=AliasChoices("PREFECT_SERVER_API_PORT"))
 

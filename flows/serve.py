@@ -11,6 +11,13 @@ schedules.
 
 ``--sequential`` is the path before incremental registration (every deployment applied one by one, with
 Prefect's git version probe), kept as the baseline of bench/bench_up.py.
+
+    python -m flows.serve --pool cchc [--heartbeat-within SECONDS]
+
+registers the same deployments into a ``process`` work pool instead (what `cchc up --scale` runs once, before
+its workers poll the pool): the pool is created if missing, each deployment's pull step moves the worker into
+its own checkout (``{{ $CCHC_PROJECT_DIR }}``, as prefect.yaml has), and an automation puts a run whose
+heartbeats stopped (its worker or machine died) back in the queue, where another worker picks it up.
 """
 
 from __future__ import annotations
@@ -34,13 +41,15 @@ import prefect
 from prefect import Flow
 from prefect._internal.versioning import VersionType
 from prefect.client.orchestration import PrefectClient, get_client
-from prefect.client.schemas.actions import DeploymentScheduleCreate
+from prefect.client.schemas.actions import DeploymentScheduleCreate, WorkPoolCreate
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags
+from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.responses import DeploymentResponse
 from prefect.deployments.runner import RunnerDeployment
-from prefect.events.actions import RunDeployment
+from prefect.events.actions import ChangeFlowRunState, RunDeployment
+from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
-from prefect.exceptions import TerminationSignal
+from prefect.exceptions import ObjectNotFound, TerminationSignal
 from prefect.runner import Runner
 from prefect.schedules import RRule
 from prefect.settings import PREFECT_API_URL
@@ -60,6 +69,12 @@ PAGE = 200  # the API's default page size
 # starts within about a second instead of up to ten.
 POLL_SECONDS = 1.0
 SERVER_WAIT = 180.0  # the supervisor starts us alongside the server; how long we wait for it to answer
+# Workers run each flow from their own checkout: the pull step of every pooled deployment (prefect.yaml's).
+PULL_STEPS: list[dict[str, Any]] = [
+    {"prefect.deployments.steps.set_working_directory": {"directory": "{{ $CCHC_PROJECT_DIR }}"}}
+]
+HEARTBEAT_AUTOMATION = "cchc: chạy lại lượt mất nhịp tim"
+HEARTBEAT_WITHIN = 90.0  # no heartbeat for this long (PREFECT_FLOWS_HEARTBEAT_FREQUENCY is 30 s at scale): dead
 
 T = TypeVar("T")
 
@@ -103,9 +118,10 @@ def to_runner(spec: DeploymentSpec) -> RunnerDeployment:
     return _with_form(deployment, spec)
 
 
-async def ato_runner(spec: DeploymentSpec) -> RunnerDeployment:
+async def ato_runner(spec: DeploymentSpec, pool: str | None = None) -> RunnerDeployment:
     """Inside an event loop."""
-    return _with_form(await load_flow(spec.entrypoint).ato_deployment(**_versioned(spec)), spec)
+    kwargs = {**_versioned(spec), "version": version_of(spec, pool)}
+    return _with_form(await load_flow(spec.entrypoint).ato_deployment(**kwargs), spec)
 
 
 _flow_digests: dict[str, str] = {}
@@ -118,14 +134,16 @@ def _flow_digest(flow_file: str) -> str:
     return _flow_digests[flow_file]
 
 
-def version_of(spec: DeploymentSpec) -> str:
+def version_of(spec: DeploymentSpec, pool: str | None = None) -> str:
     """A hash of everything that makes the deployment: equal versions, nothing to apply."""
-    payload = {
+    payload: dict[str, Any] = {
         "format": DEFINITION_FORMAT,
         "prefect": prefect.__version__,
         "spec": dataclasses.asdict(spec),
         "flow": _flow_digest(spec.flow_file),
     }
+    if pool is not None:  # moving between `serve` and a pool re-applies every deployment
+        payload["pool"] = [pool, PULL_STEPS]
     text = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
     return VERSION_PREFIX + hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -165,9 +183,9 @@ async def _triggers_by_deployment(client: PrefectClient) -> dict[UUID, int]:
     return count
 
 
-def _current(d: DeploymentResponse, spec: DeploymentSpec, triggers: dict[UUID, int]) -> bool:
+def _current(d: DeploymentResponse, spec: DeploymentSpec, triggers: dict[UUID, int], pool: str | None) -> bool:
     return (
-        d.version == version_of(spec)
+        d.version == version_of(spec, pool)
         and d.entrypoint == spec.entrypoint
         and triggers.get(d.id, 0) == len(spec.triggers)
     )
@@ -178,7 +196,9 @@ def _flow(rd: RunnerDeployment) -> str:
     return rd.flow_name
 
 
-async def _upsert(client: PrefectClient, rd: RunnerDeployment, flow_id: UUID, had_triggers: bool) -> UUID:
+async def _upsert(
+    client: PrefectClient, rd: RunnerDeployment, flow_id: UUID, had_triggers: bool, pool: str | None = None
+) -> UUID:
     """One deployment in two or three requests where ``aapply`` makes five: the server's create is an upsert
     (same id, schedules replaced, future scheduled runs redone), then its evidence trigger afresh. The payload
     is what RunnerDeployment._create sends for a local flow (Prefect 3.9.1)."""
@@ -192,10 +212,13 @@ async def _upsert(client: PrefectClient, rd: RunnerDeployment, flow_id: UUID, ha
         parameters=rd.model_dump(mode="json", include={"parameters"})["parameters"],
         description=rd.description,
         tags=rd.tags,
-        path=rd._path,
+        path=rd._path if pool is None else None,  # a worker's pull step sets its working directory
         entrypoint=rd.entrypoint,
         parameter_openapi_schema=rd._parameter_openapi_schema.model_dump(exclude_unset=True),
         enforce_parameter_schema=rd.enforce_parameter_schema,
+        # In a pool the deployment's runs go to the workers, which run them from their own checkout.
+        work_pool_name=pool,
+        pull_steps=PULL_STEPS if pool is not None else None,
     )
     if had_triggers:
         await client.delete_resource_owned_automations(f"prefect.deployment.{deployment_id}")
@@ -205,8 +228,11 @@ async def _upsert(client: PrefectClient, rd: RunnerDeployment, flow_id: UUID, ha
     return deployment_id
 
 
-async def register(specs: Sequence[DeploymentSpec], concurrency: int = CONCURRENCY) -> Registration:
-    """Make the server's managed deployments exactly ``specs``, touching only what differs."""
+async def register(
+    specs: Sequence[DeploymentSpec], concurrency: int = CONCURRENCY, pool: str | None = None
+) -> Registration:
+    """Make the server's managed deployments exactly ``specs``, touching only what differs; with ``pool``,
+    as deployments of that work pool (run by its workers) instead of this process's runner."""
     started = time.perf_counter()
     wanted = {s.name: s for s in specs}
     if len(wanted) != len(specs):
@@ -222,18 +248,18 @@ async def register(specs: Sequence[DeploymentSpec], concurrency: int = CONCURREN
             spec = wanted.get(d.name)
             if spec is None or d.entrypoint != spec.entrypoint:
                 stale.append(d)  # a dropped duty, or one whose kind (so its flow) changed
-            elif _current(d, spec, triggers):
+            elif _current(d, spec, triggers, pool):
                 ids[d.name] = d.id
             elif triggers.get(d.id):
                 had_triggers.add(d.name)
         unchanged = sorted(ids)
-        todo = [await ato_runner(s) for s in specs if s.name not in ids]
+        todo = [await ato_runner(s, pool) for s in specs if s.name not in ids]
         flow_ids = {name: await client.create_flow_from_name(name) for name in sorted({_flow(rd) for rd in todo})}
         gate = asyncio.Semaphore(concurrency)
 
         async def apply(rd: RunnerDeployment) -> None:
             async with gate:
-                ids[rd.name] = await _upsert(client, rd, flow_ids[_flow(rd)], rd.name in had_triggers)
+                ids[rd.name] = await _upsert(client, rd, flow_ids[_flow(rd)], rd.name in had_triggers, pool)
 
         async def delete(d: DeploymentResponse) -> None:
             async with gate:
@@ -264,6 +290,79 @@ async def prune(keep: Sequence[RunnerDeployment]) -> list[str]:
                 await client.delete_deployment(d.id)
                 removed.append(d.name)
     return removed
+
+
+async def ensure_pool(client: PrefectClient, name: str) -> bool:
+    """The ``process`` work pool, with Prefect's own job template (what `prefect work-pool create` makes)."""
+    try:
+        await client.read_work_pool(name)
+        return False
+    except ObjectNotFound:
+        from prefect.workers.process import ProcessWorker
+
+        template = ProcessWorker.get_default_base_job_template()
+        await client.create_work_pool(WorkPoolCreate(name=name, type="process", base_job_template=template))
+        return True
+
+
+# A run's events once it stops heartbeating for a reason: finished, paused or suspended (a suspended run's
+# process exits on purpose), or already put back in the queue.
+_QUIET_STATES = ("Completed", "Failed", "Cancelled", "Crashed", "Cancelling", "Paused", "Suspended", "AwaitingRetry")
+
+
+def heartbeat_automation(within: float) -> AutomationCore:
+    """Prefect 3.9.1's pattern for "zombie" runs: a proactive trigger per flow run that fires when a heartbeat
+    is not followed within ``within`` seconds by another heartbeat or a state that ends them. The action puts
+    the run back to Scheduled (named AwaitingRetry): a live worker picks the same run up again, so a duty
+    still has one run per due moment, and the run's state history shows what happened. A run that already
+    finished is left alone (no force: the server refuses to move a final state)."""
+    return AutomationCore(
+        name=HEARTBEAT_AUTOMATION,
+        description=(
+            "Lượt chạy không còn gửi nhịp tim (worker hoặc máy chạy nó đã dừng đột ngột): "
+            "đưa lượt đó về hàng đợi để một worker khác chạy lại."
+        ),
+        trigger=EventTrigger(
+            match={"prefect.resource.id": "prefect.flow-run.*"},
+            after={"prefect.flow-run.heartbeat"},
+            expect={"prefect.flow-run.heartbeat", *(f"prefect.flow-run.{s}" for s in _QUIET_STATES)},
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=within,
+        ),
+        actions=[
+            ChangeFlowRunState(
+                state=StateType.SCHEDULED,
+                name="AwaitingRetry",
+                message=f"không nhận được nhịp tim trong {within:.0f} giây: worker đã dừng; chạy lại",
+            )
+        ],
+    )
+
+
+async def ensure_heartbeat_automation(client: PrefectClient, within: float) -> bool:
+    """One such automation per server, replaced when its definition changed."""
+    wanted = heartbeat_automation(within)
+    current = await client.read_automations_by_name(HEARTBEAT_AUTOMATION)
+    same = [a for a in current if AutomationCore.model_validate(a, from_attributes=True) == wanted]
+    if len(current) == 1 and same:
+        return False
+    for a in current:
+        await client.delete_automation(a.id)
+    await client.create_automation(wanted)
+    return True
+
+
+async def register_pool(
+    specs: Sequence[DeploymentSpec], pool: str, heartbeat_within: float, concurrency: int = CONCURRENCY
+) -> Registration:
+    """What `cchc up --scale` does once before its workers poll: the pool, the deployments in it, the
+    automation that re-queues a dead worker's runs."""
+    async with get_client() as client:
+        await ensure_pool(client, pool)
+        await ensure_heartbeat_automation(client, heartbeat_within)
+    return await register(specs, concurrency, pool)
 
 
 def wanted_specs() -> list[DeploymentSpec]:
@@ -329,6 +428,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m flows.serve")
     ap.add_argument("--sequential", action="store_true", help="the old registration path (a baseline)")
     ap.add_argument("--poll", type=float, default=POLL_SECONDS, help="seconds between the runner's queries")
+    ap.add_argument("--pool", help="register into this process work pool (for `cchc worker`) and exit")
+    ap.add_argument("--heartbeat-within", type=float, default=HEARTBEAT_WITHIN, help="with --pool: seconds")
+    ap.add_argument("--concurrency", type=int, default=CONCURRENCY, help="requests at once while registering")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     specs = wanted_specs()
@@ -338,6 +440,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     before = (
         f"; deployments from the plans {t1 - t0:.1f} s, then waited for the server {time.perf_counter() - t1:.1f} s"
     )
+    if args.pool:
+        reg = asyncio.run(register_pool(specs, args.pool, args.heartbeat_within, args.concurrency))
+        print(
+            f"registered {len(reg.ids)} deployments into work pool {args.pool!r} ({len(reg.applied)} applied, "
+            f"{len(reg.unchanged)} unchanged, {len(reg.removed)} removed in {reg.seconds:.1f} s{before})",
+            flush=True,
+        )
+        return
     if args.sequential:
         serve_sequential(specs, args.poll)
         return

@@ -19,6 +19,7 @@ from cchc.cli import (
     plan_workbook,
     replay,
     report,
+    worker,
 )
 from cchc.cli.app import app
 
@@ -35,6 +36,7 @@ COMMAND_MODULES = (
     plan_workbook,
     replay,
     report,
+    worker,
 )  # imported for the commands they register
 
 
