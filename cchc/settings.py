@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     prefect_database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("PREFECT_API_DATABASE_CONNECTION_URL")
     )
+    requeue_after: float = Field(
+        default=90.0,
+        ge=45,
+        description="`cchc up --scale`: a flow run silent this many seconds (its worker died) goes back to the queue.",
+    )
     project_dir: Path | None = Field(
         default=None, description="The checkout a worker runs flows from (`cchc worker`); default: this checkout."
     )

@@ -74,6 +74,7 @@ PULL_STEPS: list[dict[str, Any]] = [
     {"prefect.deployments.steps.set_working_directory": {"directory": "{{ $CCHC_PROJECT_DIR }}"}}
 ]
 HEARTBEAT_AUTOMATION = "cchc: chạy lại lượt mất nhịp tim"
+PENDING_AUTOMATION = "cchc: chạy lại lượt kẹt ở Pending"
 HEARTBEAT_WITHIN = 90.0  # no heartbeat for this long (PREFECT_FLOWS_HEARTBEAT_FREQUENCY is 30 s at scale): dead
 
 T = TypeVar("T")
@@ -308,24 +309,18 @@ async def ensure_pool(client: PrefectClient, name: str) -> bool:
 # A run's events once it stops heartbeating for a reason: finished, paused or suspended (a suspended run's
 # process exits on purpose), or already put back in the queue.
 _QUIET_STATES = ("Completed", "Failed", "Cancelled", "Crashed", "Cancelling", "Paused", "Suspended", "AwaitingRetry")
+# A run leaves Pending (a worker took it) for Running once its process loaded the flow, or for one of these.
+_AFTER_PENDING = ("Running", *_QUIET_STATES)
 
 
-def heartbeat_automation(within: float) -> AutomationCore:
-    """Prefect 3.9.1's pattern for "zombie" runs: a proactive trigger per flow run that fires when a heartbeat
-    is not followed within ``within`` seconds by another heartbeat or a state that ends them. The action puts
-    the run back to Scheduled (named AwaitingRetry): a live worker picks the same run up again, so a duty
-    still has one run per due moment, and the run's state history shows what happened. A run that already
-    finished is left alone (no force: the server refuses to move a final state)."""
+def _requeue(name: str, description: str, after: str, expect: Sequence[str], within: float) -> AutomationCore:
     return AutomationCore(
-        name=HEARTBEAT_AUTOMATION,
-        description=(
-            "Lượt chạy không còn gửi nhịp tim (worker hoặc máy chạy nó đã dừng đột ngột): "
-            "đưa lượt đó về hàng đợi để một worker khác chạy lại."
-        ),
+        name=name,
+        description=description,
         trigger=EventTrigger(
             match={"prefect.resource.id": "prefect.flow-run.*"},
-            after={"prefect.flow-run.heartbeat"},
-            expect={"prefect.flow-run.heartbeat", *(f"prefect.flow-run.{s}" for s in _QUIET_STATES)},
+            after={after},
+            expect={*expect},
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,
             threshold=1,
@@ -335,23 +330,44 @@ def heartbeat_automation(within: float) -> AutomationCore:
             ChangeFlowRunState(
                 state=StateType.SCHEDULED,
                 name="AwaitingRetry",
-                message=f"không nhận được nhịp tim trong {within:.0f} giây: worker đã dừng; chạy lại",
+                message=f"{description} (sau {within:.0f} giây)",
             )
         ],
     )
 
 
-async def ensure_heartbeat_automation(client: PrefectClient, within: float) -> bool:
-    """One such automation per server, replaced when its definition changed."""
-    wanted = heartbeat_automation(within)
-    current = await client.read_automations_by_name(HEARTBEAT_AUTOMATION)
-    same = [a for a in current if AutomationCore.model_validate(a, from_attributes=True) == wanted]
-    if len(current) == 1 and same:
-        return False
-    for a in current:
-        await client.delete_automation(a.id)
-    await client.create_automation(wanted)
-    return True
+def requeue_automations(within: float) -> list[AutomationCore]:
+    """Prefect 3.9.1's pattern for "zombie" runs, a proactive trigger per flow run: a heartbeat not followed
+    within ``within`` seconds by another heartbeat or a state that ends them, or a Pending run (taken by a
+    worker) that never started. The action puts the run back to Scheduled (named AwaitingRetry): a live
+    worker picks the same run up again, so a due moment still has one run (judging the moment it was
+    scheduled for), and its state history shows what happened. No force: the server refuses to move a
+    run that meanwhile finished."""
+    return [
+        _requeue(
+            HEARTBEAT_AUTOMATION,
+            "lượt chạy không còn gửi nhịp tim (worker hoặc máy chạy nó đã dừng đột ngột): đưa về hàng đợi",
+            "prefect.flow-run.heartbeat",
+            ["prefect.flow-run.heartbeat", *(f"prefect.flow-run.{s}" for s in _QUIET_STATES)],
+            within,
+        ),
+        _requeue(
+            PENDING_AUTOMATION,
+            "worker nhận lượt chạy nhưng không khởi động được nó (worker đã dừng): đưa về hàng đợi",
+            "prefect.flow-run.Pending",
+            [f"prefect.flow-run.{s}" for s in _AFTER_PENDING],
+            within,
+        ),
+    ]
+
+
+async def ensure_requeue_automations(client: PrefectClient, within: float) -> None:
+    """One of each per server, made afresh at every start (two requests each; a trigger's id is random, so
+    comparing them with what the server holds would say "changed" anyway)."""
+    for wanted in requeue_automations(within):
+        for a in await client.read_automations_by_name(wanted.name):
+            await client.delete_automation(a.id)
+        await client.create_automation(wanted)
 
 
 async def register_pool(
@@ -361,7 +377,7 @@ async def register_pool(
     automation that re-queues a dead worker's runs."""
     async with get_client() as client:
         await ensure_pool(client, pool)
-        await ensure_heartbeat_automation(client, heartbeat_within)
+        await ensure_requeue_automations(client, heartbeat_within)
     return await register(specs, concurrency, pool)
 
 

@@ -4,6 +4,11 @@ Both run as child processes in their own process groups, so that stopping `cchc 
 (Ctrl-C or SIGTERM) stops them and everything they started. The runner is told not to
 pause schedules on shutdown. State lives under CCHC_HOME.
 
+`cchc up --scale` runs Prefect's distributed engine on the same machine instead of the in-process runner: the
+server and the store on PostgreSQL (a cluster under CCHC_HOME/pg unless URLs are given), every deployment
+registered into the ``process`` work pool `cchc`, and N `cchc worker` processes taking runs from it, each as if on
+its own machine. The cluster is stopped last, after everything that uses it.
+
 One `cchc up` per home: it holds CCHC_HOME/cchc.lock (``home_lock``, an flock with its pid written in it)
 for its whole life, and `cchc restore` takes the same lock, so neither starts while the other runs there.
 """
@@ -27,6 +32,7 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
+from cchc.app import pgcluster
 from cchc.app.logfiles import rotate_all
 from cchc.settings import Settings
 from cchc.store.db import get_engine
@@ -37,6 +43,9 @@ STOP_TIMEOUT = 30.0
 FIRST_WATCH = 600.0  # the first health pass waits until registration and the first runs are done
 ROTATE_EVERY = 60.0
 WATCH_TIMEOUT = 900.0  # a watchdog pass that hangs longer is killed, so the next one can run
+POOL = "cchc"
+REGISTER_TIMEOUT = 3600.0  # a province's deployments take minutes; a hung registration must still end
+REGISTER_CONCURRENCY = "8"  # PostgreSQL takes concurrent writers (SQLite's server answers 503 past a few)
 
 
 class SupervisorError(RuntimeError):
@@ -122,6 +131,12 @@ class Supervisor:
     port: int
     echo: Callable[[str], None] = print
     serve_args: list[str] = field(default_factory=list)  # for flows.serve (bench/bench_up.py's baseline)
+    scale: bool = False  # work pool and workers on PostgreSQL instead of the in-process runner
+    workers: int = 2
+    worker_limit: int = 4  # flow runs at once per worker: each is a process (about 1 s of CPU to start)
+    cluster: pgcluster.Cluster | None = None  # the one under CCHC_HOME/pg, when --scale started or reused it
+    prefect_db_url: str | None = None  # --scale: the server's PostgreSQL
+    store_url: str | None = None  # --scale: the store's PostgreSQL
     children: list[Child] = field(default_factory=list)
     stopping: bool = False
     watch: subprocess.Popen[bytes] | None = None
@@ -140,10 +155,13 @@ class Supervisor:
     def prefect_env(self) -> dict[str, str]:
         prefect_home = (self.settings.home / "prefect").resolve()
         prefect_home.mkdir(parents=True, exist_ok=True)
+        scaled = {"CCHC_DATABASE_URL": self.store_url} if self.store_url else {}
         return self.settings.child_env(
             {
+                **scaled,
                 "PREFECT_HOME": str(prefect_home),
-                "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{prefect_home / 'prefect.db'}",
+                "PREFECT_API_DATABASE_CONNECTION_URL": self.prefect_db_url
+                or f"sqlite+aiosqlite:///{prefect_home / 'prefect.db'}",
                 "PREFECT_SERVER_API_HOST": self.host,
                 "PREFECT_SERVER_API_PORT": str(self.port),
                 "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -182,22 +200,81 @@ class Supervisor:
             time.sleep(0.5)
         raise SupervisorError(f"Prefect server at {self.api_url} not healthy after {timeout:.0f} s ({last})")
 
+    def _databases(self) -> None:
+        """--scale: the server and the store on PostgreSQL; the home's cluster for whichever has no URL."""
+        prefect_url, store_url = self.settings.prefect_database_url, self.settings.database_url
+        for var, url in (("PREFECT_API_DATABASE_CONNECTION_URL", prefect_url), ("CCHC_DATABASE_URL", store_url)):
+            if url and not url.startswith("postgresql"):
+                raise SupervisorError(
+                    f"`cchc up --scale` cần PostgreSQL: {var} đang trỏ tới {url.split(':')[0]}; "
+                    "bỏ biến đó đi (dùng cụm PostgreSQL trong CCHC_HOME/pg) hoặc đặt một URL postgresql+..."
+                )
+        if not (prefect_url and store_url):
+            self.echo(f"khởi động PostgreSQL trong {self.settings.home / 'pg'} ...")
+            try:
+                self.cluster = pgcluster.ensure(self.settings.home)
+            except pgcluster.ClusterError as e:
+                raise SupervisorError(str(e)) from None
+            prefect_url = prefect_url or self.cluster.prefect_url
+            store_url = store_url or self.cluster.store_url
+        self.prefect_db_url, self.store_url = prefect_url, store_url
+
+    def _register_pool(self) -> Child:
+        """Every deployment into the work pool, in one process that exits (`python -m flows.serve --pool`)."""
+        args = ["--pool", POOL, "--concurrency", REGISTER_CONCURRENCY]
+        args += ["--heartbeat-within", str(self.settings.requeue_after)]
+        return self._spawn("register", [sys.executable, "-m", "flows.serve", *args])
+
+    def _wait_registered(self, reg: Child) -> None:
+        deadline = time.monotonic() + REGISTER_TIMEOUT
+        while reg.proc.poll() is None:
+            for c in self.children:
+                if c is not reg and c.proc.poll() is not None:
+                    raise SupervisorError(f"{c.name} exited with {c.proc.returncode}; see {c.log.name}")
+            if time.monotonic() > deadline:
+                raise SupervisorError(
+                    f"registering the deployments took over {REGISTER_TIMEOUT:.0f} s; see {reg.log.name}"
+                )
+            time.sleep(0.5)
+        self.children.remove(reg)
+        reg.log.close()
+        if reg.proc.returncode != 0:
+            raise SupervisorError(f"registering the deployments failed ({reg.proc.returncode}); see {reg.log.name}")
+
+    def _start_workers(self) -> None:
+        no_smtp = self.settings.smtp_url is None or not self.settings.smtp_url.get_secret_value()
+        for i in range(1, self.workers + 1):
+            args = [sys.executable, "-m", "cchc.cli", "worker", "--pool", POOL, "--name", f"cchc-worker-{i}"]
+            args += ["--limit", str(self.worker_limit)]
+            # All on this machine: without SMTP the messages are .eml files in the one CCHC_HOME.
+            self._spawn(f"worker-{i}", args + (["--mail-to-files"] if no_smtp else []))
+
     def start(self) -> None:
+        if self.scale:
+            self._databases()
+        db_url = self.store_url or self.settings.db_url
         # The store exists and is at the migration head before anything runs (and a wrong
         # CCHC_DATABASE_URL stops `cchc up` here, with its reason, instead of failing every run).
         try:
-            get_engine(self.settings.db_url)
+            get_engine(db_url)
         except SQLAlchemyError as e:
-            raise SupervisorError(f"cannot open the store {self.settings.db_url.split('@')[-1]}: {e}") from None
+            raise SupervisorError(f"cannot open the store {db_url.split('@')[-1]}: {e}") from None
         if self.settings.prefect_api_url:
             self.echo(f"dùng Prefect server có sẵn: {self.api_url}")
         else:
             self.echo(f"khởi động Prefect server tại {self.ui_url} ...")
             self._spawn("server", [sys.executable, "-m", "prefect", "server", "start"])
-        # The runner starts with the server, not after it: its imports and the plans' deployments (seconds
-        # each) overlap the server's start, and it waits for the server itself before registering.
-        self._spawn("serve", [sys.executable, "-m", "flows.serve", *self.serve_args])
-        self.wait_healthy()
+        if self.scale:
+            self.wait_healthy()
+            reg = self._register_pool()
+            self._start_workers()  # they poll the pool while it fills
+            self._wait_registered(reg)
+            self.echo(f"{self.workers} worker chạy các lượt của work pool {POOL!r}")
+        else:
+            # The runner starts with the server, not after it: its imports and the plans' deployments (seconds
+            # each) overlap the server's start, and it waits for the server itself before registering.
+            self._spawn("serve", [sys.executable, "-m", "flows.serve", *self.serve_args])
+            self.wait_healthy()
         # The units' answer page. Behind a reverse proxy CCHC_PORTAL_URL is the public address and
         # CCHC_PORTAL_BIND (default 127.0.0.1:8700) is where it listens.
         portal = urlsplit(self.settings.portal_url)
@@ -222,6 +299,12 @@ class Supervisor:
             _stop_group(c.proc)
             c.log.close()
         self.children.clear()
+        if self.cluster is not None:  # last: everything above used it
+            try:
+                pgcluster.stop(self.cluster)
+            except pgcluster.ClusterError as e:
+                self.echo(f"PostgreSQL không dừng được: {e}")
+            self.cluster = None
 
     def housekeeping(self, now: float) -> None:
         """Rotate the logs; run the watchdog (the doctor's checks, mail on a change) outside Prefect's scheduler."""

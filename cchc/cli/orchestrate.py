@@ -37,6 +37,11 @@ def _plans_or_fail(plan_dir: Path | None = None) -> list[Plan]:
 def up(
     host: Annotated[str | None, typer.Option(help="Default: PREFECT_SERVER_API_HOST or 127.0.0.1.")] = None,
     port: Annotated[int | None, typer.Option(help="Default: PREFECT_SERVER_API_PORT or 4200.")] = None,
+    scale: Annotated[
+        bool, typer.Option("--scale", help="PostgreSQL, the `cchc` work pool and `cchc worker` processes.")
+    ] = False,
+    workers: Annotated[int, typer.Option(min=1, help="With --scale: how many workers.")] = 2,
+    worker_limit: Annotated[int, typer.Option(min=1, help="With --scale: flow runs at once per worker.")] = 4,
 ) -> None:
     """Start a Prefect server with its UI and serve every plan's deployments until stopped."""
     from cchc.app.supervisor import UP, HomeBusy, Supervisor, busy_message, home_lock
@@ -59,6 +64,7 @@ def up(
             run_pass(settings, now_utc())
             raise
         sup = Supervisor(settings, host or settings.server_host, port or settings.server_port, echo=typer.echo)
+        sup.scale, sup.workers, sup.worker_limit = scale, workers, worker_limit
         code = sup.serve_locked()  # the lock goes only after stop(): every child is gone by then
     raise typer.Exit(code)
 
