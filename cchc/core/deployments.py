@@ -32,9 +32,9 @@ EVIDENCE_EVENT = "cchc.evidence.recorded"
 
 # Which deployments a plan makes (bench/bench_deployments.py measured both at 114 plans):
 # - commune: every duty and report, the mail pass, the plan's "Tuần này" page and its coordinator forms;
-# - province: every duty and report and the mail pass only. Coordinators act in the portal and the province
-#   has one roll-up page, so the per-plan forms and home pages (a third of the deployments, and the home's
-#   runs three times a working day per plan) are left out.
+# - province: every duty and report, each still its own deployment, cadence and evidence trigger, and one mail
+#   pass for every plan. Coordinators act in the portal and the province has one roll-up page, so the per-plan
+#   forms and home pages go; the per-plan hourly mail passes were 43% of a province's runs (a process each).
 Profile = Literal["commune", "province"]
 PROFILES: tuple[Profile, ...] = get_args(Profile)
 
@@ -163,11 +163,19 @@ def duty_schedules(plan: Plan, duty: Duty | Report, every: Sequence[Occurrence] 
     return [_rrule(first, last, "FREQ=DAILY", plan.run_time)]
 
 
+def mail_days(plan: Plan) -> tuple[dt.date, dt.date]:
+    """The first and last day a plan's mail pass runs: its closing notices and escalations land after its end."""
+    return plan.period.start, plan.period.end + dt.timedelta(days=TAIL_DAYS + 31)
+
+
+def _mail_rule(first: dt.date, last: dt.date) -> list[dict[str, Any]]:
+    hours = ",".join(str(h) for h in range(SEND_HOUR, 18))
+    return [_rrule(first, last, f"FREQ=HOURLY;BYDAY=MO,TU,WE,TH,FR;BYHOUR={hours};BYMINUTE=5")]
+
+
 def mail_schedule(plan: Plan) -> list[dict[str, Any]]:
     """Working hours, hourly: the Monday digest at 08:00, and retries of queued mail within the hour."""
-    last = plan.period.end + dt.timedelta(days=TAIL_DAYS + 31)
-    hours = ",".join(str(h) for h in range(SEND_HOUR, 18))
-    return [_rrule(plan.period.start, last, f"FREQ=HOURLY;BYDAY=MO,TU,WE,TH,FR;BYHOUR={hours};BYMINUTE=5")]
+    return _mail_rule(*mail_days(plan))
 
 
 def schedule_moments(schedule: dict[str, Any], start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
@@ -253,10 +261,10 @@ def _description(plan: Plan, d: Duty | Report) -> str:
 
 
 def plan_deployments(plan: Plan, profile: Profile = "commune") -> list[DeploymentSpec]:
-    """One deployment per duty and report (each its own cadence, history and evidence trigger), the mail
-    pass, and in the commune profile the plan's home page and forms."""
+    """One deployment per duty and report (each its own cadence, history and evidence trigger); in the commune
+    profile also the plan's mail pass, home page and forms."""
     if profile not in PROFILES:
-        raise ValueError(f"unknown deployment profile {profile!r}: use one of {', '.join(PROFILES)}")
+        raise ValueError(f"cấu hình triển khai {profile!r} không hợp lệ: chọn một trong {', '.join(PROFILES)}")
     specs = []
     items: list[Duty | Report] = [*plan.duties, *plan.reports]
     every = plan_occurrences(plan)
@@ -276,6 +284,8 @@ def plan_deployments(plan: Plan, profile: Profile = "commune") -> list[Deploymen
                 triggers=[evidence_trigger(plan, d.id, id_param)],
             )
         )
+    if profile == "province":
+        return specs  # one mail pass for every plan (all_mail_deployment); forms and home pages in the portal
     specs.append(
         DeploymentSpec(
             name=_clean(f"Thư nhắc việc, tổng hợp tuần · {plan_label(plan)}"),
@@ -289,10 +299,30 @@ def plan_deployments(plan: Plan, profile: Profile = "commune") -> list[Deploymen
             schedules=mail_schedule(plan),
         )
     )
-    if profile == "commune":
-        specs.append(home_deployment(plan))
-        specs.extend(form_deployments(plan))
+    specs.append(home_deployment(plan))
+    specs.extend(form_deployments(plan))
     return specs
+
+
+ALL_MAIL_NAME = "Thư nhắc việc, tổng hợp tuần · mọi kế hoạch"
+
+
+def all_mail_deployment(plans: Sequence[Plan]) -> DeploymentSpec:
+    """The province profile's one mail pass: every plan's, hourly in working hours over every plan's mail days
+    (flows/mail_all.py skips a plan outside its own)."""
+    spans = [mail_days(p) for p in plans]
+    return DeploymentSpec(
+        name=ALL_MAIL_NAME,
+        entrypoint="flows/mail_all.py:all_mail",
+        description=(
+            f"Thư của {len(plans)} kế hoạch: gửi thư trong hàng đợi (kể cả thư cần gửi lại), tổng hợp tình hình "
+            "hằng tuần cho cơ quan thường trực của từng xã vào sáng thứ Hai, và mọi bước nhắc việc đến hạn. "
+            "Chạy 5 phút sau mỗi giờ làm việc; một kế hoạch lỗi không làm chậm thư của kế hoạch khác."
+        ),
+        parameters={},
+        tags=[MANAGED_TAG, "kind:mail"],
+        schedules=_mail_rule(min(a for a, _ in spans), max(b for _, b in spans)),
+    )
 
 
 def plan_label(plan: Plan) -> str:
@@ -393,8 +423,8 @@ def intake_deployments() -> list[DeploymentSpec]:
 
 
 def all_deployments(plans: Sequence[Plan], profile: Profile = "commune") -> list[DeploymentSpec]:
-    """Every deployment of these plans in this profile. Two plans of one commune and span (their names would be the same)
-    each add their id to their deployments' names, so no deployment stands for two plans."""
+    """Every deployment of these plans in this profile. Two plans of one commune and span (their names would be
+    the same) each add their id to their deployments' names, so no deployment stands for two plans."""
     out = intake_deployments()
     labels: dict[str, int] = {}
     for p in plans:
@@ -404,6 +434,8 @@ def all_deployments(plans: Sequence[Plan], profile: Profile = "commune") -> list
         if labels[plan_label(p)] > 1:
             specs = [replace(s, name=f"{s.name} ({p.id})") for s in specs]
         out.extend(specs)
+    if profile == "province" and plans:
+        out.append(all_mail_deployment(plans))
     return out
 
 
