@@ -1,4 +1,4 @@
-"""`cchc coordinator add|list|revoke` and `cchc plan submissions|accept|reject`: who may put a plan in through
+"""`cchc coordinator add|list|link|revoke|audit` and `cchc plan submissions|accept|reject`: who may put a plan in through
 the portal, and the operator's word on what she sent. Heavy imports stay inside the commands."""
 
 from __future__ import annotations
@@ -148,6 +148,49 @@ def revoke(
     except service.UserError as e:
         fail(str(e))
     typer.echo(f"Đã thu hồi người điều phối #{who.id} ({who.name}); đường dẫn của người này không dùng được nữa.")
+
+
+@coordinator_app.command("audit")
+def audit(
+    commune: Annotated[
+        int | None, typer.Option("--commune", help="Chỉ một xã (mã xã): kế hoạch của xã và người điều phối của xã.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Mới nhất trước, nhiều nhất ngần này dòng.")] = 200,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """What coordinators did in the portal, and what they were refused: who, when, from where, on which plan."""
+    from cchc.app import service, submissions
+    from cchc.settings import get_settings
+    from cchc.store import coordinators as store
+    from cchc.store.db import session_scope
+
+    settings = get_settings()
+    plans = [p for p, code in submissions.plans_in_folder(settings) if code == commune] if commune is not None else []
+    with session_scope(service.engine_for(settings)) as s:
+        rows: list[dict[str, Any]] = [
+            {
+                "at": service.iso(r.at),
+                "actor": r.actor,
+                "action": r.action,
+                "plan": r.plan_id,
+                "duty": r.duty_id,
+                "period": r.period,
+                "evidence_id": r.evidence_id,
+                "reason": r.reason,
+                "detail": r.detail,
+            }
+            for r in store.coordinator_audit(s, plans, commune, limit)
+        ]
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        typer.echo("Chưa có thao tác nào của người điều phối.")
+    for r in rows:
+        what = " ".join(x for x in (r["plan"], r["duty"], r["period"]) if x)
+        why = f" — {r['reason']}" if r["reason"] else ""
+        detail = f" [{r['detail']}]" if r["detail"] else ""
+        typer.echo(f"{r['at'][:19]}  {r['action']:<20} {what}  {r['actor']}{why}{detail}")
 
 
 @plan_app.command("submissions")

@@ -31,7 +31,7 @@ from cchc.app import service
 from cchc.core import links, views
 from cchc.core.calendar import occurrences, to_local
 from cchc.core.labels import EVIDENCE_KIND_VI
-from cchc.core.loader import load_plan
+from cchc.core.loader import find_spec, load_plan
 from cchc.core.spec import Plan
 from cchc.io import events
 from cchc.portal import coordinator
@@ -223,8 +223,8 @@ class Portal:
         takes a path. links.verify already refuses a non-id; checked again here so no path is ever opened."""
         if not links.is_id(c.plan):
             raise links.MalformedLink("the plan of this link is not an id")
-        path = self.settings.plan_dir / f"{c.plan}.yaml"
-        if not path.is_file():
+        path = find_spec(self.settings.plan_dir, c.plan)  # flat or in its province/commune folder
+        if path is None:
             raise service.UserError(GONE[1])
         return service.with_decisions(self.settings, load_plan(path))  # the dates the coordinator confirmed
 
@@ -473,7 +473,8 @@ def create_app(settings: Settings | None = None, clock: Clock = wall_clock) -> F
             return _page("refused.html", 404, title=GONE[0], message=GONE[1])
         return _page(name, status, token=token, base=base, **ctx, **extra)
 
-    coordinator.add_routes(app, settings, clock, base)  # the coordinators' pages (/c/{token}): plans, not evidence
+    # The coordinators' pages (/c/{token}): plans, and her actions on them (her evidence files sniffed as here).
+    coordinator.add_routes(app, settings, clock, base, sniff)
 
     @app.get("/healthz", response_class=PlainTextResponse)
     def healthz() -> str:

@@ -10,10 +10,10 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from cchc.store.models import CoordinatorRow, PlanSubmissionRow
+from cchc.store.models import AuditRow, CoordinatorRow, EvidenceRow, PlanSubmissionRow
 from cchc.store.repo import audit
 
 STATUSES = ("draft", "pending", "accepted", "rejected")
@@ -177,3 +177,63 @@ def note_errors(session: Session, row: PlanSubmissionRow, errors: Sequence[str],
 def refused(session: Session, coordinator: CoordinatorRow, plan_id: str, reason: str, now: dt.datetime) -> None:
     """An attempt outside her scope (another commune's plan): refused, and kept in the audit trail."""
     audit(session, now, actor(coordinator), "submission.refused", plan_id[:64] or commune_scope(0), reason=reason)
+
+
+# ------------------------------------------------------------------ her actions on her commune's plans
+
+
+def acting(row: CoordinatorRow, where: str) -> str:
+    """The audit trail's actor for an action she takes in the portal: who, and from which address."""
+    return f"{actor(row)} từ {where}"[:200]
+
+
+def evidence_plan(session: Session, evidence_id: int) -> str | None:
+    """The plan a piece of evidence belongs to (None when there is no such id): an id posted on her plan's
+    page that belongs to another plan is a forged field, not a typo."""
+    return session.scalar(select(EvidenceRow.plan_id).where(EvidenceRow.id == evidence_id))
+
+
+def recent_evidence(session: Session, plan_id: str, limit: int = 50) -> list[EvidenceRow]:
+    """The plan's newest evidence, rejected items included (they stay in the record), newest first."""
+    q = (
+        select(EvidenceRow)
+        .where(EvidenceRow.plan_id == plan_id)
+        .order_by(EvidenceRow.recorded_at.desc(), EvidenceRow.id.desc())
+        .limit(limit)
+    )
+    rows = list(session.scalars(q))
+    for r in rows:
+        session.expunge(r)
+    return rows
+
+
+def refused_action(
+    session: Session, coordinator: CoordinatorRow, plan_id: str, what: str, reason: str, where: str, now: dt.datetime
+) -> None:
+    """An action outside her commune (another plan, a forged id or field, a bad form token): refused, kept."""
+    audit(session, now, acting(coordinator, where), "coordinator.refused", plan_id[:64], reason=reason, detail=what)
+
+
+def note(
+    session: Session, coordinator: CoordinatorRow, action: str, plan_id: str, detail: str, where: str, now: dt.datetime
+) -> None:
+    """An action whose use case keeps its own record without an audit row (a decision on an assumption)."""
+    audit(session, now, acting(coordinator, where), action, plan_id, detail=detail)
+
+
+def coordinator_audit(
+    session: Session, plan_ids: Sequence[str] = (), commune_code: int | None = None, limit: int = 500
+) -> list[AuditRow]:
+    """What coordinators did (and were refused), newest first; narrowed to one commune: its plans' rows, the
+    commune's own, and whatever its coordinators tried elsewhere (a refusal names the plan she tried)."""
+    q = select(AuditRow).where(AuditRow.actor.like("coordinator:%"))
+    if commune_code is not None:
+        ids = session.scalars(select(CoordinatorRow.id).where(CoordinatorRow.commune_code == commune_code))
+        q = q.where(
+            or_(
+                AuditRow.plan_id.in_(list(plan_ids)),
+                AuditRow.plan_id == commune_scope(commune_code),
+                *(AuditRow.actor.like(f"coordinator:{i}:%") for i in ids),
+            )
+        )
+    return list(session.scalars(q.order_by(AuditRow.id.desc()).limit(limit)))
