@@ -17,7 +17,7 @@ HAI_PHONG = PLAN_DIR / "hai-phong" / "_province.yaml"
 
 def test_the_hai_phong_spec_loads_with_an_assumed_due_rule() -> None:
     spec = load_province_spec(HAI_PHONG)
-    assert spec.province.code == 31 and spec.department == "SỞ NỘI VỤ"
+    assert spec.province.code == 31 and spec.department == "Sở Nội vụ"
     assert spec.due_assumed  # nobody confirmed the department's reporting day
     assert spec.due_day("2025-Q4") == dt.date(2025, 12, 19)
     assert spec.data_until("2025-Q4") == dt.date(2025, 12, 14)

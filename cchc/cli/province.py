@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -48,3 +49,30 @@ def status(
         emit_json(r.as_json())
         return
     typer.echo(table_text(r))
+
+
+@province_app.command("report")
+def report(
+    province: Annotated[str, typer.Argument(help=PROVINCE_HELP)],
+    period: Annotated[str, typer.Option(help="Kỳ báo cáo, vd. 2025-Q4, 2025-H2, 2025.")],
+    out: Annotated[Path, typer.Option(help="Thư mục ghi báo cáo (DOCX và HTML).")],
+    at: Annotated[
+        str | None, typer.Option(help="Số liệu tính đến thời điểm này (mặc định: ngày chốt số liệu của kỳ).")
+    ] = None,
+) -> None:
+    """Lập báo cáo tổng hợp của Sở Nội vụ (thể thức Nghị định 30/2020/NĐ-CP): DOCX và HTML."""
+    from cchc.app import province as use_case
+    from cchc.app import province_report
+    from cchc.app.service import UserError
+    from cchc.core.loader import SpecError
+    from cchc.settings import get_settings
+
+    settings = get_settings()
+    try:
+        ref = use_case.resolve_province(province)
+        moment = parse_moment(at, use_case.TZ) if at is not None else None
+        written = province_report.write(settings, ref, period, out, moment, now_utc())
+    except (UserError, SpecError) as e:
+        fail(str(e))
+    for path in written:
+        typer.echo(f"đã ghi {path}")

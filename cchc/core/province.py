@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 from vietnam_provinces import Province, Ward
@@ -78,6 +78,7 @@ class Counts:
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
         out["due"] = self.due
+        out["done"] = self.done
         out["share_met"] = None if self.share_met is None else round(self.share_met, 4)
         return out
 
@@ -360,3 +361,16 @@ def merge_lines(lines: Iterable[Line]) -> tuple[Line, ...]:
 
 def kinds_of(lines: Sequence[Line]) -> list[str]:
     return sorted({ln.kind for ln in lines}, key=lambda k: list(GROUP_VI).index(k) if k in GROUP_VI else 99)
+
+
+def split_grid(grid: Grid, rows_per_part: int) -> list[Grid]:
+    """The grid cut into parts of at most ``rows_per_part`` rows (a page of the DOCX report holds about 25)."""
+    if len(grid.rows) <= rows_per_part:
+        return [grid]
+    parts = []
+    n_parts = -(-len(grid.rows) // rows_per_part)
+    for i in range(n_parts):
+        lo, hi = i * rows_per_part, min((i + 1) * rows_per_part, len(grid.rows))
+        spans = tuple(replace(s, row=s.row - lo) for s in grid.spans if lo <= s.row < hi)
+        parts.append(replace(grid, title=f"{grid.title} ({i + 1}/{n_parts})", rows=grid.rows[lo:hi], spans=spans))
+    return parts

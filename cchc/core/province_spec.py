@@ -46,7 +46,7 @@ class ProvinceSpec(Frozen):
     parent_body: str = Field(
         description="Cơ quan chủ quản (dòng trên của tên cơ quan), vd. 'UBND THÀNH PHỐ HẢI PHÒNG'."
     )
-    department: str = Field(description="Cơ quan ban hành báo cáo (tổng hợp), vd. 'SỞ NỘI VỤ'.")
+    department: str = Field(description="Cơ quan ban hành báo cáo (tổng hợp), vd. 'Sở Nội vụ' (đầu văn bản in hoa).")
     symbol: str = Field(
         default="BC-SNV", pattern=r"^BC-[A-ZĐ0-9]+$", description="Ký hiệu văn bản sau số: 'Số: …/BC-SNV'."
     )
