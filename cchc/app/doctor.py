@@ -23,10 +23,11 @@ import httpx
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from cchc.app import plan_cache
 from cchc.core import assumptions
 from cchc.core.deployments import MANAGED_TAG, all_deployments, expected_runs
 from cchc.core.health import Check, Verdict
-from cchc.core.loader import SpecError, load_plan, spec_files
+from cchc.core.loader import spec_files
 from cchc.core.spec import Plan
 from cchc.settings import Settings
 from cchc.store import assumptions as assumption_store
@@ -337,12 +338,11 @@ def check_specs(ctx: Context) -> Check:
         return Check(
             "specs", "failing", f"Không có tệp kế hoạch nào trong {folder}.", "Đặt CCHC_PLAN_DIR đúng thư mục kế hoạch."
         )
-    problems: list[str] = []
-    for path in files:
+    found = plan_cache.read_folder(folder, None)  # as `cchc up` reads it: no id twice, each in its folder
+    problems: list[str] = [str(i) for i in found.issues]
+    for path, plan in found.plans:
         try:
-            ctx.plans.append(_decided(ctx.settings, load_plan(path)))
-        except SpecError as e:
-            problems.extend(str(i) for i in e.issues)
+            ctx.plans.append(_decided(ctx.settings, plan))
         except ValueError as e:  # a recorded decision the edited spec no longer admits
             problems.append(f"{path}: a recorded decision on its assumptions no longer fits the spec: {e}")
     if problems:

@@ -19,10 +19,19 @@ import importlib.util
 import os
 import pickle
 import sys
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from cchc.core.loader import MAX_SPEC_BYTES, load_plan
+from cchc.core.loader import (
+    MAX_SPEC_BYTES,
+    SpecError,
+    SpecIssue,
+    layout_issues,
+    load_plan,
+    placement_issue,
+    walk_specs,
+)
 from cchc.core.spec import Plan
 
 CORE = Path(__file__).resolve().parent.parent / "core"
@@ -106,3 +115,63 @@ def _keep(target: Path, blob: bytes) -> None:
         tmp.replace(target)
     except OSError:
         return
+
+
+@dataclass(frozen=True)
+class Folder:
+    """Every plan of a plan folder that loads and sits where it should, and every problem found on the way."""
+
+    plans: list[tuple[Path, Plan]]
+    broken: list[SpecIssue]  # a spec's own errors (`cchc validate` reports them file by file)
+    layout: list[SpecIssue]  # an id held twice, a spec at the wrong depth or in another commune's folder
+
+    @property
+    def issues(self) -> list[SpecIssue]:
+        return [*self.layout, *self.broken]
+
+
+def read_folder(root: Path, home: Path | None) -> Folder:
+    """Walk the plan folder (flat and <province>/<commune>/ specs), load each spec through the cache (none when
+    ``home`` is None: a check that must not write), and check the layout: an id held by two files, a spec in
+    another commune's folder, a spec at the wrong depth."""
+    ids = walk_specs(root)
+    label = str(root)
+    rels = {i: [p.relative_to(root).as_posix() for p in paths] for i, paths in ids.items()}
+    layout = [_at_id_line(i) for i in layout_issues(rels, label)]
+    broken: list[SpecIssue] = []
+    plans: list[tuple[Path, Plan]] = []
+    for plan_id, paths in sorted(ids.items()):
+        for path, rel in zip(paths, rels[plan_id], strict=True):
+            try:
+                plan = load(path, home) if home is not None else load_plan(path)
+            except SpecError as e:
+                broken.extend(e.issues)
+                continue
+            wrong = placement_issue(plan, rel, label)
+            if wrong is not None:
+                layout.append(placement_issue(plan, rel, label, _text(path)) or wrong)
+            elif len(paths) == 1:
+                plans.append((path, plan))
+    return Folder(plans, broken, layout)
+
+
+def load_folder(root: Path, home: Path) -> list[tuple[Path, Plan]]:
+    """``read_folder``, all or nothing: SpecError naming every problem (file:line: field: what to do)."""
+    folder = read_folder(root, home)
+    if folder.issues:
+        raise SpecError(folder.issues)
+    return folder.plans
+
+
+def _text(path: Path) -> str:
+    data = _read(path)
+    return data.decode("utf-8", "replace") if data is not None else ""
+
+
+def _at_id_line(issue: SpecIssue) -> SpecIssue:
+    """A layout issue about the plan's id points at the file's `id:` line."""
+    if issue.field != "id":
+        return issue
+    lines = _text(Path(issue.file)).splitlines()
+    line = next((n + 1 for n, text in enumerate(lines) if text.startswith("id:")), issue.line)
+    return SpecIssue(issue.file, line, issue.field, issue.message)

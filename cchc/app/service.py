@@ -24,7 +24,7 @@ from cchc.app import plan_cache
 from cchc.core import assumptions, runs
 from cchc.core.calendar import Occurrence, occurrences, to_local
 from cchc.core.deployments import plan_deployments
-from cchc.core.loader import MAX_SPEC_BYTES, SpecError, SpecIssue, load_plan
+from cchc.core.loader import MAX_SPEC_BYTES, SpecError, SpecIssue, find_spec, walk_specs
 from cchc.core.spec import DueRule, DutyKind, EvidenceKind, Plan
 from cchc.core.views import duty_title
 from cchc.settings import Settings
@@ -51,15 +51,27 @@ def on_evidence_recorded(listener: EvidenceListener) -> None:
 def resolve_plan(ref: str, settings: Settings) -> Plan:
     """A plan id (looked up in the plan folder) or a path to a spec file, with the coordinator's decisions
     on its assumptions applied."""
+    return with_decisions(settings, _parsed(spec_path(ref, settings), settings.home))
+
+
+def plan_path(settings: Settings, plan_id: str) -> Path | None:
+    """The spec file of a plan id in the plan folder, flat or in its <province>/<commune>/ folder
+    (SpecError when two files hold the id)."""
+    return find_spec(settings.plan_dir, plan_id)
+
+
+def spec_path(ref: str, settings: Settings) -> Path:
+    """A path to a spec file as given, or the file of a plan id in the plan folder (UserError: unknown)."""
     path = Path(ref)
     if ref.endswith((".yaml", ".yml")) or path.is_file():
-        return with_decisions(settings, _parsed(path, settings.home))
-    candidate = settings.plan_dir / f"{ref}.yaml"
-    if candidate.is_file():
-        return with_decisions(settings, _parsed(candidate, settings.home))
-    known = sorted(p.stem for p in settings.plan_dir.glob("*.yaml")) if settings.plan_dir.is_dir() else []
+        return path
+    found = plan_path(settings, ref)
+    if found is not None:
+        return found
+    known = sorted(walk_specs(settings.plan_dir))
     close = difflib.get_close_matches(ref, known, n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else (f" (known: {', '.join(known)})" if known else "")
+    listed = f" (known: {', '.join(known)})" if 0 < len(known) <= 12 else ""
+    hint = f" (did you mean '{close[0]}'?)" if close else listed
     raise UserError(f"unknown plan '{ref}'{hint}; give a plan id from {settings.plan_dir}/ or a path to a .yaml file")
 
 
@@ -95,13 +107,26 @@ def _parsed(path: Path, home: Path) -> Plan:
 
 
 def all_plans(settings: Settings) -> list[Plan]:
-    return [with_decisions(settings, load_plan(p)) for p in sorted(settings.plan_dir.glob("*.yaml"))]
+    """Every plan of the plan folder with the coordinator's decisions applied, in id order; all or nothing:
+    one SpecError names every broken spec, every id held twice and every spec in another commune's folder.
+    Specs come from CCHC_HOME's plan cache, the decisions from one read of the store."""
+    loaded = plan_cache.load_folder(settings.plan_dir, settings.home)
+    with session_scope(engine_for(settings)) as s:
+        decided = assumption_store.decisions_by_plan(s)
+    return [_apply(settings, path, plan, decided.get(plan.id, [])) for path, plan in loaded]
 
 
 def with_decisions(settings: Settings, plan: Plan) -> Plan:
     """The plan as the coordinator's confirmed or changed assumptions leave it."""
     with session_scope(engine_for(settings)) as s:
         decided = assumption_store.decisions(s, plan.id)
+    if not decided:
+        return plan
+    spec = _spec_of(plan)
+    return _apply(settings, spec[0] if spec else None, plan, decided)
+
+
+def _apply(settings: Settings, path: Path | None, plan: Plan, decided: list[assumptions.Decision]) -> Plan:
     if not decided:
         return plan
     cached = _cached_decided(plan, decided)
@@ -111,7 +136,8 @@ def with_decisions(settings: Settings, plan: Plan) -> Plan:
         applied = assumptions.apply(plan, decided)
     except ValueError as e:  # a decision the edited spec no longer admits: say so, with the file
         why = f"a recorded decision on its assumptions (cchc assumptions {plan.id}) no longer fits the spec: {e}"
-        raise SpecError([SpecIssue(str(settings.plan_dir / f"{plan.id}.yaml"), 1, "", why)]) from None
+        where = path or settings.plan_dir / f"{plan.id}.yaml"
+        raise SpecError([SpecIssue(str(where), 1, "", why)]) from None
     _remember_decided(plan, decided, applied)
     return applied
 

@@ -22,7 +22,7 @@ from cchc.core import coordinator_links
 from cchc.core.clone import CloneError, clone
 from cchc.core.communes import province_name
 from cchc.core.links import LinkError, is_id
-from cchc.core.loader import SpecError, load_plan, parse_plan
+from cchc.core.loader import SpecError, find_spec, load_plan, parse_plan, spec_files, spec_target
 from cchc.core.spec import Plan
 from cchc.core.spec_dump import dump_spec
 from cchc.io.workbook import WorkbookError, WorkbookIssue, export_bytes, import_workbook
@@ -133,8 +133,8 @@ def add_coordinator(
     except ValueError:
         raise UserError(f"--commune: mã xã {commune} không có trong danh mục hành chính 2025; tra lại mã.") from None
     for plan_id in plan_ids:
-        path = settings.plan_dir / f"{plan_id}.yaml"
-        if path.is_file() and load_plan(path).commune.code != commune:
+        path = find_spec(settings.plan_dir, plan_id) if is_id(plan_id) else None
+        if path is not None and load_plan(path).commune.code != commune:
             raise UserError(f"--plan: kế hoạch {plan_id} không phải của {ward.name} ({commune}).")
     with session_scope(engine_for(settings)) as s:
         row = store.add(s, name.strip(), address, commune, plan_ids, by, now)
@@ -236,7 +236,7 @@ def plans_in_folder(settings: Settings) -> list[tuple[str, int]]:
     """(plan id, commune code) of every spec in the plan folder that loads; each file parsed again only when
     it changed, so her page stays quick with a province's plans in the folder."""
     out = []
-    for path in sorted(settings.plan_dir.glob("*.yaml")) if settings.plan_dir.is_dir() else []:
+    for path in spec_files([settings.plan_dir]) if settings.plan_dir.is_dir() else []:
         try:
             st = path.stat()
             stamp = (st.st_mtime_ns, st.st_size)
@@ -251,10 +251,10 @@ def plans_in_folder(settings: Settings) -> list[tuple[str, int]]:
 
 
 def _spec(settings: Settings, plan_id: str) -> Plan:
-    path = settings.plan_dir / f"{plan_id}.yaml"
-    if not is_id(plan_id) or not path.is_file():  # an id, never a path
-        raise UserError(f"không có kế hoạch '{plan_id}'.")
     try:
+        path = find_spec(settings.plan_dir, plan_id) if is_id(plan_id) else None  # an id, never a path
+        if path is None:
+            raise UserError(f"không có kế hoạch '{plan_id}'.")
         return load_plan(path)
     except SpecError:
         raise UserError(f"kế hoạch '{plan_id}' đang lỗi; đề nghị bộ phận vận hành kiểm tra.") from None
@@ -387,7 +387,10 @@ def accept(settings: Settings, submission_id: int, by: str, now: dt.datetime, *,
 def _write_spec(settings: Settings, row: PlanSubmissionRow, plan: Plan, force: bool) -> Path:
     if plan.commune.code != row.commune_code:
         raise UserError(f"hồ sơ #{row.id} là kế hoạch của mã xã {plan.commune.code}, không phải {row.commune_code}.")
-    path = settings.plan_dir / f"{plan.id}.yaml"
+    try:  # the file already holding the id, else its province/commune folder when the plan folder groups specs
+        path = spec_target(settings.plan_dir, plan.id, plan.commune)
+    except SpecError as e:
+        raise UserError(f"hồ sơ #{row.id}: {e}") from None
     if path.exists():
         try:
             existing = load_plan(path).commune.code

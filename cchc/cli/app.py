@@ -84,13 +84,11 @@ def get_plan(ref: str) -> Plan:
     from cchc.settings import get_settings
 
     settings = get_settings()
-    path = Path(ref)
-    if not (ref.endswith((".yaml", ".yml")) or path.is_file()):
-        path = settings.plan_dir / f"{ref}.yaml"
     try:
+        path = service.spec_path(ref, settings)  # flat or in <province>/<commune>/; unknown: did you mean ...?
         if path.is_file():
             return service.with_decisions(settings, plan_cache.load(path, settings.home))
-        return service.resolve_plan(ref, settings)  # not a file: its message (did you mean ...?)
+        return service.resolve_plan(ref, settings)  # a missing file: the loader's message
     except SpecError as e:
         fail(str(e))
     except service.UserError as e:
@@ -146,6 +144,13 @@ def validate(
             from cchc.app import service
 
             show_assumptions(service.with_decisions(get_settings(), plan), as_json=False)
+    if not paths:  # the plan folder as `cchc up` reads it: no id twice, each spec in its commune's folder
+        from cchc.app import plan_cache
+
+        layout = plan_cache.read_folder(get_settings().plan_dir, get_settings().home).layout
+        for issue in layout:
+            typer.echo(str(issue))
+        bad += len(layout)
     raise typer.Exit(1 if bad else 0)
 
 
@@ -175,16 +180,16 @@ def plans(
     """List the plans in the plan folder (optionally of one province or commune)."""
     from cchc.app import plan_cache
     from cchc.core.communes import matches
-    from cchc.core.loader import SpecError, spec_files
+    from cchc.core.loader import SpecError
     from cchc.settings import get_settings
 
     settings = get_settings()
     rows = []
-    for p in spec_files([settings.plan_dir]):
-        try:
-            plan = plan_cache.load(p, settings.home)
-        except SpecError as e:
-            fail(str(e))
+    try:  # the same check as `cchc up`: every spec loads, no id twice, each in its commune's folder
+        loaded = [plan for _, plan in plan_cache.load_folder(settings.plan_dir, settings.home)]
+    except SpecError as e:
+        fail(str(e))
+    for plan in loaded:
         if province is not None and not matches(province, plan.commune.province):
             continue
         if commune is not None and not matches(commune, plan.commune.name, plan.commune.code):

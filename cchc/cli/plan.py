@@ -18,16 +18,22 @@ app.add_typer(plan_app, name="plan")
 
 
 def spec_path(ref: str, plan_dir: Path) -> Path:
-    """A plan id in the plan folder, or a path to a spec file."""
+    """A plan id in the plan folder (flat or grouped by province and commune), or a path to a spec file."""
     path = Path(ref)
     if ref.endswith((".yaml", ".yml")) or path.is_file():
         if not path.is_file():
             fail(f"không có tệp kế hoạch {path}")
         return path
-    candidate = plan_dir / f"{ref}.yaml"
-    if not candidate.is_file():
-        known = sorted(p.stem for p in plan_dir.glob("*.yaml")) if plan_dir.is_dir() else []
-        fail(f"không có kế hoạch '{ref}' trong {plan_dir}/ (có: {', '.join(known) or 'không có kế hoạch nào'})")
+    from cchc.core.loader import SpecError, find_spec, walk_specs
+
+    try:
+        candidate = find_spec(plan_dir, ref)  # flat or in <province>/<commune>/
+    except SpecError as e:
+        fail(str(e))
+    if candidate is None:
+        known = sorted(walk_specs(plan_dir))
+        listed = ", ".join(known[:12]) + (f" và {len(known) - 12} kế hoạch khác" if len(known) > 12 else "")
+        fail(f"không có kế hoạch '{ref}' trong {plan_dir}/ (có: {listed or 'không có kế hoạch nào'})")
     return candidate
 
 

@@ -29,7 +29,7 @@ def new(
 ) -> None:
     """Clone a plan for another commune of the register: names re-derived, dates moved, blanks listed."""
     from cchc.core.clone import CloneError, clone
-    from cchc.core.loader import SpecError, load_plan
+    from cchc.core.loader import SpecError, load_plan, spec_target
     from cchc.core.spec_dump import dump_spec
     from cchc.settings import get_settings
 
@@ -48,7 +48,13 @@ def new(
         lines += [f"  - {err}" for err in cloned.errors]
         fail("\n".join(lines))
     name = f"{cloned.plan.id}.yaml"
-    target = settings.plan_dir / name if out is None else out / name if out.is_dir() else out
+    if out is None:  # in its province/commune folder when the plan folder groups its specs, else flat
+        try:
+            target = spec_target(settings.plan_dir, cloned.plan.id, cloned.plan.commune)
+        except SpecError as e:
+            fail(str(e))
+    else:
+        target = out / name if out.is_dir() else out
     if target.name != name:
         fail(f"tệp kế hoạch phải mang tên theo id của kế hoạch: {name} (không phải {target.name}); sửa --out.")
     if target.exists() and not force:

@@ -51,7 +51,7 @@ def import_(
     force: Annotated[bool, typer.Option("--force", help="Ghi đè kế hoạch đã có.")] = False,
 ) -> None:
     """Read a workbook back into a plan spec; nothing is written unless the whole workbook is valid."""
-    from cchc.core.loader import SpecError, parse_plan
+    from cchc.core.loader import SpecError, parse_plan, spec_target
     from cchc.core.spec_dump import dump_spec
     from cchc.io.workbook import WorkbookError, import_workbook
     from cchc.settings import get_settings
@@ -64,7 +64,13 @@ def import_(
         lines = [f"{file}: bảng tính có {len(e.issues)} lỗi, không ghi tệp nào; sửa các ô sau rồi nạp lại:"]
         lines += [f"  - {issue}" for issue in e.issues]
         fail("\n".join(lines))
-    target = out or get_settings().plan_dir / f"{spec.id}.yaml"
+    if out is not None:
+        target = out
+    else:  # the file holding the id, else its province/commune folder when the plan folder groups specs
+        try:
+            target = spec_target(get_settings().plan_dir, spec.id, spec.commune)
+        except SpecError as e:
+            fail(str(e))
     if target.stem != spec.id:
         fail(f"tệp kế hoạch phải tên {spec.id}.yaml (theo mã kế hoạch ở sheet 'Kế hoạch'), không phải {target.name}")
     if target.exists() and not force:

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from cchc.core.spec import Plan
+from cchc.core.clone import slug
+from cchc.core.spec import Commune, Plan
 
 Loc = tuple[str | int, ...]
 
@@ -270,11 +272,144 @@ def load_plan(path: Path | str) -> Plan:
     return plan
 
 
+# -- A folder of specs: flat (plan_specs/<id>.yaml) or grouped (plan_specs/<province>/<commune>/<id>.yaml) --
+
+NOT_SPECS = frozenset({"plan.schema.json"})
+
+
+def is_spec_name(name: str) -> bool:
+    """A file or folder the walk reads: `_draft.yaml`, `_old/` and hidden names (editors' swap files) are skipped."""
+    return not name.startswith(("_", ".")) and name not in NOT_SPECS
+
+
+def province_slug(province: str) -> str:
+    """'Thành phố Hải Phòng' -> 'hai-phong', 'Tỉnh Thái Nguyên' -> 'thai-nguyen': the province's folder."""
+    for prefix in ("Thành phố ", "Tỉnh "):
+        if province.startswith(prefix):
+            province = province[len(prefix) :]
+    return slug(province)
+
+
+def spec_folder(commune: Commune) -> str:
+    """The folder a commune's plans go in when the plan folder is grouped: 'hai-phong/phu-thai'."""
+    return f"{province_slug(commune.province)}/{slug(commune.name)}"
+
+
+def spec_ids(relpaths: Iterable[str]) -> dict[str, list[str]]:
+    """Plan id (the file's name) -> every relative path (POSIX) holding it, for the specs among ``relpaths``:
+    `.yaml` files with no part skipped by ``is_spec_name``; the paths in sorted order."""
+    out: dict[str, list[str]] = {}
+    for rel in sorted(relpaths):
+        parts = PurePosixPath(rel).parts
+        if not parts or not parts[-1].endswith(".yaml") or not all(is_spec_name(p) for p in parts):
+            continue
+        out.setdefault(parts[-1][: -len(".yaml")], []).append(rel)
+    return out
+
+
+def layout_issues(ids: dict[str, list[str]], root: str) -> list[SpecIssue]:
+    """A plan id held by two files (both named), and a spec neither flat nor in <province>/<commune>/."""
+    issues: list[SpecIssue] = []
+    for plan_id, rels in sorted(ids.items()):
+        if len(rels) > 1:
+            where = ", ".join(f"{root}/{r}" for r in rels)
+            issues.append(
+                SpecIssue(
+                    f"{root}/{rels[1]}",
+                    1,
+                    "id",
+                    f"mã kế hoạch '{plan_id}' có ở {len(rels)} tệp: {where}; mỗi kế hoạch chỉ một tệp: "
+                    "xoá bản thừa, hoặc đổi mã (và tên tệp) của một bản",
+                )
+            )
+        for rel in rels:
+            depth = len(PurePosixPath(rel).parts)
+            if depth not in (1, 3):
+                issues.append(
+                    SpecIssue(
+                        f"{root}/{rel}",
+                        1,
+                        "",
+                        f"tệp kế hoạch phải nằm ngay trong {root}/ hoặc trong {root}/<tỉnh>/<xã>/ "
+                        f"(vd. {root}/hai-phong/phu-thai/{plan_id}.yaml); chuyển tệp cho đúng chỗ",
+                    )
+                )
+    return issues
+
+
+def placement_issue(plan: Plan, rel: str, root: str, text: str = "") -> SpecIssue | None:
+    """A grouped spec whose commune (code, name, province) belongs in another folder: say which."""
+    parts = PurePosixPath(rel).parts
+    if len(parts) != 3:
+        return None
+    want = spec_folder(plan.commune)
+    have = "/".join(parts[:2])
+    if have == want:
+        return None
+    line = next((i + 1 for i, ln in enumerate(text.splitlines()) if ln.startswith("commune:")), 1)
+    c = plan.commune
+    return SpecIssue(
+        f"{root}/{rel}",
+        line,
+        "commune",
+        f"kế hoạch của xã {c.name} (mã {c.code}, {c.province}) nằm sai thư mục {root}/{have}/; "
+        f"chuyển tệp sang {root}/{want}/{parts[2]}, hoặc sửa commune nếu nhầm xã",
+    )
+
+
+def walk_specs(root: Path) -> dict[str, list[Path]]:
+    """Every spec under the plan folder (recursive), by plan id; see ``spec_ids``."""
+    rels: list[str] = []
+    if root.is_dir():
+        for here, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if is_spec_name(d)]
+            base = Path(here).relative_to(root)
+            rels.extend((base / f).as_posix() for f in files if f.endswith(".yaml"))
+    return {plan_id: [root / r for r in rels_] for plan_id, rels_ in spec_ids(rels).items()}
+
+
+def find_spec(root: Path, plan_id: str) -> Path | None:
+    """The file of one plan id: flat first (no walk), else found in the folders. SpecError when two files hold it."""
+    flat = root / f"{plan_id}.yaml"
+    if flat.is_file() and not _grouped(root):
+        return flat
+    paths = walk_specs(root).get(plan_id, [])
+    if len(paths) > 1:
+        rels = {plan_id: [p.relative_to(root).as_posix() for p in paths]}
+        raise SpecError(layout_issues(rels, str(root)))
+    return paths[0] if paths else None
+
+
+def _grouped(root: Path) -> bool:
+    """Whether the plan folder has any sub-folder a spec may sit in (then an id may be held twice)."""
+    try:
+        return any(e.is_dir() and is_spec_name(e.name) for e in os.scandir(root))
+    except OSError:
+        return False
+
+
+def uses_folders(root: Path) -> bool:
+    """Whether new plans go in <province>/<commune>/: the plan folder already holds a grouped spec."""
+    return any(len(p.relative_to(root).parts) == 3 for paths in walk_specs(root).values() for p in paths)
+
+
+def spec_target(root: Path, plan_id: str, commune: Commune) -> Path:
+    """Where a new or replaced spec is written: the file already holding the id; else the commune's
+    <province>/<commune>/ folder when the plan folder already groups its specs, else flat."""
+    found = find_spec(root, plan_id)
+    if found is not None:
+        return found
+    if uses_folders(root):
+        return root / spec_folder(commune) / f"{plan_id}.yaml"
+    return root / f"{plan_id}.yaml"
+
+
 def spec_files(paths: Sequence[Path]) -> list[Path]:
+    """The spec files of ``paths``: a folder is walked (flat and grouped specs), a file is taken as it is."""
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            out.extend(sorted(q for q in p.glob("*.yaml") if not q.name.startswith("_")))
+            out.extend(sorted(q for qs in walk_specs(p).values() for q in qs))
         else:
             out.append(p)
     return out

@@ -43,21 +43,28 @@ def add(session: Session, d: Decision) -> int:
 
 def decisions(session: Session, plan_id: str) -> list[Decision]:
     q = select(AssumptionDecisionRow).where(AssumptionDecisionRow.plan_id == plan_id).order_by(AssumptionDecisionRow.id)
-    out = []
-    for r in session.scalars(q):
-        v = json.loads(r.value) if r.value else {}
-        out.append(
-            Decision(
-                plan=r.plan_id,
-                item=r.item_id,
-                aspect=r.aspect,
-                action=r.action,
-                by=r.decided_by,
-                at=r.decided_at,
-                reason=r.reason,
-                due=DueRule.model_validate(v["due"]) if "due" in v else None,
-                min_count=v.get("min_count"),
-                effective_from=dt.date.fromisoformat(v["effective_from"]) if "effective_from" in v else None,
-            )
-        )
+    return [_decision(r) for r in session.scalars(q)]
+
+
+def decisions_by_plan(session: Session) -> dict[str, list[Decision]]:
+    """Every plan's decisions in one read (a province's plans loaded together), each plan's in order."""
+    out: dict[str, list[Decision]] = {}
+    for r in session.scalars(select(AssumptionDecisionRow).order_by(AssumptionDecisionRow.id)):
+        out.setdefault(r.plan_id, []).append(_decision(r))
     return out
+
+
+def _decision(r: AssumptionDecisionRow) -> Decision:
+    v = json.loads(r.value) if r.value else {}
+    return Decision(
+        plan=r.plan_id,
+        item=r.item_id,
+        aspect=r.aspect,
+        action=r.action,
+        by=r.decided_by,
+        at=r.decided_at,
+        reason=r.reason,
+        due=DueRule.model_validate(v["due"]) if "due" in v else None,
+        min_count=v.get("min_count"),
+        effective_from=dt.date.fromisoformat(v["effective_from"]) if "effective_from" in v else None,
+    )
