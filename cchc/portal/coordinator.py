@@ -335,10 +335,18 @@ def add_action_routes(app: FastAPI, settings: Settings, clock: Clock, base: str,
             for a in assumptions.listing(plan)
             if a.item  # confirmed ones too: a second decision is kept, not refused as forged
         }
+        with session_scope(service.engine_for(settings)) as s:
+            drafted = store.drafted_reports(s, plan.id)
+        titles = {r.id: r.title for r in plan.reports}
         reports = {
-            f"{r['report']}|{r['period']}": r
-            for r in workflow.listing(settings, plan, now)
-            if r["approval"]["version"]  # decided ones too: a late decision is answered, not refused as forged
+            f"{rid}|{period}": {
+                "report": rid,
+                "period": period,
+                "title": titles[rid],
+                "approval": {"state": state, "state_vi": state_label(state), "version": version},
+            }
+            for rid, period, state, version in drafted
+            if rid in titles  # a report the spec still has
         }
         return {
             "duties": {c.code: c.label for c in forms.duty_choices(plan, evidence_only=True)},

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from cchc.store.models import AuditRow, CoordinatorRow, EvidenceRow, PlanSubmissionRow
+from cchc.store.models import AuditRow, CoordinatorRow, EvidenceRow, PlanSubmissionRow, ReportRunRow
 from cchc.store.repo import audit
 
 STATUSES = ("draft", "pending", "accepted", "rejected")
@@ -205,6 +205,17 @@ def recent_evidence(session: Session, plan_id: str, limit: int = 50) -> list[Evi
     for r in rows:
         session.expunge(r)
     return rows
+
+
+def drafted_reports(session: Session, plan_id: str) -> list[tuple[str, str, str, int]]:
+    """(report, period, state, version) of each report of the plan that has a draft: what she may decide on,
+    and what was decided since (a late answer is told so, not taken for a forged field)."""
+    q = (
+        select(ReportRunRow.report_id, ReportRunRow.period, ReportRunRow.state, ReportRunRow.version)
+        .where(ReportRunRow.plan_id == plan_id, ReportRunRow.draft_sha256.is_not(None))
+        .order_by(ReportRunRow.period, ReportRunRow.report_id)
+    )
+    return [(r, p, st, v) for r, p, st, v in session.execute(q)]
 
 
 def refused_action(
