@@ -18,6 +18,7 @@ from vietnam_provinces import Province, Ward
 
 from cchc.core.communes import _folded, matches
 from cchc.core.heatmap import Cell, Grid, Row, Span
+from cchc.core.markdown import md_text
 from cchc.core.views import fmt_local_day_zone
 
 By = Literal["kind", "duty"]
@@ -318,7 +319,7 @@ def markdown_table(r: Rollup) -> str:
 
 
 def _md(text: str) -> str:
-    return re.sub(r"([\\`*_{}\[\]()#+!|<>])", r"\\\1", text)
+    return md_text(text)
 
 
 def province_grid(r: Rollup) -> Grid:
@@ -374,3 +375,43 @@ def split_grid(grid: Grid, rows_per_part: int) -> list[Grid]:
         spans = tuple(replace(s, row=s.row - lo) for s in grid.spans if lo <= s.row < hi)
         parts.append(replace(grid, title=f"{grid.title} ({i + 1}/{n_parts})", rows=grid.rows[lo:hi], spans=spans))
     return parts
+
+
+def artifact_key(code: int) -> str:
+    return f"cchc-province-{code}"
+
+
+def artifact_markdown(r: Rollup, heatmap_uri: str | None) -> str:
+    """The province page in the Prefect UI: the totals, the communes worst first, the kinds, the heatmap."""
+    total = r.totals()
+    d, rp = total.duties, total.reports
+    parts = [
+        f"# {md_text(r.province)}: tình hình thực hiện kế hoạch tuyên truyền CCHC của các xã",
+        "",
+        f"Tính đến {fmt_local_day_zone(r.at, r.tz)}. {r.plans} kế hoạch của {len(r.communes())} xã, phường, đặc khu.",
+        "",
+        f"**{d.due}** lượt nhiệm vụ đã đến hạn: **{d.done}** đạt ({pct(d.share_met)}), **{d.overdue}** quá hạn, "
+        f"**{d.missed}** không đạt, {d.waived} miễn. Báo cáo của các xã: {rp.on_time} đúng hạn, {rp.late} muộn, "
+        f"**{rp.not_yet}** chưa gửi.",
+        "",
+        "## Theo loại nhiệm vụ",
+        "",
+        "| Loại nhiệm vụ | Đến hạn | Đạt | Tỉ lệ đạt | Quá hạn | Không đạt | Miễn |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        *(
+            f"| {GROUP_VI.get(g, g)} | {c.due} | {c.done} | {pct(c.share_met)} | {c.overdue} | {c.missed} | {c.waived} |"
+            for g, c in r.by_group().items()
+        ),
+        "",
+        "## Các xã (tỉ lệ đạt thấp nhất trước)",
+        "",
+        markdown_table(r),
+    ]
+    if heatmap_uri:
+        parts += [
+            "",
+            "## Bản đồ nhiệt: xã × loại nhiệm vụ",
+            "",
+            f"![Bản đồ nhiệt {md_text(r.province)}]({heatmap_uri})",
+        ]
+    return "\n".join(parts) + "\n"
