@@ -1,0 +1,1 @@
+"""Benchmarks: scripts run from the checkout (python bench/NAME.py), never by the tests."""
