@@ -117,13 +117,13 @@ def test_plans_filters_by_province_and_commune_over_folders(folder_env: tuple[Se
     assert ids("--commune", "Phú Thái") == ids("--commune", "10750") == ["phu-thai-2025h2"]
 
 
-def refused(settings: Settings, *needles: str) -> None:
+def refused(settings: Settings, *needles: str, commands: tuple[str, ...] = ("plans", "deployments")) -> None:
     """Every reader of the plan folder refuses it at start, naming the problem the same way."""
     with pytest.raises(SpecError) as e:
         service.all_plans(settings)
     for needle in needles:
         assert needle in str(e.value), str(e.value)
-    for args in (("plans",), ("deployments",), ("validate",)):
+    for args in ((c,) for c in commands):
         code, out = run(*args)
         assert code != 0, (args, out)
         for needle in needles:
@@ -140,7 +140,9 @@ def test_an_id_held_by_two_files_is_refused_naming_both(folder_env: tuple[Settin
     first = paths["phu-thai-2025h2"]
     second = settings.plan_dir / "phu-thai-2025h2.yaml"  # a stray flat copy left behind by a move
     shutil.copy(first, second)
-    refused(settings, f"{second}:", f"{first}", "mã kế hoạch 'phu-thai-2025h2' có ở 2 tệp", "xoá bản thừa")
+    line = next(n for n, t in enumerate(second.read_text(encoding="utf-8").splitlines(), 1) if t.startswith("id:"))
+    needles = (f"{second}:{line}: id:", f"{first}", "mã kế hoạch 'phu-thai-2025h2' có ở 2 tệp", "xoá bản thừa")
+    refused(settings, *needles, commands=("plans", "deployments", "validate"))
     with pytest.raises(SpecError):  # a single lookup of that id refuses too: which one would run?
         service.resolve_plan("phu-thai-2025h2", settings)
     assert service.resolve_plan("lai-khe-2025h2", settings).id == "lai-khe-2025h2"  # other plans still resolve
