@@ -209,13 +209,15 @@ class _Letter:
     announced: bool = False  # the envelope went out and the server waits for DATA
 
 
-def _letter(settings: Settings, row: ob.Held, plan: Plan | None, now: dt.datetime) -> _Letter:
+def _letter(settings: Settings, row: ob.Held, plan: Plan | None, now: dt.datetime, wire: bool) -> _Letter:
+    """``wire``: the transport takes bytes (an envelope, then DATA); otherwise it takes the message itself and
+    serialising it here would be wasted (folding Vietnamese headers is most of building a message)."""
     try:
         msg, recipients = build_email(settings, row, plan, now)
     except AttachmentMissing as e:
         # The row fails and the coordinator is told; the rest of the pass goes on.
         return _Letter(row, plan, outcome=Outcome("permanent", str(e)))
-    return _Letter(row, plan, msg, msg.as_bytes(), recipients)
+    return _Letter(row, plan, msg, msg.as_bytes() if wire else b"", recipients)
 
 
 @dataclass
@@ -289,7 +291,8 @@ async def adeliver(
     lease = dt.timedelta(seconds=settings.outbox_lease_seconds)
     started = time.monotonic()
     sender = settings.mail_from_address
-    ahead = overlap and isinstance(transport, EnvelopeTransport)
+    wire = isinstance(transport, EnvelopeTransport)
+    ahead = overlap and wire
 
     def clock() -> dt.datetime:
         return now + dt.timedelta(seconds=time.monotonic() - started)
@@ -353,7 +356,7 @@ async def adeliver(
             if won is None:
                 break
             if current is None or current.row.id != won.id:
-                current = _letter(settings, won, plans(won.plan_id), now)
+                current = _letter(settings, won, plans(won.plan_id), now, wire)
             if not opened:
                 try:
                     await transport.open()
@@ -404,7 +407,7 @@ async def adeliver(
             # command is written before the transaction and its answers are read after, DATA only then.
             announcing: asyncio.Task[Outcome | None] | None = None
             if ahead and after is not None:
-                current = _letter(settings, after, plans(after.plan_id), now)
+                current = _letter(settings, after, plans(after.plan_id), now, wire)
                 if current.outcome is None:
                     envelope = cast(EnvelopeTransport, transport).envelope(
                         sender, current.recipients, len(current.data)

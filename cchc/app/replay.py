@@ -450,8 +450,10 @@ class _Replay:
         result: ReplayResult,
         transport: Transport,
         approvals: Sequence[ApprovalEntry],
+        figures: bool = False,
     ) -> None:
         self.settings = settings
+        self.figures = figures  # draw the heatmap into the drafts (a second or so each): only when asked
         self.plan = plan
         self.result = result
         self.transport = transport
@@ -497,7 +499,9 @@ class _Replay:
                     events.add(duty.id, m)
         evaluation = service.evaluate_duties(self.settings, plan, items, m, m)
         self.note_changes(m, evaluation.changes)
-        self.note_tick(m, await arun_tick(self.settings, plan, m, m, list(items), self.transport), events)
+        # As run_duty does: the mail pass plans from this evaluation instead of judging the plan again.
+        tick = await arun_tick(self.settings, plan, m, m, list(items), self.transport, judged=evaluation.plan_judged)
+        self.note_tick(m, tick, events)
 
     def _approval(self, report_id: str, period: str, today: dt.date) -> int | None:
         for i, a in enumerate(self.approvals):
@@ -523,7 +527,7 @@ class _Replay:
         # After a send-back the coordinator runs the report again with redraft (the flow's parameter).
         redraft = state == ReportState.sent_back and decision is not None
         if (today >= tgt.draft_day or redraft) and (state is None or state in DRAFTABLE):
-            d = workflow.draft(settings, plan, tgt, m, m, redraft)
+            d = workflow.draft(settings, plan, tgt, m, m, redraft, figure=self.figures)
             state = d.state
             if d.new:
                 log.append(
@@ -607,8 +611,12 @@ async def areplay(
     send: bool = False,
     store_label: str = "scratch",
     every_pass: bool = False,
+    figures: bool = False,
 ) -> ReplayResult:
-    """Run every scheduled pass of ``plan`` in the days [start, end] on the store of ``settings``."""
+    """Run every scheduled pass of ``plan`` in the days [start, end] on the store of ``settings``.
+
+    ``figures``: the drafts carry the heatmap as the flows' drafts do (off by default: drawing it costs more
+    than the rest of a half-year replay, and no judgement, message or state depends on it)."""
     if end < start:
         raise service.UserError(f"--to {end.isoformat()} is before --from {start.isoformat()}")
     if at_hour is not None and not 0 <= at_hour <= 23:
@@ -630,7 +638,7 @@ async def areplay(
         result.problems.append(
             "không thu thập từ nguồn cần mạng khi chạy lại (chỉ đọc nguồn trên máy này): " + ", ".join(skipped_sources)
         )
-    replay = _Replay(settings, plan, result, transport, approvals)
+    replay = _Replay(settings, plan, result, transport, approvals, figures)
     items = [d.id for d in plan.duties] + [r.id for r in plan.reports]
     previous: dict[str, dt.datetime] = {}  # deployment -> its previous scheduled moment
     covered: dict[str, dt.datetime] = {}  # item -> the last moment a pass judged its ladder

@@ -62,10 +62,11 @@ def context(model: ReportModel) -> dict[str, Any]:
     return ctx
 
 
-def render_docx(model: ReportModel, template: Path | None = None) -> bytes:
+def render_docx(model: ReportModel, template: Path | None = None, figure: bool = True) -> bytes:
     """The document from the Word template; the signature block stays editable for signing by hand.
-    The figure goes where the template has ``{{ heatmap }}`` (a template without it has no figure)."""
-    grid = report_grid(model)
+    The figure goes where the template has ``{{ heatmap }}`` (a template without it has no figure);
+    ``figure=False`` leaves it out (drawing it is most of the rendering: `cchc replay` without --figures)."""
+    grid = report_grid(model) if figure else None
     return render_docx_context(context(model), template, drawing.render_png(grid) if grid else None)
 
 

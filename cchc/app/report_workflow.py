@@ -172,9 +172,16 @@ def file_name(plan: Plan, report_id: str, period: str, suffix: str, draft: bool)
 
 
 def draft(
-    settings: Settings, plan: Plan, tgt: Target, at: dt.datetime, now: dt.datetime, force: bool = False
+    settings: Settings,
+    plan: Plan,
+    tgt: Target,
+    at: dt.datetime,
+    now: dt.datetime,
+    force: bool = False,
+    figure: bool = True,
 ) -> DraftOutcome:
-    """Assemble and store a draft when the records changed since the last one (or when asked)."""
+    """Assemble and store a draft when the records changed since the last one (or when asked);
+    ``figure=False``: without the heatmap (`cchc replay` unless --figures)."""
     model = build(settings, plan, tgt.report.id, tgt.period, at)
     engine = service.engine_for(settings)
     with session_scope(engine) as s:
@@ -183,7 +190,7 @@ def draft(
             return DraftOutcome(tgt, model, ReportState(run.state), run.version, False, run.draft_sha256)
         if not force and run.draft_sha256 and run.fingerprint == model.fingerprint:
             return DraftOutcome(tgt, model, ReportState(run.state), run.version, False, run.draft_sha256)
-    sha = service.store_bytes(settings, render_docx(model, settings.report_template))
+    sha = service.store_bytes(settings, render_docx(model, settings.report_template, figure))
     with session_scope(engine) as s:
         run = store.lock_run(s, plan.id, tgt.report.id, tgt.period, now)
         if run.state in DECIDED:  # approved while we rendered

@@ -58,6 +58,13 @@ def replay(
         bool,
         typer.Option("--every-pass", help="Chạy cả những lần chạy không thể thay đổi gì (chậm hơn, cùng kết quả)."),
     ] = False,
+    figures: Annotated[
+        bool | None,
+        typer.Option(
+            "--figures/--no-figures",
+            help="Vẽ biểu đồ tình trạng vào dự thảo báo cáo; mặc định chỉ khi chạy trên kho thật (--store).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Chạy lại kế hoạch theo lịch trong một khoảng ngày: nhật ký từng ngày và tổng kết."""
@@ -92,7 +99,15 @@ def replay(
             transport = make_transport(settings)
         except MailConfigError as e:
             fail(str(e))
-    options = {"at_hour": at_hour, "approvals": entries, "transport": transport, "send": send, "every_pass": every_pass}
+    draw = store if figures is None else figures  # drafts in the real store are the coordinator's: as the flows'
+    options = {
+        "at_hour": at_hour,
+        "approvals": entries,
+        "transport": transport,
+        "send": send,
+        "every_pass": every_pass,
+        "figures": draw,
+    }
     try:
         if store:
             result = rp.replay(settings, p, start, end, store_label=safe_url(settings.db_url), **options)
