@@ -224,13 +224,17 @@ def parse_plan(text: str, filename: str = "<string>") -> Plan:
     size = len(text.encode("utf-8"))
     if size > MAX_SPEC_BYTES:
         raise SpecError([SpecIssue(filename, 1, "", f"the spec is {size // 1024} KB; a plan spec may be at most 1 MB")])
+    # One pass: the composed tree gives the lines and is then constructed (parsing twice cost half the load).
+    reader = _LineLoader(text)
     try:
-        root = yaml.compose(text, Loader=_LineLoader)
-        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - _LineLoader is a SafeLoader
+        root = reader.get_single_node()  # type: ignore[no-untyped-call]
+        data = reader.construct_document(root) if root is not None else None  # type: ignore[no-untyped-call]
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 1
         raise SpecError([SpecIssue(filename, line, "", f"YAML syntax: {e.problem or e}")]) from None
+    finally:
+        reader.dispose()  # type: ignore[no-untyped-call]
     if root is None or not isinstance(data, dict):
         raise SpecError(
             [SpecIssue(filename, 1, "", "the file must be a YAML mapping with the plan's keys (id, title, ...)")]
