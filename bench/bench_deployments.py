@@ -1,12 +1,13 @@
 """Benchmark: the deployment model at province size (issue #16 item 3), against the five real plans in the same run.
 
-For the five real plans (commune profile, the baseline) and for 114 generated plans of Hải Phòng
-(bench/synth.py, province 31; the province profile, and with ``--commune-too`` the commune profile too), each on
+For the five real plans moved one year later so that they run now (commune profile, the baseline) and for 114
+plans of Hải Phòng made from them as bench/synth.py does (province 31; the province profile, and with
+``--commune-too`` the commune profile too), each on
 a fresh `prefect server start` (SQLite, and with ``--db both`` a database made on CCHC_TEST_POSTGRES_URL's server):
 
 - register:   flows/serve.py's ``register()`` from empty, then again with nothing changed (a restart);
 - scheduler:  from the end of registration until the scheduled runs stop growing, and every scheduler loop's
-              duration as docket logs it (``↩ [duration] schedule_deployments``; a logging config that shows
+              duration as docket logs it (``↫ [duration] schedule_deployments()``; a logging config that shows
               docket's INFO lines is passed with PREFECT_LOGGING_SETTINGS_PATH);
 - events:     N evidence events (as `cchc evidence add` posts them) for N duties of N plans, posted at once: the
               time from the post to the creation of each triggered run, with that scenario's number of
@@ -47,7 +48,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.synth import HAI_PHONG, province_plans, templates  # noqa: E402
+from bench.synth import HAI_PHONG, on_commune  # noqa: E402
+from cchc.core.communes import all_wards  # noqa: E402
 from cchc.core.deployments import (  # noqa: E402
     EVIDENCE_EVENT,
     DeploymentSpec,
@@ -56,11 +58,28 @@ from cchc.core.deployments import (  # noqa: E402
     expected_runs,
     prefect_yaml,
 )
+from cchc.core.loader import parse_plan  # noqa: E402
 from cchc.core.spec import Plan  # noqa: E402
 
-LOOP = re.compile(r"↩ \[([^\]]+)\] (schedule_deployments|schedule_recent_deployments)\b")
+LOOP = re.compile(r"[↩↫] \[\s*([^\]]+)\] (schedule_deployments|schedule_recent_deployments)\(")
 SCHEDULED = re.compile(r"Scheduled (\d+) runs")
-WEEK = dt.datetime(2025, 12, 1, tzinfo=dt.UTC)  # a working week inside every real plan's period
+WEEK = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)  # a working week inside the moved plans' periods
+
+
+def current_templates() -> list[Plan]:
+    """The five real plans moved one year later (2025 → 2026, 2026 → 2027), so that four of them run now and
+    the scheduler has real work: the real ones mostly ended in 2025, when their schedules stop."""
+    out = []
+    for path in sorted((ROOT / "plan_specs").glob("*.yaml")):
+        text = path.read_text(encoding="utf-8").replace("2026", "2027").replace("2025", "2026")
+        out.append(parse_plan(text, str(path)))
+    return out
+
+
+def current_province(code: int, bases: list[Plan]) -> list[Plan]:
+    """bench/synth.py's province_plans over the moved plans: one per commune, the five taken in turn."""
+    wards = sorted((w for w in all_wards() if int(w.province_code) == code), key=lambda w: int(w.code))
+    return [on_commune(bases[i % len(bases)], w) for i, w in enumerate(wards)]
 
 
 def free_port() -> int:
@@ -414,8 +433,8 @@ def main() -> None:
     if args.db in ("postgres", "both") and not pg_admin:
         raise SystemExit("--db postgres needs CCHC_TEST_POSTGRES_URL (postgresql+psycopg://user@host:port/postgres)")
 
-    five = list(templates())
-    province = province_plans(HAI_PHONG)
+    five = current_templates()
+    province = current_province(HAI_PHONG, five)
     cases: list[tuple[str, list[Plan], Profile]] = [
         ("5 plans, commune", five, "commune"),
         (f"{len(province)} plans, commune", province, "commune"),
