@@ -149,6 +149,8 @@ def read_folder(root: Path, home: Path | None) -> Folder:
                 continue
             wrong = placement_issue(plan, rel, label)
             if wrong is not None:
+                # Loaded, its commune says exactly where it goes: that replaces the general word on its depth.
+                layout = [i for i in layout if not (i.file == wrong.file and i.field == "")]
                 layout.append(placement_issue(plan, rel, label, _text(path)) or wrong)
             elif len(paths) == 1:
                 plans.append((path, plan))

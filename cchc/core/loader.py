@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, get_args, get_origin
 
 import yaml
@@ -327,7 +327,7 @@ def layout_issues(ids: dict[str, list[str]], root: str) -> list[SpecIssue]:
                 )
             )
         for rel in rels:
-            depth = len(PurePosixPath(rel).parts)
+            depth = rel.count("/") + 1
             if depth not in (1, 3):
                 issues.append(
                     SpecIssue(
@@ -335,29 +335,35 @@ def layout_issues(ids: dict[str, list[str]], root: str) -> list[SpecIssue]:
                         1,
                         "",
                         f"tệp kế hoạch phải nằm ngay trong {root}/ hoặc trong {root}/<tỉnh>/<xã>/ "
-                        f"(vd. {root}/hai-phong/phu-thai/{plan_id}.yaml); chuyển tệp cho đúng chỗ",
+                        f"(như {root}/hai-phong/phu-thai/phu-thai-2025h2.yaml); chuyển tệp cho đúng chỗ",
                     )
                 )
     return issues
 
 
 def placement_issue(plan: Plan, rel: str, root: str, text: str = "") -> SpecIssue | None:
-    """A grouped spec whose commune (code, name, province) belongs in another folder: say which."""
-    parts = PurePosixPath(rel).parts
-    if len(parts) != 3:
-        return None
+    """A spec outside its commune's folder (another commune's, or at the wrong depth): say which folder."""
+    parts = rel.split("/")
     want = spec_folder(plan.commune)
-    have = "/".join(parts[:2])
-    if have == want:
+    have = "/".join(parts[:-1])
+    if len(parts) == 1 or have == want:
         return None
-    line = next((i + 1 for i, ln in enumerate(text.splitlines()) if ln.startswith("commune:")), 1)
     c = plan.commune
+    if len(parts) == 3:
+        line = next((i + 1 for i, ln in enumerate(text.splitlines()) if ln.startswith("commune:")), 1)
+        return SpecIssue(
+            f"{root}/{rel}",
+            line,
+            "commune",
+            f"kế hoạch của xã {c.name} (mã {c.code}, {c.province}) nằm sai thư mục {root}/{have}/; "
+            f"chuyển tệp sang {root}/{want}/{parts[-1]}, hoặc sửa commune nếu nhầm xã",
+        )
     return SpecIssue(
         f"{root}/{rel}",
-        line,
-        "commune",
-        f"kế hoạch của xã {c.name} (mã {c.code}, {c.province}) nằm sai thư mục {root}/{have}/; "
-        f"chuyển tệp sang {root}/{want}/{parts[2]}, hoặc sửa commune nếu nhầm xã",
+        1,
+        "",
+        f"tệp kế hoạch phải nằm ngay trong {root}/ hoặc trong {root}/<tỉnh>/<xã>/; kế hoạch của xã {c.name} "
+        f"({c.province}) thì chuyển sang {root}/{want}/{parts[-1]}",
     )
 
 
