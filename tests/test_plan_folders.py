@@ -167,7 +167,9 @@ def test_a_spec_neither_flat_nor_in_a_commune_folder_is_refused(folder_env: tupl
     settings, paths = folder_env
     loose = settings.plan_dir / "hai-phong" / "lai-khe-2025h2.yaml"
     paths["lai-khe-2025h2"].rename(loose)
-    refused(settings, f"{loose}:1:", "hoặc trong")
+    refused(
+        settings, f"{loose}:1:", "hoặc trong", f"chuyển sang {settings.plan_dir}/hai-phong/lai-khe/lai-khe-2025h2.yaml"
+    )
 
 
 def test_registration_refuses_before_registering_anything(
