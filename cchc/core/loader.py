@@ -279,6 +279,7 @@ def load_plan(path: Path | str) -> Plan:
 # -- A folder of specs: flat (plan_specs/<id>.yaml) or grouped (plan_specs/<province>/<commune>/<id>.yaml) --
 
 NOT_SPECS = frozenset({"plan.schema.json"})
+MAX_FOLDER_DEPTH = 4  # specs sit at depth 1 or 3; a folder linked into itself is not followed forever
 
 
 def is_spec_name(name: str) -> bool:
@@ -391,7 +392,8 @@ def _yaml_files(root: Path) -> list[str]:
                     if not is_spec_name(e.name):
                         continue
                     if e.is_dir():
-                        stack.append((f"{rel}{e.name}/", e.path))
+                        if rel.count("/") < MAX_FOLDER_DEPTH:  # deep enough to report a misplaced spec; no loop
+                            stack.append((f"{rel}{e.name}/", e.path))
                     elif e.name.endswith(".yaml"):
                         out.append(f"{rel}{e.name}")
         except (NotADirectoryError, FileNotFoundError):
