@@ -442,7 +442,7 @@ def main() -> None:
     ]
     wall, start = process_start()
     print(f"process start per run (interpreter + prefect.engine + a flow module): {wall:.2f} s wall, {start:.2f} s CPU")
-    print("\noffline: deployments, automations, prefect.yaml, runs in the week of 2025-12-01, schedule expansion")
+    print("\noffline: deployments, automations, prefect.yaml, runs in the week of 2026-11-30, schedule expansion")
     for label, plans, profile in cases:
         specs = all_deployments(plans, profile)
         size = len(prefect_yaml(plans, profile).encode("utf-8"))
