@@ -305,15 +305,25 @@ async def adeliver(
         """Record ``prev``'s outcome, claim ``want`` (or the next row), name the one after: one step."""
 
         def run(conn: Connection) -> _Step:
-            if prev is not None:
-                assert prev.outcome is not None
-                if not _settle_in(conn, settings, prev.row, prev.outcome, prev.plan, now, result, token):
-                    return _Step(held=False)
             won = None
+            done = prev.outcome if prev is not None else None
+            # The usual step (a message sent whole, the next row looked up) is one statement on PostgreSQL.
+            combined = not first and want is not None and done is not None and done.kind == "sent" and not done.refused
+            if combined:
+                assert prev is not None and done is not None and want is not None
+                held, won = ob.settle_sent_take_id(conn, prev.row.id, done.reply, now, token, want.id, at)
+                if not held:
+                    return _Step(held=False)
+                result.sent.append(Line(prev.row.key, prev.row.recipient, prev.row.subject, done.reply))
+            elif prev is not None:
+                assert done is not None
+                if not _settle_in(conn, settings, prev.row, done, prev.plan, now, result, token):
+                    return _Step(held=False)
             if first:
                 won = ob.take(conn, at, plan_id, lease, token, take_over=True)
-            else:
-                won = ob.take_id(conn, want.id, at, token) if want is not None else None
+            elif won is None:
+                if not combined and want is not None:
+                    won = ob.take_id(conn, want.id, at, token)
                 if won is None:
                     # Another pass was quicker (or nothing was looked up: a notice this very step queued goes
                     # out in this pass): the next row, and what was looked up is stale.

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, cast
 
-from sqlalchemy import Connection, CursorResult, Engine, Table, and_, bindparam, func, select, update
+from sqlalchemy import Connection, CursorResult, Engine, Table, and_, bindparam, func, literal, select, true, update
 from sqlalchemy.orm import Session
 
 from cchc.store.db import session_scope
@@ -383,6 +383,57 @@ def settle_sent(
     # An earlier attempt's error stays on the row unless some recipients were refused now.
     extra = {"last_error": refused} if refused else {}
     return _settle(conn, row_id, token, status=SENT, server_reply=reply[:2000], sent_at=now, **extra)
+
+
+@functools.cache
+def _sent_then_take_stmt() -> Any:
+    """PostgreSQL: record a sent message and claim the next row in one statement (one round trip).
+
+    Both are data-modifying CTEs on one snapshot: the claim's WHERE requires the settlement to have
+    happened, so a pass that lost its row claims nothing, exactly as the two statements in sequence.
+    """
+    settled = _settle_stmt(("status", "server_reply", "sent_at"), True).returning(_T.c.id).cte("settled")
+    claim = (
+        update(_T)
+        .where(
+            _T.c.id == bindparam("next_id"),
+            _T.c.status == QUEUED,
+            _T.c.next_attempt_at <= bindparam("now"),
+            select(settled.c.id).exists(),
+        )
+        .values(status=SENDING, claimed_at=bindparam("now"), claimed_by=bindparam("token"), attempts=_T.c.attempts + 1)
+        .returning(*_HELD_COLUMNS)
+        .cte("claimed")
+    )
+    held = select(func.count()).select_from(settled).scalar_subquery().label("held")
+    one = select(literal(1).label("one")).subquery("one")
+    return select(held, *(claim.c[c.name] for c in _HELD_COLUMNS)).select_from(one.outerjoin(claim, true()))
+
+
+def settle_sent_take_id(
+    conn: Connection, row_id: int, reply: str, now: dt.datetime, token: str, next_id: int, at: dt.datetime
+) -> tuple[bool, Held | None]:
+    """``settle_sent`` (no refused recipient) then ``take_id(next_id)``, in one statement on PostgreSQL.
+
+    Returns (held, claimed): held False when another pass took ``row_id`` over (then nothing is claimed);
+    claimed None when another pass was quicker to ``next_id``. Elsewhere the two statements in turn."""
+    if conn.dialect.name != "postgresql":
+        if not settle_sent(conn, row_id, reply, now, token=token):
+            return False, None
+        return True, take_id(conn, next_id, at, token)
+    params = {
+        "row_id": row_id,
+        "token": token,
+        "v_status": SENT,
+        "v_server_reply": reply[:2000],
+        "v_sent_at": now,
+        "next_id": next_id,
+        "now": at,
+    }
+    row = conn.execute(_sent_then_take_stmt(), params).one()
+    if not row[0]:
+        return False, None
+    return True, None if row[1] is None else _held_row(row[1:])
 
 
 def settle_failed(conn: Connection, row_id: int, reason: str, token: str | None = None) -> bool:
