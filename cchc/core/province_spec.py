@@ -141,9 +141,9 @@ def load_province_spec(path: Path) -> ProvinceSpec:
 
 
 def province_spec_files(plan_dirs: Sequence[Path]) -> list[Path]:
-    """Every ``_province.yaml`` under the plan folders (a province folder holds at most one)."""
+    """The ``_province.yaml`` of each province folder (``plan_specs/<province>/``) of the plan folders."""
     out: list[Path] = []
     for d in plan_dirs:
         if d.is_dir():
-            out.extend(sorted(d.rglob(FILE_NAME)))
+            out.extend(sorted(d.glob(f"*/{FILE_NAME}")))
     return out
