@@ -75,6 +75,7 @@ PULL_STEPS: list[dict[str, Any]] = [
 ]
 HEARTBEAT_AUTOMATION = "cchc: chạy lại lượt mất nhịp tim"
 PENDING_AUTOMATION = "cchc: chạy lại lượt kẹt ở Pending"
+PENDING_WITHIN = 120.0
 HEARTBEAT_WITHIN = 90.0  # no heartbeat for this long (PREFECT_FLOWS_HEARTBEAT_FREQUENCY is 30 s at scale): dead
 
 T = TypeVar("T")
@@ -310,16 +311,16 @@ async def ensure_pool(client: PrefectClient, name: str) -> bool:
 # process exits on purpose), or already put back in the queue.
 _QUIET_STATES = ("Completed", "Failed", "Cancelled", "Crashed", "Cancelling", "Paused", "Suspended", "AwaitingRetry")
 # A run leaves Pending (a worker took it) for Running once its process loaded the flow, or for one of these.
-_AFTER_PENDING = ("Running", *_QUIET_STATES)
+_AFTER_PENDING = ("Pending", "Running", *_QUIET_STATES)
 
 
-def _requeue(name: str, description: str, after: str, expect: Sequence[str], within: float) -> AutomationCore:
+def _requeue(name: str, description: str, after: Sequence[str], expect: Sequence[str], within: float) -> AutomationCore:
     return AutomationCore(
         name=name,
         description=description,
         trigger=EventTrigger(
             match={"prefect.resource.id": "prefect.flow-run.*"},
-            after={after},
+            after={*after},
             expect={*expect},
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,
@@ -347,16 +348,20 @@ def requeue_automations(within: float) -> list[AutomationCore]:
         _requeue(
             HEARTBEAT_AUTOMATION,
             "lượt chạy không còn gửi nhịp tim (worker hoặc máy chạy nó đã dừng đột ngột): đưa về hàng đợi",
-            "prefect.flow-run.heartbeat",
+            # From Running too: a run killed before its first heartbeat reached the server has sent none.
+            ["prefect.flow-run.Running", "prefect.flow-run.heartbeat"],
             ["prefect.flow-run.heartbeat", *(f"prefect.flow-run.{s}" for s in _QUIET_STATES)],
             within,
         ),
         _requeue(
             PENDING_AUTOMATION,
             "worker nhận lượt chạy nhưng không khởi động được nó (worker đã dừng): đưa về hàng đợi",
-            "prefect.flow-run.Pending",
+            # A worker marks a run Submitting, then Pending, before its process starts.
+            ["prefect.flow-run.Submitting", "prefect.flow-run.Pending"],
             [f"prefect.flow-run.{s}" for s in _AFTER_PENDING],
-            within,
+            # A loaded machine takes tens of seconds from Pending to Running (imports, the pull step): a run
+            # re-queued while its process is merely slow would start twice (the store keeps its effects once).
+            max(PENDING_WITHIN, 2 * within),
         ),
     ]
 

@@ -44,6 +44,8 @@ FIRST_WATCH = 600.0  # the first health pass waits until registration and the fi
 ROTATE_EVERY = 60.0
 WATCH_TIMEOUT = 900.0  # a watchdog pass that hangs longer is killed, so the next one can run
 POOL = "cchc"
+WORKER_SHORT_LIFE = 30.0  # a worker that dies sooner than this after its start counts as failing to start
+WORKER_FAILED_STARTS = 3  # that many in a row: its settings are wrong, `cchc up` stops
 REGISTER_TIMEOUT = 3600.0  # a province's deployments take minutes; a hung registration must still end
 REGISTER_CONCURRENCY = "8"  # PostgreSQL takes concurrent writers (SQLite's server answers 503 past a few)
 
@@ -122,6 +124,8 @@ class Child:
     name: str
     proc: subprocess.Popen[bytes]
     log: IO[bytes]
+    args: list[str] = field(default_factory=list)
+    started: float = 0.0  # time.monotonic() at spawn
 
 
 @dataclass
@@ -137,6 +141,7 @@ class Supervisor:
     cluster: pgcluster.Cluster | None = None  # the one under CCHC_HOME/pg, when --scale started or reused it
     prefect_db_url: str | None = None  # --scale: the server's PostgreSQL
     store_url: str | None = None  # --scale: the store's PostgreSQL
+    failed_starts: dict[str, int] = field(default_factory=dict)  # worker name -> short lives in a row
     children: list[Child] = field(default_factory=list)
     stopping: bool = False
     watch: subprocess.Popen[bytes] | None = None
@@ -179,7 +184,7 @@ class Supervisor:
         proc = subprocess.Popen(
             args, cwd=PROJECT_ROOT, env=self.prefect_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-        child = Child(name, proc, log)
+        child = Child(name, proc, log, args, time.monotonic())
         self.children.append(child)
         return child
 
@@ -248,6 +253,22 @@ class Supervisor:
             args += ["--limit", str(self.worker_limit)]
             # All on this machine: without SMTP the messages are .eml files in the one CCHC_HOME.
             self._spawn(f"worker-{i}", args + (["--mail-to-files"] if no_smtp else []))
+
+    def _restart_worker(self, dead: Child) -> bool:
+        """A worker that died (killed, out of memory) is started again, as systemd would; its runs were re-queued
+        by the server's automations. One that keeps dying at start has a setting wrong: False, `cchc up` stops."""
+        short = time.monotonic() - dead.started < WORKER_SHORT_LIFE
+        self.failed_starts[dead.name] = self.failed_starts.get(dead.name, 0) + 1 if short else 0
+        if self.failed_starts[dead.name] >= WORKER_FAILED_STARTS:
+            return False
+        self.echo(f"{dead.name} dừng bất thường ({dead.proc.returncode}); khởi động lại; xem {dead.log.name}")
+        # Whatever it left in its group goes with it (its flow runs have their own sessions and heartbeats).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(dead.proc.pid, signal.SIGKILL)
+        self.children.remove(dead)
+        dead.log.close()
+        self._spawn(dead.name, dead.args)
+        return True
 
     def start(self) -> None:
         if self.scale:
@@ -359,8 +380,10 @@ class Supervisor:
             self.start()
             self.next_watch = time.monotonic() + min(FIRST_WATCH, self.settings.watchdog_interval)
             while True:
-                for c in self.children:
+                for c in list(self.children):
                     if c.proc.poll() is not None:
+                        if self.scale and c.name.startswith("worker-") and self._restart_worker(c):
+                            continue
                         self.echo(f"{c.name} exited with {c.proc.returncode}; see {c.log.name}")
                         self.last_alarm()
                         return 1
