@@ -15,7 +15,7 @@ deployment applied one by one, with Prefect's git version probe), Prefect's defa
 the status table left to the triggered run. The supervisor is today's for both (the runner starts alongside
 the server). Other work on the machine slows both alike only when it is steady: compare the ratios.
 
-    python bench/bench_up.py [--events 5] [--only new|old]
+    python bench/bench_up.py [--events 5] [--only new --only old --only bytecode]
 """
 
 from __future__ import annotations
@@ -44,13 +44,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cchc.app import service  # noqa: E402
+from cchc.app.server_env import process_env  # noqa: E402
 from cchc.app.supervisor import Supervisor  # noqa: E402
 from cchc.io import events  # noqa: E402
 from cchc.settings import get_settings  # noqa: E402
 
 CCHC = str(Path(sys.executable).with_name("cchc"))
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
-PATHS = {"new": [], "old": ["--sequential", "--poll", "10"]}
+# "bytecode": today's path with cchc.app.server_env's variables in the children's environment (bytecode kept
+# under CCHC_HOME/cache/pycache even where PYTHONDONTWRITEBYTECODE is set), until the supervisor adds them itself.
+PATHS = {"new": [], "old": ["--sequential", "--poll", "10"], "bytecode": []}
 # The runs that ended, newest first (the scheduler's hundreds of future runs have no end time).
 DONE = {"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}, "sort": "END_TIME_DESC", "limit": 20}
 SERVING = re.compile(r"serving (\d+) deployments")
@@ -98,6 +101,7 @@ class Scenario:
         self.port = free_port()
         self.portal_port = free_port()
         self.api = f"http://127.0.0.1:{self.port}/api"
+        self.saved: dict[str, str | None] = {}
 
     def env(self) -> None:
         os.environ.update(
@@ -110,7 +114,19 @@ class Scenario:
         )
         for name in ("PREFECT_API_URL", "CCHC_DATABASE_URL", "CCHC_SMTP_URL"):
             os.environ.pop(name, None)
+        if self.label == "bytecode":
+            extra = process_env(self.home, os.environ)
+            self.saved = {k: os.environ.get(k) for k in extra}
+            os.environ.update(extra)
         get_settings.cache_clear()
+
+    def restore(self) -> None:
+        """The environment as it was before ``env`` (for the scenarios after this one)."""
+        for name, value in self.saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
     def serve_lines(self) -> list[str]:
         log = self.home / "logs" / "serve.log"
@@ -234,21 +250,27 @@ def run(label: str, base: Path, n_events: int) -> dict[str, Any]:
                     print(f"{label:>4} {key:<8} median {figures[key]:5.2f} s  ({listed})", flush=True)
         finally:
             s.stop(sup)  # whatever happened: no server or runner left behind
+    s.restore()
     return figures
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=5)
-    ap.add_argument("--only", choices=sorted(PATHS))
+    ap.add_argument("--only", choices=sorted(PATHS), action="append", help="only these paths (repeatable)")
     args = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="cchc-bench-up-"))
     _interruptible()
     try:
-        results = {label: run(label, base, args.events) for label in PATHS if args.only in (None, label)}
+        results = {label: run(label, base, args.events) for label in PATHS if not args.only or label in args.only}
     finally:
         shutil.rmtree(base, ignore_errors=True)
-    if len(results) == 2:
+    if "new" in results and "bytecode" in results:
+        new, kept = results["new"], results["bytecode"]
+        print("\nmeasure                             bytecode kept   new (baseline)   kept/new")
+        for key in ("cold", "restart", "restart-reg", "added"):
+            print(f"{key:<34} {kept[key]:6.1f} s        {new[key]:6.1f} s        {kept[key] / new[key]:.2f}×")
+    if "new" in results and "old" in results:
         new, old = results["new"], results["old"]
         print("\nmeasure                             new       old (baseline)   new/old")
         for key, what in (

@@ -1,0 +1,37 @@
+"""Environment for the processes `cchc up` starts: the Prefect server, the runner (each flow run is a new
+process of its own), the workers and the portal (#18 item 5, a restart under 10 s).
+
+Where a start goes: a Prefect server restart is almost all Python importing Prefect's server (FastAPI, the
+ORM, every API module); its migrations on start cost nothing measurable when the database is at the head.
+Where the environment forbids bytecode (``PYTHONDONTWRITEBYTECODE``, as in many containers) and the
+installation ships none (uv and pip without ``--compile-bytecode``), every one of those processes compiles
+all of those modules from source at every start, the server's ~860 Prefect files among them. So the
+children write their bytecode under CCHC_HOME/cache/pycache (``PYTHONPYCACHEPREFIX``: never beside the
+sources, which is what the variable usually protects; Python checks each file's size and mtime, so an
+upgraded library is compiled again; the folder may be deleted at any time, as all of cache/).
+
+A ``PYTHONPYCACHEPREFIX`` already set is left as it is. Pure: the inherited environment is a parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+
+def bytecode_cache(home: Path) -> Path:
+    return home / "cache" / "pycache"
+
+
+def process_env(home: Path, inherited: Mapping[str, str]) -> dict[str, str]:
+    """Variables to add to a child's environment (over ``inherited``, what it would get otherwise)."""
+    env = {
+        # Prefect's telemetry is off (the server runs offline; FIELD-NOTES: Set PREFECT_SERVER_ANALYTICS_ENABLED).
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+    }
+    if not inherited.get("PYTHONPYCACHEPREFIX"):
+        env["PYTHONPYCACHEPREFIX"] = str(bytecode_cache(home).resolve())
+        # Python treats an empty value as unset: bytecode is written, but only under the prefix above.
+        env["PYTHONDONTWRITEBYTECODE"] = ""
+    return env
