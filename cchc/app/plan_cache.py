@@ -14,11 +14,14 @@ signing key: whoever may write there controls the installation anyway.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import importlib.util
 import os
 import pickle
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -140,21 +143,52 @@ def read_folder(root: Path, home: Path | None) -> Folder:
     layout = [_at_id_line(i) for i in layout_issues(rels, label)]
     broken: list[SpecIssue] = []
     plans: list[tuple[Path, Plan]] = []
-    for plan_id, paths in sorted(ids.items()):
-        for path, rel in zip(paths, rels[plan_id], strict=True):
-            try:
-                plan = load(path, home) if home is not None else load_plan(path)
-            except SpecError as e:
-                broken.extend(e.issues)
-                continue
-            wrong = placement_issue(plan, rel, label)
-            if wrong is not None:
-                # Loaded, its commune says exactly where it goes: that replaces the general word on its depth.
-                layout = [i for i in layout if not (i.file == wrong.file and i.field == "")]
-                layout.append(placement_issue(plan, rel, label, _text(path)) or wrong)
-            elif len(paths) == 1:
-                plans.append((path, plan))
+    with _young_collections_only():
+        for n, (plan_id, paths) in enumerate(sorted(ids.items())):
+            if n % YOUNG_EVERY == YOUNG_EVERY - 1:
+                gc.collect(1)  # the parsers' short-lived cycles, without scanning every plan kept so far
+            _load_into(plans, broken, layout, paths, rels[plan_id], label, home)
     return Folder(plans, broken, layout)
+
+
+# Loading a nation's plans makes millions of long-lived objects: the collector's full passes, started again
+# and again as they pile up, cost 4x the load itself (3,321 cached plans: 12.5 s with them, 3.1 s without).
+YOUNG_EVERY = 200
+
+
+@contextlib.contextmanager
+def _young_collections_only() -> Iterator[None]:
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _load_into(
+    plans: list[tuple[Path, Plan]],
+    broken: list[SpecIssue],
+    layout: list[SpecIssue],
+    paths: list[Path],
+    rels: list[str],
+    label: str,
+    home: Path | None,
+) -> None:
+    for path, rel in zip(paths, rels, strict=True):
+        try:
+            plan = load(path, home) if home is not None else load_plan(path)
+        except SpecError as e:
+            broken.extend(e.issues)
+            continue
+        wrong = placement_issue(plan, rel, label)
+        if wrong is not None:
+            # Loaded, its commune says exactly where it goes: that replaces the general word on its depth.
+            layout[:] = [i for i in layout if not (i.file == wrong.file and i.field == "")]
+            layout.append(placement_issue(plan, rel, label, _text(path)) or wrong)
+        elif len(paths) == 1:
+            plans.append((path, plan))
 
 
 def load_folder(root: Path, home: Path) -> list[tuple[Path, Plan]]:
