@@ -14,7 +14,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, delete, func, insert, literal, or_, select, type_coerce, update
+from sqlalchemy import FromClause, and_, case, delete, func, insert, literal, or_, select, text, type_coerce, update
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
@@ -365,12 +365,22 @@ class Judged:
     late: int
 
 
-def _tally_query(plan_ids: Sequence[str] | None, at: dt.datetime, tz: str, duty_ids: Sequence[str] | None = None):  # type: ignore[no-untyped-def]
+def _tally_query(  # type: ignore[no-untyped-def]
+    plan_ids: Sequence[str] | None,
+    at: dt.datetime,
+    tz: str,
+    duty_ids: Sequence[str] | None = None,
+    postgres: bool = False,
+):
     """One grouped query: on-time and late evidence per occurrence, as of ``at`` (its day in the plans' zone).
 
     Each row: the occurrence's columns named in ``_STATIC`` as the driver hands them (no per-value type
     processing: ``evaluate`` converts each distinct value once), then plan_id, on_time, late and waived.
     No ORDER BY: ``evaluate`` orders the judged occurrences (sorting the grouped rows in SQL costs more).
+
+    The counted kinds: SQLite probes them per evidence row (a correlated IN, its fastest plan); PostgreSQL
+    joins them (its planner then hashes the evidence once instead of a subplan per row: 30 % less at national
+    size). Either way one evidence row matches one (plan, item, kind) key at most, so the counts are the same.
     """
     at_day = at.astimezone(_zone(tz)).date()
     o = OccurrenceRow.__table__.alias("o")
@@ -384,8 +394,15 @@ def _tally_query(plan_ids: Sequence[str] | None, at: dt.datetime, tz: str, duty_
         e.c.occurred_on < o.c.close_day,
         e.c.occurred_on <= at_day,
         e.c.rejected_at.is_(None),
-        e.c.kind.in_(select(k.c.kind).where(k.c.plan_id == o.c.plan_id, k.c.duty_id == o.c.duty_id)),
     )
+    counted: FromClause
+    if postgres:
+        counted = e.join(k, and_(k.c.plan_id == e.c.plan_id, k.c.duty_id == e.c.duty_id, k.c.kind == e.c.kind))
+    else:
+        counted = e
+        join_on = and_(
+            join_on, e.c.kind.in_(select(k.c.kind).where(k.c.plan_id == o.c.plan_id, k.c.duty_id == o.c.duty_id))
+        )
     on_time = func.coalesce(func.sum(case((e.c.occurred_on <= o.c.last_day, 1), else_=0)), 0)
     late = func.coalesce(func.sum(case((e.c.occurred_on > o.c.last_day, 1), else_=0)), 0)
     waived = (
@@ -395,7 +412,7 @@ def _tally_query(plan_ids: Sequence[str] | None, at: dt.datetime, tz: str, duty_
     )
     q = (
         select(*(type_coerce(c, _RAW) for c in (*(o.c[name] for name in _STATIC), o.c.plan_id, on_time, late, waived)))
-        .select_from(o.outerjoin(e, join_on))
+        .select_from(o.outerjoin(counted, join_on))
         .group_by(o.c.id)  # the other columns depend on the key (SQLite and PostgreSQL accept this)
     )
     if plan_ids is not None:
@@ -546,7 +563,11 @@ def _evaluate(
     # static part -> (its fields, its judged occurrences in arrival order)
     parts: dict[tuple[object, ...], tuple[dict[str, object], list[Judged]]] = {}
     tallies: dict[tuple[object, object, object], Tally] = {}
-    for r in session.execute(_tally_query(plan_ids, at, tz, duty_ids)):
+    postgres = dialect.is_postgres(session)
+    if postgres:
+        # Compiling this one statement just in time costs PostgreSQL more (1 s and up) than it saves.
+        session.execute(text("SET LOCAL jit = off"))
+    for r in session.execute(_tally_query(plan_ids, at, tz, duty_ids, postgres)):
         raw = r[:_N_STATIC]
         part = parts.get(raw)
         if part is None:
