@@ -243,7 +243,7 @@ def run(label: str, base: Path, n_events: int) -> dict[str, Any]:
             figures[f"{phase}-reg"] = float(took.group(1))  # the runner's registration alone
             print(f"{label:>4} {phase:<8} {seconds:6.1f} s   {line.strip()}", flush=True)
             if phase == "added":
-                shown, ran = s.event_latencies(n_events, publish=label == "new")
+                shown, ran = s.event_latencies(n_events, publish=label != "old")
                 figures["event"], figures["run"] = statistics.median(shown), statistics.median(ran)
                 for key, values in (("event", shown), ("run", ran)):
                     listed = ", ".join(f"{x:.2f}" for x in values)
@@ -268,7 +268,7 @@ def main() -> None:
     if "new" in results and "bytecode" in results:
         new, kept = results["new"], results["bytecode"]
         print("\nmeasure                             bytecode kept   new (baseline)   kept/new")
-        for key in ("cold", "restart", "restart-reg", "added"):
+        for key in ("cold", "restart", "restart-reg", "added", "event", "run"):
             print(f"{key:<34} {kept[key]:6.1f} s        {new[key]:6.1f} s        {kept[key] / new[key]:.2f}×")
     if "new" in results and "old" in results:
         new, old = results["new"], results["old"]
