@@ -10,11 +10,25 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from functools import lru_cache
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import FromClause, and_, case, delete, func, insert, literal, or_, select, text, type_coerce, update
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    type_coerce,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
@@ -410,8 +424,11 @@ def _tally_query(  # type: ignore[no-untyped-def]
         .where(w.c.plan_id == o.c.plan_id, w.c.duty_id == o.c.duty_id, w.c.period == o.c.period)
         .exists()
     )
+    static: list[ColumnElement[Any]] = [o.c[name] for name in _STATIC]
+    if postgres:  # moments as naive UTC: a plain timestamp costs the server and the driver less than one with a zone
+        static = [func.timezone("UTC", c) if name in _MOMENTS else c for name, c in zip(_STATIC, static, strict=True)]
     q = (
-        select(*(type_coerce(c, _RAW) for c in (*(o.c[name] for name in _STATIC), o.c.plan_id, on_time, late, waived)))
+        select(*(type_coerce(c, _RAW) for c in (*static, o.c.plan_id, on_time, late, waived)))
         .select_from(o.outerjoin(counted, join_on))
         .group_by(o.c.id)  # the other columns depend on the key (SQLite and PostgreSQL accept this)
     )
@@ -430,6 +447,7 @@ _STATIC = (
     "in_force", "co_leads",
 )  # fmt: skip
 _N_STATIC = len(_STATIC)
+_MOMENTS = frozenset({"starts", "due", "closes", "due_soon_from"})
 _RAW = NullType()
 _KINDS = {k.value: k for k in DutyKind}
 _T = TypeVar("_T")
@@ -567,7 +585,7 @@ def _evaluate(
     if postgres:
         # Compiling this one statement just in time costs PostgreSQL more (1 s and up) than it saves.
         session.execute(text("SET LOCAL jit = off"))
-    for r in session.execute(_tally_query(plan_ids, at, tz, duty_ids, postgres)):
+    for r in session.execute(_tally_query(plan_ids, at, tz, duty_ids, postgres)).all():
         raw = r[:_N_STATIC]
         part = parts.get(raw)
         if part is None:
