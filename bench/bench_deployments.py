@@ -337,7 +337,9 @@ def summary_line(r: dict[str, Any]) -> str:
         f"{r['label']:<22} {r['db']:<8} {r['deployments']:>5} dep {r['automations']:>5} aut  "
         f"register {r['register_s']:7.1f} s  restart {r['restart_s']:5.1f} s  "
         f"schedule filled {r['fill_s']:6.1f} s ({r['runs']} runs; loop max {max(main, default=0):.2f} s main, "
-        f"{max(recent, default=0):.2f} s recent)  event→run median {statistics.median(ev):.2f} s max {max(ev):.2f} s"
+        f"{max(recent, default=0):.2f} s recent)  event→run median {statistics.median(ev):.2f} s max {max(ev):.2f} s\n"
+        f"    main loops: {', '.join(f'{x:.2f}' for x in main)}\n"
+        f"    recent loops over 0.5 s: {', '.join(f'{x:.2f}' for x in recent if x > 0.5)}"
     )
 
 
@@ -429,6 +431,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=10)
     ap.add_argument("--commune-too", action="store_true", help="also register the 114 plans in the commune profile")
     ap.add_argument("--offline-only", action="store_true", help="only the figures that need no server")
+    ap.add_argument("--cases", default="base,province", help="server cases, of base, province, commune")
     ap.add_argument("--skip-offline", action="store_true", help="only the figures that need a server")
     ap.add_argument(
         "--sqlite-concurrency",
@@ -475,9 +478,9 @@ def main() -> None:
     results = []
     print("\nserver:")
     # The baseline and the province profile on each database first; the commune profile at 114 plans last.
-    order = [(db, c) for c in (cases[0], cases[2]) for db in dbs]
-    if args.commune_too:
-        order += [(db, cases[1]) for db in dbs]
+    named = {"base": cases[0], "commune": cases[1], "province": cases[2]}
+    chosen = args.cases.split(",") + (["commune"] if args.commune_too else [])
+    order = [(db, named[c]) for c in chosen for db in dbs]
     for db, (label, plans, profile) in order:
         concurrency = args.sqlite_concurrency if db == "sqlite" else CONCURRENCY
         try:
