@@ -1,6 +1,6 @@
 """Every plan's mail pass in one run: the province profile's one mail deployment instead of one per plan.
 
-At 114 plans the per-plan passes (hourly in working hours) were 43% of the week's runs, each a process start
+At 114 plans the per-plan passes (hourly in working hours) were 39% of a working week's runs, each a process start
 (bench/bench_deployments.py); here each plan's pass is the same as flows/mail.py's, one after another, and a
 plan whose pass fails does not keep the others' mail back.
 """

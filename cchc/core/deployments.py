@@ -34,7 +34,7 @@ EVIDENCE_EVENT = "cchc.evidence.recorded"
 # - commune: every duty and report, the mail pass, the plan's "Tuần này" page and its coordinator forms;
 # - province: every duty and report, each still its own deployment, cadence and evidence trigger, and one mail
 #   pass for every plan. Coordinators act in the portal and the province has one roll-up page, so the per-plan
-#   forms and home pages go; the per-plan hourly mail passes were 43% of a province's runs (a process each).
+#   forms and home pages go; the per-plan hourly mail passes were 39% of a province's runs (a process each).
 Profile = Literal["commune", "province"]
 PROFILES: tuple[Profile, ...] = get_args(Profile)
 
