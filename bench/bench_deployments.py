@@ -456,8 +456,11 @@ def main() -> None:
     else:
         cases_offline = cases
     wall, start = process_start() if cases_offline else (0.0, 0.0)
-    print(f"process start per run (interpreter + prefect.engine + a flow module): {wall:.2f} s wall, {start:.2f} s CPU")
-    print("\noffline: deployments, automations, prefect.yaml, runs in the week of 2026-11-30, schedule expansion")
+    if cases_offline:
+        print(
+            f"process start per run (interpreter, prefect.engine, a flow module): {wall:.2f} s wall, {start:.2f} s CPU"
+        )
+        print("\noffline: deployments, automations, prefect.yaml, runs in the week of 2026-11-30, schedule expansion")
     for label, plans, profile in cases_offline:
         specs = all_deployments(plans, profile)
         size = len(prefect_yaml(plans, profile).encode("utf-8"))
