@@ -10,9 +10,11 @@ raw SQL query with CASE, on each backend, and prints both with their ratio. The 
     python bench/bench_evaluate.py --national --url "$CCHC_TEST_POSTGRES_URL"
     python bench/bench_evaluate.py --national --profile     # cProfile of repo.evaluate, top functions
 
-Plans go in through ``repo.sync_plan`` (the store's own path); evidence through the DBAPI in big batches:
-``executemany`` on SQLite, ``COPY`` on PostgreSQL. Both databases are ANALYZEd after loading (PostgreSQL's
-autovacuum would do it on its own after such a load).
+Plans go in through ``repo.sync_plan`` (the store's own path; PostgreSQL gets the rows it wrote in the SQLite
+store by COPY, when there is one: statement by statement it takes ~10 minutes there); evidence through the DBAPI
+in big batches: ``executemany`` on SQLite, ``COPY`` on PostgreSQL. Both databases are ANALYZEd after loading
+(PostgreSQL is VACUUM ANALYZEd, as its autovacuum would do after such a load). Rounds alternate raw and ours;
+the figures are medians. ``--keep`` keeps both stores for EXPLAIN and profiling.
 """
 
 from __future__ import annotations
