@@ -466,7 +466,7 @@ def _frozen(cls: type[_T], values: dict[str, object], **more: object) -> _T:
     """A frozen dataclass instance from its field values, without its __init__'s setattr per field (5x slower).
 
     For the two plain dataclasses ``evaluate`` makes 150,000 of at national size (guarded above: the fields
-    known, no __post_init__, no slots); equal to one made by the constructor (tests/test_evaluate.py)."""
+    known, no __post_init__, no slots); equal to one made by the constructor (tests/test_evaluate_fast.py)."""
     obj = _new(cls)
     obj.__dict__.update(values, **more)
     return obj
@@ -479,7 +479,7 @@ def _static_part(raw: tuple[object, ...], zone: ZoneInfo, moments: dict[object, 
     def moment(v: object) -> dt.datetime:
         local = moments.get(v)
         if local is None:
-            # SQLite hands back naive UTC as text, PostgreSQL an aware datetime.
+            # SQLite hands back naive UTC as text, PostgreSQL a naive UTC datetime (func.timezone above).
             m = dt.datetime.fromisoformat(v) if isinstance(v, str) else v
             assert isinstance(m, dt.datetime), v
             local = moments[v] = (m if m.tzinfo else m.replace(tzinfo=dt.UTC)).astimezone(zone)
