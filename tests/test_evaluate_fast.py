@@ -31,7 +31,8 @@ def test_evaluate_builds_the_same_occurrences_and_verdicts_as_the_constructors(c
     assert [j.occurrence for j in judged] == stored
     assert [hash(j.occurrence) for j in judged] == [hash(o) for o in stored]
     assert [repr(j.occurrence) for j in judged] == [repr(o) for o in stored]
-    assert [(o.due, o.duty, o.period) for o in stored] == sorted((o.due, o.duty, o.period) for o in stored)
+    keys = [(j.occurrence.due, j.occurrence.duty, j.occurrence.period) for j in judged]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys) == len(plan_occurrences(DEMO))
     for j in judged:
         o = j.occurrence
         rebuilt = repo.Judged(dataclasses.replace(o), j.status, j.count, j.late)
