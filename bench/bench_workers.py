@@ -150,6 +150,7 @@ def trial(
     out = (home / "up.out").open("ab")
     args = [CCHC, "up", "--scale", "--workers", str(workers), "--worker-limit", str(limit), "--port", str(port)]
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    ok = False
     try:
         t_reg = time.perf_counter()
         while "Ctrl-C" not in (home / "up.out").read_text(errors="replace"):
@@ -186,6 +187,7 @@ def trial(
         stop.set()
         sampler.join()
         failed = sum(r["state_type"] != "COMPLETED" for r in runs)
+        ok = True
         return {
             "workers": workers,
             "runs": len(created),
@@ -206,7 +208,10 @@ def trial(
             for n in names:
                 c.execute(text(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)'))
         admin.dispose()
-        subprocess.run(["rm", "-rf", str(home)], check=False)
+        if ok:
+            subprocess.run(["rm", "-rf", str(home)], check=False)
+        else:
+            print(f"kept {home} (its logs) for a look", file=sys.stderr)
 
 
 def _all_deployments(api: str) -> list[dict[str, Any]]:

@@ -49,7 +49,7 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.events.actions import ChangeFlowRunState, RunDeployment
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
-from prefect.exceptions import ObjectNotFound, TerminationSignal
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound, TerminationSignal
 from prefect.runner import Runner
 from prefect.schedules import RRule
 from prefect.settings import PREFECT_API_URL
@@ -303,7 +303,10 @@ async def ensure_pool(client: PrefectClient, name: str) -> bool:
         from prefect.workers.process import ProcessWorker
 
         template = ProcessWorker.get_default_base_job_template()
-        await client.create_work_pool(WorkPoolCreate(name=name, type="process", base_job_template=template))
+        try:
+            await client.create_work_pool(WorkPoolCreate(name=name, type="process", base_job_template=template))
+        except ObjectAlreadyExists:
+            return False  # a starting `prefect worker start --type process` made the same pool first
         return True
 
 
