@@ -52,9 +52,7 @@ def _api(settings: Settings, problems: list[str]) -> str:
     auth = settings.prefect_api_auth_string
     user, _, password = auth.get_secret_value().partition(":") if auth else ("", "", "")
     try:
-        r = httpx.get(
-            f"{url.rstrip('/')}/health", timeout=CONNECT_TIMEOUT, auth=(user, password) if auth else None
-        )
+        r = httpx.get(f"{url.rstrip('/')}/health", timeout=CONNECT_TIMEOUT, auth=(user, password) if auth else None)
         if r.status_code != 200:
             problems.append(
                 f"PREFECT_API_URL={url} trả lời HTTP {r.status_code} ở /health: kiểm tra địa chỉ và "
