@@ -15,6 +15,7 @@ A ``PYTHONPYCACHEPREFIX`` already set is left as it is. Pure: the inherited envi
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -23,14 +24,23 @@ def bytecode_cache(home: Path) -> Path:
     return home / "cache" / "pycache"
 
 
-def process_env(home: Path, inherited: Mapping[str, str]) -> dict[str, str]:
-    """Variables to add to a child's environment (over ``inherited``, what it would get otherwise)."""
+def installed_bytecode() -> bool:
+    """Whether the installation ships compiled modules (`uv sync --compile-bytecode`, as scripts/dev does):
+    then the children read those, and a prefix would make each fresh home compile everything once more."""
+    spec = importlib.util.find_spec("prefect")
+    origin = spec.origin if spec is not None else None
+    return origin is not None and Path(importlib.util.cache_from_source(origin)).is_file()
+
+
+def process_env(home: Path, inherited: Mapping[str, str], shipped: bool = False) -> dict[str, str]:
+    """Variables to add to a child's environment (over ``inherited``, what it would get otherwise).
+    ``shipped``: the installation has its bytecode already (``installed_bytecode()``)."""
     env = {
         # Prefect's telemetry is off (the server runs offline; FIELD-NOTES: Set PREFECT_SERVER_ANALYTICS_ENABLED).
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
     }
-    if not inherited.get("PYTHONPYCACHEPREFIX"):
+    if not shipped and not inherited.get("PYTHONPYCACHEPREFIX"):
         env["PYTHONPYCACHEPREFIX"] = str(bytecode_cache(home).resolve())
         # Python treats an empty value as unset: bytecode is written, but only under the prefix above.
         env["PYTHONDONTWRITEBYTECODE"] = ""

@@ -34,6 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cchc.app import pgcluster
 from cchc.app.logfiles import rotate_all
+from cchc.app.server_env import installed_bytecode, process_env
 from cchc.settings import Settings
 from cchc.store.db import get_engine
 
@@ -163,6 +164,7 @@ class Supervisor:
         scaled = {"CCHC_DATABASE_URL": self.store_url} if self.store_url else {}
         return self.settings.child_env(
             {
+                **process_env(self.settings.home, os.environ, installed_bytecode()),  # bytecode kept, telemetry off
                 **scaled,
                 "PREFECT_HOME": str(prefect_home),
                 "PREFECT_API_DATABASE_CONNECTION_URL": self.prefect_db_url
