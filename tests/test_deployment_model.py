@@ -30,6 +30,7 @@ from cchc.core.deployments import (
     form_deployments,
     mail_schedule,
     plan_deployments,
+    province_deployments,
 )
 from cchc.core.loader import load_plan
 from cchc.core.spec import Commune, Plan, Report
@@ -73,9 +74,9 @@ def test_province_profile_keeps_every_duty_as_its_own_deployment_with_its_cadenc
     by_item = {
         (s.parameters["plan_id"], s.parameters.get("duty_id") or s.parameters.get("report_id")): s
         for s in specs
-        if s.parameters
+        if "plan_id" in s.parameters
     }
-    assert len(by_item) == len(specs) - 1, "every deployment but the one mail pass stands for one duty or report"
+    assert len(by_item) == len(specs) - 2, "all but the mail pass and the province page stand for a duty or report"
     for n, plan in enumerate(plans):
         # The calendar does not depend on the commune: the first ten plans cover the five templates twice.
         every = plan_occurrences(plan) if n < 10 else None
@@ -92,7 +93,7 @@ def test_province_profile_keeps_every_duty_as_its_own_deployment_with_its_cadenc
     # The same duty deployments as the commune profile, name for name and schedule for schedule.
     commune = {s.name: s for s in all_deployments(plans[:10], "commune")}
     for s in all_deployments(plans[:10], "province"):
-        if s.name != ALL_MAIL_NAME:
+        if s.name != ALL_MAIL_NAME and "kind:province" not in s.tags:
             assert commune[s.name] == s
 
 
@@ -101,7 +102,9 @@ def test_province_profile_drops_forms_and_home_pages_and_has_one_mail_pass(
 ) -> None:
     plans, specs = province
     items = sum(len(p.duties) + len(p.reports) for p in plans)
-    assert len(specs) == items + 1
+    assert len(specs) == items + 2  # the one mail pass and the province page (Hải Phòng: one province)
+    page = [s for s in specs if "kind:province" in s.tags]
+    assert [(s.entrypoint, s.parameters) for s in page] == [("flows/province.py:province_home", {"province": "31"})]
     assert not [s for s in specs if "intake" in s.tags or "kind:home" in s.tags]
     mail = [s for s in specs if s.entrypoint.startswith(("flows/mail.py", "flows/mail_all.py"))]
     assert [s.name for s in mail] == [ALL_MAIL_NAME] and mail[0].entrypoint == "flows/mail_all.py:all_mail"
@@ -109,11 +112,14 @@ def test_province_profile_drops_forms_and_home_pages_and_has_one_mail_pass(
     for start in (dt.datetime(2025, 7, 1, tzinfo=dt.UTC), dt.datetime(2026, 1, 5, tzinfo=dt.UTC)):
         end = start + dt.timedelta(days=7)
         per_plan = {m for p in FIVE for m in expected_runs(_mail_only(p), start, end)}
-        assert set(expected_runs(all_deployments(FIVE, "province")[-1], start, end)) == per_plan
+        shared = next(s for s in all_deployments(FIVE, "province") if s.name == ALL_MAIL_NAME)
+        assert set(expected_runs(shared, start, end)) == per_plan
     # Far fewer deployments and automations than the commune profile (figures in bench/bench_deployments.py).
     some = plans[:15]
     per_plan_extras = sum(2 + len(form_deployments(p)) for p in some)  # its mail pass, its home page, its forms
-    assert len(all_deployments(some, "commune")) - len(all_deployments(some, "province")) == per_plan_extras - 1
+    pages = len(province_deployments(some))  # one province page each (here Hải Phòng alone)
+    assert pages == 1
+    assert len(all_deployments(some, "commune")) - len(all_deployments(some, "province")) == per_plan_extras - 1 - pages
 
 
 def _mail_only(plan: Plan) -> DeploymentSpec:
@@ -154,7 +160,12 @@ def test_deployments_write_generates_prefect_yaml_for_a_plan_folder(cchc_env: Se
     assert [d["name"] for d in doc["deployments"]] == [s.name for s in want]
     assert f"({len(want)} deployments, " in result.output and "KiB)" in result.output
     assert {d["work_pool"]["name"] for d in doc["deployments"]} == {"cchc"}
-    assert doc["deployments"][-1]["entrypoint"] == "flows/mail_all.py:all_mail"
+    pages = len(province_deployments(plans))  # one province page for each province of these plans
+    assert pages >= 1
+    assert [d["entrypoint"] for d in doc["deployments"][-1 - pages :]] == [
+        "flows/mail_all.py:all_mail",
+        *["flows/province.py:province_home"] * pages,
+    ]
     check = runner.invoke(app, ["deployments", "--check", str(out), "--plans", str(folder), "--profile", "province"])
     assert check.exit_code == 0, check.output
     # The commune profile of the same folder differs: the check says so.

@@ -8,8 +8,9 @@ import datetime as dt
 import pendulum
 import pytest
 
+from cchc.core.deployments import PROVINCE_ENTRYPOINT as ENTRYPOINT
+from cchc.core.deployments import province_deployments
 from cchc.core.loader import load_plan
-from cchc.core.province_deployments import ENTRYPOINT, province_deployments
 from cchc.settings import Settings
 from tests.conftest import PLAN_DIR, PLAN_IDS
 

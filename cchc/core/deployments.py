@@ -18,8 +18,10 @@ from dateutil.rrule import rrulestr
 
 from cchc.core import assumptions, forms
 from cchc.core.calendar import Occurrence, plan_occurrences
+from cchc.core.communes import _folded
 from cchc.core.escalation import SEND_HOUR, ladder_for, step_moment
 from cchc.core.labels import CADENCE_VI, EVIDENCE_KIND_VI
+from cchc.core.province import ProvinceRef, all_provinces
 from cchc.core.spec import SHORT_TITLE_MAX, Duty, DutyKind, Plan, Report
 from cchc.core.workdays import first_working_day_from, working_days_after, working_days_before
 
@@ -436,6 +438,7 @@ def all_deployments(plans: Sequence[Plan], profile: Profile = "commune") -> list
         out.extend(specs)
     if profile == "province" and plans:
         out.append(all_mail_deployment(plans))
+        out.extend(province_deployments(plans))  # one page per province for the department
     return out
 
 
@@ -474,3 +477,39 @@ def prefect_yaml(plans: Sequence[Plan], profile: Profile = "commune") -> str:
 
 def first_run_day(plan: Plan) -> dt.date:
     return first_working_day_from(plan.period.start, plan.work_calendar)
+
+
+# The province page (flows/province.py): one deployment per province that has plans, beside the plans' own; a
+# province of 114 communes adds one deployment, not one per commune. Working days 07:30, 12:30 and 16:30, as the
+# plans' home pages, over the span of the province's plans. Only in the province profile.
+PROVINCE_ENTRYPOINT = "flows/province.py:province_home"
+
+
+def province_deployment(province: ProvinceRef, plans: Sequence[Plan]) -> DeploymentSpec:
+    first = min(p.period.start for p in plans)
+    last = max(p.period.end for p in plans) + dt.timedelta(days=TAIL_DAYS + 31)
+    hours = ",".join(str(h) for h in HOME_HOURS)
+    return DeploymentSpec(
+        name=_clean(f"Tổng hợp tỉnh · {province.name}"),
+        entrypoint=PROVINCE_ENTRYPOINT,
+        description=(
+            f"{province.name}: trang tổng hợp cho Sở Nội vụ (mục Artifacts, khóa cchc-province-{province.code}): "
+            f"{len(plans)} kế hoạch, các xã xếp từ tỉ lệ đạt thấp nhất, quá hạn, không đạt, báo cáo đúng hạn/muộn/"
+            "chưa gửi và bản đồ nhiệt xã × loại nhiệm vụ. Chạy 07:30, 12:30, 16:30 các ngày làm việc."
+        ),
+        parameters={"province": str(province.code)},
+        tags=[MANAGED_TAG, f"province:{province.code}", "kind:province"],
+        schedules=[_rrule(first, last, f"FREQ=HOURLY;BYDAY=MO,TU,WE,TH,FR;BYHOUR={hours};BYMINUTE=30")],
+    )
+
+
+def province_deployments(plans: Sequence[Plan]) -> list[DeploymentSpec]:
+    """One province page per province that has at least one of these plans, by province code."""
+    by_name = {_folded(p.name): p for p in all_provinces()}
+    grouped: dict[int, tuple[ProvinceRef, list[Plan]]] = {}
+    for plan in plans:
+        ref = by_name.get(_folded(plan.commune.province))
+        if ref is None:  # the spec's commune check ties code, name and province to the register
+            continue
+        grouped.setdefault(ref.code, (ref, []))[1].append(plan)
+    return [province_deployment(ref, ps) for _, (ref, ps) in sorted(grouped.items())]
