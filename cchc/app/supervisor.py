@@ -164,7 +164,9 @@ class Supervisor:
         scaled = {"CCHC_DATABASE_URL": self.store_url} if self.store_url else {}
         return self.settings.child_env(
             {
-                **process_env(self.settings.home, os.environ, installed_bytecode()),  # bytecode kept, telemetry off
+                **process_env(
+                    self.settings.home, self.settings.child_env({}), installed_bytecode()
+                ),  # bytecode kept, telemetry off
                 **scaled,
                 "PREFECT_HOME": str(prefect_home),
                 "PREFECT_API_DATABASE_CONNECTION_URL": self.prefect_db_url
