@@ -17,7 +17,8 @@ from sqlalchemy import and_, case, func, literal, select, tuple_
 from sqlalchemy.orm import Session
 
 from cchc.core.province import GROUP_VI, REPORT_GROUP, By, Counts, Line, merge_lines
-from cchc.store.models import DutyEvidenceKind, DutyRow, EvidenceRow, OccurrenceRow, PlanRow, WaiverRow
+from cchc.store.models import DutyRow, EvidenceRow, OccurrenceRow, PlanRow, WaiverRow
+from cchc.store.repo import counted_evidence
 
 STATUSES = ("met", "met_late", "open", "due_soon", "overdue", "missed", "waived", "upcoming", "before_effect")
 
@@ -42,17 +43,8 @@ def rollup_query(  # type: ignore[no-untyped-def]
     at_day = at.astimezone(ZoneInfo(tz)).date()
     o = OccurrenceRow.__table__.alias("o")
     e = EvidenceRow.__table__.alias("e")
-    k = DutyEvidenceKind.__table__.alias("k")
     w = WaiverRow.__table__.alias("w")
-    join_on = and_(
-        e.c.plan_id == o.c.plan_id,
-        e.c.duty_id == o.c.duty_id,
-        e.c.occurred_on >= o.c.start_day,
-        e.c.occurred_on < o.c.close_day,
-        e.c.occurred_on <= at_day,
-        e.c.rejected_at.is_(None),
-        e.c.kind.in_(select(k.c.kind).where(k.c.plan_id == o.c.plan_id, k.c.duty_id == o.c.duty_id)),
-    )
+    _, join_on = counted_evidence(o, e, at_day)  # the status tally's rule (the correlated form on both backends)
     on_time = func.coalesce(func.sum(case((e.c.occurred_on <= o.c.last_day, 1), else_=0)), 0)
     counted = func.count(e.c.id)
     waived = (

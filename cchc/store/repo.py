@@ -379,6 +379,29 @@ class Judged:
     late: int
 
 
+def counted_evidence(o: Any, e: Any, at_day: dt.date, postgres: bool = False) -> tuple[FromClause, ColumnElement[bool]]:
+    """What an occurrence ``o`` counts of evidence ``e`` as of ``at_day``: its item's, within its window, up to that
+    day, not rejected, of a kind the item counts. Returns what to outer-join to ``o`` and on what (shared by the
+    status tally and the province roll-up, so both count the same rows).
+
+    The counted kinds: SQLite probes them per evidence row (a correlated IN, its fastest plan); PostgreSQL
+    joins them (its planner then hashes the evidence once instead of a subplan per row)."""
+    k = DutyEvidenceKind.__table__.alias("k")
+    join_on = and_(
+        e.c.plan_id == o.c.plan_id,
+        e.c.duty_id == o.c.duty_id,
+        e.c.occurred_on >= o.c.start_day,
+        e.c.occurred_on < o.c.close_day,
+        e.c.occurred_on <= at_day,
+        e.c.rejected_at.is_(None),
+    )
+    if postgres:
+        kinds = and_(k.c.plan_id == e.c.plan_id, k.c.duty_id == e.c.duty_id, k.c.kind == e.c.kind)
+        return e.join(k, kinds), join_on
+    probe = e.c.kind.in_(select(k.c.kind).where(k.c.plan_id == o.c.plan_id, k.c.duty_id == o.c.duty_id))
+    return e, and_(join_on, probe)
+
+
 def _tally_query(  # type: ignore[no-untyped-def]
     plan_ids: Sequence[str] | None,
     at: dt.datetime,
@@ -399,24 +422,8 @@ def _tally_query(  # type: ignore[no-untyped-def]
     at_day = at.astimezone(_zone(tz)).date()
     o = OccurrenceRow.__table__.alias("o")
     e = EvidenceRow.__table__.alias("e")
-    k = DutyEvidenceKind.__table__.alias("k")
     w = WaiverRow.__table__.alias("w")
-    join_on = and_(
-        e.c.plan_id == o.c.plan_id,
-        e.c.duty_id == o.c.duty_id,
-        e.c.occurred_on >= o.c.start_day,
-        e.c.occurred_on < o.c.close_day,
-        e.c.occurred_on <= at_day,
-        e.c.rejected_at.is_(None),
-    )
-    counted: FromClause
-    if postgres:
-        counted = e.join(k, and_(k.c.plan_id == e.c.plan_id, k.c.duty_id == e.c.duty_id, k.c.kind == e.c.kind))
-    else:
-        counted = e
-        join_on = and_(
-            join_on, e.c.kind.in_(select(k.c.kind).where(k.c.plan_id == o.c.plan_id, k.c.duty_id == o.c.duty_id))
-        )
+    counted, join_on = counted_evidence(o, e, at_day, postgres)
     on_time = func.coalesce(func.sum(case((e.c.occurred_on <= o.c.last_day, 1), else_=0)), 0)
     late = func.coalesce(func.sum(case((e.c.occurred_on > o.c.last_day, 1), else_=0)), 0)
     waived = (
