@@ -1,8 +1,8 @@
 """Build the province summary report's Word template (cchc/app/report_templates/bao-cao-tinh.docx), NĐ 30/2020.
 
-The same page, fonts and header / signature blocks as the commune report's template (scripts/make_report_template.py,
-whose helpers this reuses); the body holds the roll-up: totals, a table by duty kind, a table by commune, the
-heatmap, shortfalls, next steps. A clerk may restyle it in Word or LibreOffice as long as the tags stay. Run again
+The same page, fonts and header / signature blocks as the commune report's template (scripts/make_report_template.py;
+both take them from scripts/_docx_template.py); the body holds the roll-up: totals, a table by duty kind, a table by
+commune, the heatmap, shortfalls, next steps. A clerk may restyle it in Word or LibreOffice as long as the tags stay. Run again
 to reset it: `python scripts/make_province_template.py`.
 """
 
@@ -14,12 +14,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from docx import Document
-from docx.enum.section import WD_ORIENT
+from _docx_template import _cell_text, _widths, bullets, header, page, para, signature, tag
 from docx.enum.table import WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH
-from docx.shared import Mm
-from make_report_template import _cell_text, _first, _font, _no_borders, _widths, para, tag
 
 TARGET = Path(__file__).resolve().parent.parent / "cchc" / "app" / "report_templates" / "bao-cao-tinh.docx"
 
@@ -41,31 +38,8 @@ def _table(
 
 
 def build() -> Any:
-    doc = Document()
-    normal = doc.styles["Normal"]
-    _font(normal, 14)
-    normal.paragraph_format.line_spacing = 1.15
-    s = doc.sections[0]
-    s.orientation = WD_ORIENT.PORTRAIT
-    s.page_width, s.page_height = Mm(210), Mm(297)
-    s.top_margin, s.bottom_margin = Mm(20), Mm(20)
-    s.left_margin, s.right_margin = Mm(30), Mm(15)
-
-    head = doc.add_table(rows=1, cols=2)
-    _no_borders(head)
-    head.alignment = WD_TABLE_ALIGNMENT.CENTER
-    _widths(head, (62, 103))
-    left, right = head.rows[0].cells
-    p = _first(left)
-    _font(p.add_run("{{ issuer }}"), 13)
-    p.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    para(left, "{{ body }}", 13, bold=True, underline=True, align=WD_ALIGN_PARAGRAPH.CENTER, after=6)
-    para(left, "{{ number_line }}", 13, align=WD_ALIGN_PARAGRAPH.CENTER, after=0)
-    p = _first(right)
-    _font(p.add_run("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"), 13, bold=True)
-    p.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    para(right, "Độc lập - Tự do - Hạnh phúc", 14, bold=True, underline=True, align=WD_ALIGN_PARAGRAPH.CENTER)
-    para(right, "{{ place_date }}", 14, italic=True, align=WD_ALIGN_PARAGRAPH.CENTER, after=0)
+    doc = page()
+    header(doc, issuer_bold=False)
 
     para(doc, "", after=0)
     para(doc, "{{ title }}", 14, bold=True, align=WD_ALIGN_PARAGRAPH.CENTER, after=0)
@@ -126,32 +100,17 @@ def build() -> Any:
     tag(doc, "{%p endif %}")
 
     para(doc, "II. TỒN TẠI, HẠN CHẾ", bold=True, align=just, indent=True)
-    tag(doc, "{%p for item in shortfalls %}")
-    para(doc, "- {{ item }}.", align=just, indent=True, after=0)
-    tag(doc, "{%p endfor %}")
-    tag(doc, "{%p if not shortfalls %}")
-    para(doc, "Trong kỳ không có xã nào có nhiệm vụ quá hạn, không đạt hoặc báo cáo chưa gửi.", align=just, indent=True)
-    tag(doc, "{%p endif %}")
+    bullets(
+        doc,
+        "item in shortfalls",
+        "- {{ item }}.",
+        "Trong kỳ không có xã nào có nhiệm vụ quá hạn, không đạt hoặc báo cáo chưa gửi.",
+    )
     para(doc, "III. PHƯƠNG HƯỚNG, NHIỆM VỤ THỜI GIAN TỚI", bold=True, align=just, indent=True)
-    tag(doc, "{%p for item in next_items %}")
-    para(doc, "- {{ item }}.", align=just, indent=True, after=0)
-    tag(doc, "{%p endfor %}")
+    bullets(doc, "item in next_items", "- {{ item }}.")
     para(doc, "{{ closing }}", align=just, indent=True, after=12)
 
-    foot = doc.add_table(rows=1, cols=2)
-    _no_borders(foot)
-    _widths(foot, (80, 85))
-    left, right = foot.rows[0].cells
-    p = _first(left)
-    _font(p.add_run("Nơi nhận:"), 12, bold=True, italic=True)
-    tag(left, "{%p for r in recipients %}")
-    para(left, "{{ r }}", 11, after=0)
-    tag(left, "{%p endfor %}")
-    p = _first(right)
-    _font(p.add_run("{{ signer_authority }}"), 14, bold=True)
-    p.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    para(right, "{{ signer_title }}", 14, bold=True, align=WD_ALIGN_PARAGRAPH.CENTER, after=72)
-    para(right, "{{ signer_name }}", 14, bold=True, align=WD_ALIGN_PARAGRAPH.CENTER, after=0)
+    signature(doc)
     return doc
 
 
