@@ -335,6 +335,31 @@ def decide(
         return decided
 
 
+def hand_to_run(
+    plan: Plan, tgt: Target, version: int, decision: Decision, number: str = "", signer_name: str = "", note: str = ""
+) -> list[str]:
+    """After a decision stored outside the report's run (the coordinator's page): resume the run paused for it,
+    so it delivers now from the stored decision (it cannot deliver twice: ``decide`` keeps the first decision,
+    the outbox sends each message once); with none paused, the report's event starts a run that does.
+    Returns warnings for people (Prefect unreachable: the report's next scheduled run delivers)."""
+    from cchc.io import events
+
+    approve = decision is Decision.approve
+    answer = {
+        "decision": events.APPROVE_ANSWER if approve else events.SEND_BACK_ANSWER,
+        "number": number.strip(),
+        "signer_name": signer_name.strip(),
+        "note": note.strip(),
+    }
+    resumed, warning = events.resume_report_runs(plan.id, tgt.report.id, tgt.period, version, answer)
+    warnings = [warning] if warning else []
+    if not resumed:
+        why = f"báo cáo {tgt.period} đã {'duyệt' if approve else 'trả lại'} trên cổng"
+        told = events.post_evidence_event(plan, tgt.report.id, repo.Recorded(0, False), why)
+        warnings += [told] if told else []
+    return warnings
+
+
 @dataclass
 class Delivery:
     queued: list[str] = field(default_factory=list)

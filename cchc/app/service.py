@@ -38,7 +38,9 @@ class UserError(Exception):
     """Input a person must correct; the message says what to do. Nothing was changed."""
 
 
-EvidenceListener = Callable[[Plan, str, repo.Recorded], None]
+# (plan, item, the record or Recorded(0, False) when no single record changed, why): what counts for an
+# item changed. Item "" is the whole plan (its effective date).
+EvidenceListener = Callable[[Plan, str, repo.Recorded, str], None]
 _evidence_listeners: list[EvidenceListener] = []
 
 
@@ -46,6 +48,13 @@ def on_evidence_recorded(listener: EvidenceListener) -> None:
     """Seam for the orchestration layer (events) without importing it here."""
     if listener not in _evidence_listeners:
         _evidence_listeners.append(listener)
+
+
+def _counting_changed(plan: Plan, item: str, rec: repo.Recorded, reason: str) -> None:
+    """Evidence recorded or rejected, an occurrence waived, an assumed rule decided: every listener hears it
+    here, after the change is committed, whichever entry point (CLI, portal, form) made it."""
+    for listener in list(_evidence_listeners):
+        listener(plan, item, rec, reason)
 
 
 def resolve_plan(ref: str, settings: Settings) -> Plan:
@@ -194,6 +203,8 @@ def decide_assumption(
     with session_scope(engine) as s:
         assumption_store.add(s, d)
     ensure_plan(engine, decided, now)
+    verb = "xác nhận" if action == "confirm" else "điều chỉnh"
+    _counting_changed(decided, item, repo.Recorded(0, False), f"{verb} giả định {assumptions.ASPECT_VI[aspect]}")
     return decided
 
 
@@ -369,8 +380,7 @@ def record_evidence(settings: Settings, plan: Plan, item: EvidenceInput, now: dt
                 detail=f"{item.kind}: {item.title.strip()} ({item.url or name or '-'}; ngày {item.occurred_on.isoformat()})",
             )
     if not rec.duplicate:
-        for listener in list(_evidence_listeners):
-            listener(plan, item.duty, rec)
+        _counting_changed(plan, item.duty, rec, "")
     return rec
 
 
@@ -472,9 +482,13 @@ def reject_evidence(settings: Settings, plan: Plan, evidence_id: int, reason: st
     ensure_plan(engine, plan, now)
     try:
         with session_scope(engine) as s:
-            return repo.reject(s, plan.id, evidence_id, reason.strip(), by, now).duty_id
+            row = repo.reject(s, plan.id, evidence_id, reason.strip(), by, now)
+            duty_id, changed = row.duty_id, row.rejected_at == now  # not rejected before this call
     except repo.StoreError as e:
         raise UserError(str(e)) from None
+    if changed:
+        _counting_changed(plan, duty_id, repo.Recorded(evidence_id, False), f"loại minh chứng #{evidence_id}")
+    return duty_id
 
 
 def waive_occurrence(
@@ -487,9 +501,12 @@ def waive_occurrence(
     ensure_plan(engine, plan, now)
     try:
         with session_scope(engine) as s:
-            return repo.waive(s, plan.id, duty_id, period, reason.strip(), by, now)
+            created = repo.waive(s, plan.id, duty_id, period, reason.strip(), by, now)
     except repo.StoreError as e:
         raise UserError(str(e)) from None
+    if created:
+        _counting_changed(plan, duty_id, repo.Recorded(0, False), f"miễn kỳ {period}")
+    return created
 
 
 GAPS_SHOWN = dt.timedelta(days=14)  # the status artifact mentions stops found this recently

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cchc.cli.app import app, fail, get_plan, now_utc, parse_day, show_assumptions
+from cchc.cli.app import app, fail, get_plan, now_utc, parse_day, show_assumptions, wire_events
 
 assumption_app = typer.Typer(help="Xác nhận hoặc điều chỉnh một giả định của kế hoạch.", no_args_is_help=True)
 app.add_typer(assumption_app, name="assumption")
@@ -31,6 +31,7 @@ def _decide(plan_ref: str, item: str | None, aspect: str, action: str, reason: s
     from cchc.core import assumptions
     from cchc.settings import get_settings
 
+    wire_events()  # the item re-runs by the decided rule now (service.decide_assumption tells)
     p = get_plan(plan_ref)
     try:
         decided = service.decide_assumption(

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cchc.cli.app import app, emit_json, evidence_app, fail, get_plan, now_utc
+from cchc.cli.app import app, emit_json, evidence_app, fail, get_plan, now_utc, wire_events
 
 
 @app.command()
@@ -34,6 +34,7 @@ def evidence_reject(
     from cchc.app import service
     from cchc.settings import get_settings
 
+    wire_events()  # the duty re-runs now and the status shows it (service.reject_evidence tells)
     p = get_plan(plan)
     try:
         duty = service.reject_evidence(get_settings(), p, evidence_id, reason, by, now_utc())

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cchc.cli.app import app, emit_json, fail, get_plan, now_utc
+from cchc.cli.app import app, emit_json, fail, get_plan, now_utc, wire_events
 
 if TYPE_CHECKING:
     from cchc.core.spec import Plan
@@ -125,6 +125,7 @@ def waive(
     from cchc.app import service
     from cchc.settings import get_settings
 
+    wire_events()  # the duty re-runs now and the status shows the waiver (service.waive_occurrence tells)
     p = get_plan(plan)
     try:
         created = service.waive_occurrence(get_settings(), p, duty, period, reason, by, now_utc())

@@ -67,6 +67,18 @@ def post_evidence_event(
     return None
 
 
+def publish_status_now(plan: Plan) -> str | None:
+    """The plan's status table judged now, without an event; a warning for people when it could not be shown."""
+    api = get_settings().prefect_api_url
+    if not api:
+        return None
+    try:
+        publish_status(plan, api, dt.datetime.now(dt.UTC))
+    except (httpx.HTTPError, SQLAlchemyError) as e:
+        return f"could not show the new status in Prefect at once ({e}); the duties' runs will show it"
+    return None
+
+
 def status_key(plan_id: str) -> str:
     """The plan's status artifact; the same key as tasks.duty.artifact_key("plan", plan_id, "status")."""
     return f"plan-{plan_id}-status".lower().replace("_", "-")
@@ -97,9 +109,60 @@ def add_warning_sink(sink: Callable[[str], object]) -> None:
         _sinks.append(sink)
 
 
-def evidence_listener(plan: Plan, duty_id: str, rec: repo.Recorded) -> None:
-    """Registered once per process (service.on_evidence_recorded de-duplicates), whoever imports it."""
-    warning = post_evidence_event(plan, duty_id, rec)
+def evidence_listener(plan: Plan, duty_id: str, rec: repo.Recorded, reason: str = "") -> None:
+    """Registered once per process (service.on_evidence_recorded de-duplicates), whoever imports it; it hears
+    every change to what counts (recorded, rejected, waived, an assumption decided). A change to the whole plan
+    (``duty_id`` "", its effective date) has no item's run to trigger: the status table is published at once,
+    and each item's next run judges by it."""
+    warning = post_evidence_event(plan, duty_id, rec, reason) if duty_id else publish_status_now(plan)
     if warning:
         for sink in list(_sinks):
             sink(warning)
+
+
+# The report run's approval pause (flows/report.py): its flow, its pause key and the answer it waits for
+# (ReportDecision, with flows.report.Choice's values; tests/test_events_followups.py checks they agree).
+REPORT_FLOW = "cchc-report"
+APPROVE_ANSWER, SEND_BACK_ANSWER = "Duyệt và gửi", "Trả lại để sửa"
+
+
+def _approval_keys(period: str, version: int) -> tuple[str, str]:
+    """flows/report.py pauses with key duyet-<period>-v<version>-<attempt> (v0: a run that did not draft)."""
+    return f"duyet-{period.lower()}-v{version}-", f"duyet-{period.lower()}-v0-"
+
+
+def resume_report_runs(
+    plan_id: str, report_id: str, period: str, version: int, answer: dict[str, str]
+) -> tuple[int, str | None]:
+    """Resume every report run paused for a decision on this draft, with ``answer`` as its input: the run
+    records it (the first decision stored wins, so it reads the one already stored) and delivers at once.
+    Returns how many were resumed, and a warning for people when Prefect could not be asked.
+    Without PREFECT_API_URL there is no paused run to find."""
+    api = get_settings().prefect_api_url
+    if not api:
+        return 0, None
+    base = api.rstrip("/")
+    query = {
+        "flows": {"name": {"any_": [REPORT_FLOW]}},
+        "flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}},
+        "limit": 200,
+    }
+    keys = _approval_keys(period, version)
+    resumed = 0
+    try:
+        found = httpx.post(f"{base}/flow_runs/filter", json=query, timeout=5.0)
+        found.raise_for_status()
+        for run in found.json():
+            params = run.get("parameters") or {}
+            details = (run.get("state") or {}).get("state_details") or {}
+            if (params.get("plan_id"), params.get("report_id")) != (plan_id, report_id):
+                continue
+            if not str(details.get("pause_key") or "").startswith(keys):
+                continue
+            reply = httpx.post(f"{base}/flow_runs/{run['id']}/resume", json={"run_input": answer}, timeout=5.0)
+            reply.raise_for_status()
+            # REJECT/ABORT: it was resumed (or ended) meanwhile, or refused the answer; the stored decision stands.
+            resumed += reply.json().get("status") == "ACCEPT"
+    except (httpx.HTTPError, ValueError) as e:
+        return resumed, f"could not resume the paused report run at {api} ({e}); the report's next run delivers"
+    return resumed, None

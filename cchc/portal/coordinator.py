@@ -308,16 +308,6 @@ def add_action_routes(app: FastAPI, settings: Settings, clock: Clock, base: str,
                 raise submissions.Refused("revoked")
             return store.acting(row, where)
 
-    def tell_prefect(plan: Plan, item_id: str, evidence_id: int, reason: str) -> None:
-        """The same event the Prefect forms emit, so the item's deployment re-runs now (no server: the next
-        scheduled run sees the change)."""
-        from cchc.io import events
-        from cchc.store import repo
-
-        warning = events.post_evidence_event(plan, item_id, repo.Recorded(evidence_id, False), reason)
-        if warning:
-            log.warning("%s", warning)
-
     def choices(plan: Plan, now: dt.datetime) -> dict[str, Any]:
         today = to_local(now, plan.timezone).date()
         occ = plan_occurrences(plan)
@@ -551,8 +541,7 @@ def add_action_routes(app: FastAPI, settings: Settings, clock: Clock, base: str,
             return plan_page(token, who, plan, 400, error=str(e))
         except submissions.Refused as e:
             return refused(e.reason)
-        if created:
-            tell_prefect(plan, duty, 0, f"miễn kỳ {period}")
+        if created:  # the use case told Prefect (the listener cchc.portal.app registers)
             return plan_page(token, who, plan, ok=f"Đã miễn {label}: {reason.strip()}.")
         return plan_page(token, who, plan, ok=f"{label} đã được miễn từ trước; không đổi.")
 
@@ -586,7 +575,6 @@ def add_action_routes(app: FastAPI, settings: Settings, clock: Clock, base: str,
             return plan_page(token, who, plan, 400, error=str(e))
         except submissions.Refused as e:
             return refused(e.reason)
-        tell_prefect(plan, duty, number, f"loại minh chứng #{number}")
         message = f"Đã loại minh chứng #{number} của «{views.duty_title(plan, duty)}»: {reason.strip()}; minh chứng vẫn lưu trong hồ sơ."
         return plan_page(token, who, plan, ok=message)
 
@@ -621,7 +609,6 @@ def add_action_routes(app: FastAPI, settings: Settings, clock: Clock, base: str,
             if row is not None:
                 detail = f"{a.title}, {forms.ASPECT_VI.get(aspect, aspect)}: {a.rule} — {reason.strip()}"
                 store.note(s, row, "assumption.confirm", plan.id, detail[:1000], where, now)
-        tell_prefect(decided, item, 0, f"giả định {aspect}")
         return plan_page(token, who, decided, ok=f"Đã xác nhận giả định «{a.title}»: {a.rule}.")
 
     @app.post("/c/{token}/p/{plan_id}/report", response_class=HTMLResponse)
@@ -666,14 +653,11 @@ def add_action_routes(app: FastAPI, settings: Settings, clock: Clock, base: str,
         run = workflow.run_state(settings, plan, tgt.report.id, tgt.period)
         if run is None or run.decided_by != by:
             return plan_page(token, who, plan, 409, error=f"{already} ({state_label(state)}); không ghi lại.")
-        # The report's own run delivers (the same step as after a decision in the Prefect UI), now if Prefect
-        # is told, else at its next scheduled run: the decision is in the store, the outbox sends each once.
-        tell_prefect(
-            plan,
-            tgt.report.id,
-            0,
-            f"báo cáo {tgt.period} đã {'duyệt' if choice is workflow.Decision.approve else 'trả lại'} trên cổng",
-        )
+        # The report's own run delivers (the same step as after a decision in the Prefect UI): the run paused
+        # for this draft is resumed, else the report's event starts one, else its next scheduled run does. The
+        # decision is in the store (first wins), the outbox sends each message once.
+        for warning in workflow.hand_to_run(plan, tgt, int(version), choice, number, signer, note):
+            log.warning("%s", warning)
         if choice is workflow.Decision.approve:
             message = f"Đã duyệt {tgt.report.title} kỳ {tgt.period}, số {number.strip()}; hệ thống sẽ gửi bản trình ký hoặc gửi nơi nhận."
         else:
