@@ -184,3 +184,35 @@ def test_a_report_runs_every_working_morning_from_its_draft_day_to_its_due_date(
         assert f"{day}T080000" in rrule, day
     for day in ("20250826", "20250830", "20250901", "20250902"):
         assert f"{day}T080000" not in rrule, day
+
+
+DIGEST_SCRIPT = """
+import dataclasses, hashlib, json, sys
+from pathlib import Path
+from cchc.core.deployments import all_deployments
+from cchc.core.loader import load_plan
+plans = [load_plan(Path(p)) for p in sys.argv[1:]]
+text = json.dumps([dataclasses.asdict(s) for s in all_deployments(plans)], sort_keys=True, default=str)
+print(hashlib.sha256(text.encode()).hexdigest())
+"""
+
+
+def test_every_deployment_definition_is_the_same_in_every_process() -> None:
+    """Registration compares a hash of each definition: one that depended on the process (string hashing
+    decides a set's order) was re-applied at every restart, and its form's lists changed order."""
+    import subprocess
+    import sys
+
+    specs = [str(PLAN_DIR / f"{p}.yaml") for p in PLAN_IDS]
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", DIGEST_SCRIPT, *specs],
+            env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in ("1", "2", "4", "6")
+    }
+    assert len(digests) == 1, digests

@@ -76,11 +76,13 @@ def unit_choices(plan: Plan) -> list[Choice]:
 
 
 def period_choices(plan: Plan) -> list[Choice]:
-    """Every period some duty of the plan has, in time order ('tháng 10/2025', 'quý IV/2025')."""
-    spans = sorted({(o.starts, o.closes, o.period) for o in plan_occurrences(plan)}, key=lambda s: (s[0], s[1]))
+    """Every period some duty of the plan has, in time order ('tháng 10/2025', 'quý IV/2025'); periods that start
+    together go shortest first (quý I, 6 tháng đầu, năm), and the key breaks the last ties so that the order never
+    depends on set iteration (it did, and the form's schema, so the deployment's version, changed per process)."""
+    spans = sorted({(o.starts, o.due, o.closes, o.period) for o in plan_occurrences(plan)})
     seen: set[str] = set()
     out = []
-    for _, _, key in spans:
+    for _, _, _, key in spans:
         if key not in seen:
             seen.add(key)
             out.append(Choice(key, period_label(key)))
