@@ -26,16 +26,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from cchc.core.loader import (
-    MAX_SPEC_BYTES,
-    SpecError,
-    SpecIssue,
-    layout_issues,
-    load_plan,
-    placement_issue,
-    walk_specs,
-)
 from cchc.core.spec import Plan
+from cchc.core.specfiles import MAX_SPEC_BYTES, SpecError, SpecIssue, layout_issues, walk_specs
+
+# The loader (YAML, the register of communes behind the clone module) only on a miss: a hit is a quick
+# command's whole read of its plan (`cchc status PLAN --json`; tests/test_status_fast.py checks the imports).
 
 CORE = Path(__file__).resolve().parent.parent / "core"
 # What validating a spec reads besides cchc.core: a new version of one of them may judge a spec differently.
@@ -86,15 +81,21 @@ def load(path: Path, home: Path) -> Plan:
     """``load_plan(path)``, from CCHC_HOME's cache when these bytes were loaded by this code before."""
     data = _read(path)
     if data is None:
-        return load_plan(path)  # missing, unreadable or too large: the loader says so in its own words
+        return _load_plan(path)  # missing, unreadable or too large: the loader says so in its own words
     kept = entry(path, data, home)
     plan = _cached(kept)
     if plan is not None:
         return plan
-    plan = load_plan(path)
+    plan = _load_plan(path)
     if _read(path) == data:  # not rewritten while it was being parsed, so these bytes gave this plan
         _keep(kept, pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL))
     return plan
+
+
+def _load_plan(path: Path) -> Plan:
+    from cchc.core.loader import load_plan  # on a miss only (see the note at the top)
+
+    return load_plan(path)
 
 
 def _cached(kept: Path) -> Plan | None:
@@ -176,6 +177,8 @@ def _load_into(
     label: str,
     home: Path | None,
 ) -> None:
+    from cchc.core.loader import load_plan, placement_issue
+
     for path, rel in zip(paths, rels, strict=True):
         try:
             plan = load(path, home) if home is not None else load_plan(path)
