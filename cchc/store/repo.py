@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, fields
-from functools import lru_cache
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
@@ -34,9 +30,12 @@ from sqlalchemy.types import NullType
 
 from cchc.core import amend
 from cchc.core.calendar import Occurrence, plan_occurrences
-from cchc.core.evaluate import Status, Tally, judge
 from cchc.core.spec import DutyKind, Plan
 from cchc.store import dialect
+from cchc.store.judging import _MOMENTS, _STATIC, _zone, judge_rows, tally_day
+from cchc.store.judging import Judged as Judged
+from cchc.store.judging import _in_zone as _in_zone
+from cchc.store.judging import _no_gc_pauses as _no_gc_pauses
 from cchc.store.models import (
     AuditRow,
     DutyEvidenceKind,
@@ -370,13 +369,8 @@ def audit_trail(session: Session, plan_id: str, limit: int = 500) -> list[AuditR
 
 # --- evaluation ---------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class Judged:
-    occurrence: Occurrence
-    status: Status
-    count: int
-    late: int
+# The rows' judging is cchc.store.judging's (shared with the quick status read, cchc.store.fastread).
+_RAW = NullType()
 
 
 def counted_evidence(o: Any, e: Any, at_day: dt.date, postgres: bool = False) -> tuple[FromClause, ColumnElement[bool]]:
@@ -419,7 +413,7 @@ def _tally_query(  # type: ignore[no-untyped-def]
     joins them (its planner then hashes the evidence once instead of a subplan per row: 30 % less at national
     size). Either way one evidence row matches one (plan, item, kind) key at most, so the counts are the same.
     """
-    at_day = at.astimezone(_zone(tz)).date()
+    at_day = tally_day(at, tz)
     o = OccurrenceRow.__table__.alias("o")
     e = EvidenceRow.__table__.alias("e")
     w = WaiverRow.__table__.alias("w")
@@ -444,69 +438,6 @@ def _tally_query(  # type: ignore[no-untyped-def]
     if duty_ids is not None:
         q = q.where(o.c.duty_id.in_(list(duty_ids)))
     return q
-
-
-# An occurrence's columns but its plan: the same for every plan made from the same template (3,321 plans
-# repeat a few hundred of these), so ``evaluate`` converts each distinct one once. _RAW skips SQLAlchemy's
-# result processing (the UTCDateTime decorator, SQLite's text-to-date parsing) of every value of every row.
-_STATIC = (
-    "duty_id", "kind", "period", "starts", "due", "closes", "required", "needed", "lead", "due_soon_from",
-    "in_force", "co_leads",
-)  # fmt: skip
-_N_STATIC = len(_STATIC)
-_MOMENTS = frozenset({"starts", "due", "closes", "due_soon_from"})
-_RAW = NullType()
-_KINDS = {k.value: k for k in DutyKind}
-_T = TypeVar("_T")
-_OCC_FIELDS = {"plan", "duty", "kind", "period", "starts", "due", "closes", "required", "needed", "evidence_kinds",
-               "lead", "due_soon_from", "in_force", "co_leads"}  # fmt: skip
-if (
-    {f.name for f in fields(Occurrence)} != _OCC_FIELDS
-    or {f.name for f in fields(Judged)} != {"occurrence", "status", "count", "late"}
-    or any(hasattr(c, "__post_init__") or hasattr(c, "__slots__") for c in (Occurrence, Judged))
-):  # pragma: no cover - a guard on _frozen below
-    raise RuntimeError("repo.evaluate builds Occurrence and Judged field by field: give it their new fields")
-_new = object.__new__
-
-
-def _frozen(cls: type[_T], values: dict[str, object], **more: object) -> _T:
-    """A frozen dataclass instance from its field values, without its __init__'s setattr per field (5x slower).
-
-    For the two plain dataclasses ``evaluate`` makes 150,000 of at national size (guarded above: the fields
-    known, no __post_init__, no slots); equal to one made by the constructor (tests/test_evaluate_fast.py)."""
-    obj = _new(cls)
-    obj.__dict__.update(values, **more)
-    return obj
-
-
-def _static_part(raw: tuple[object, ...], zone: ZoneInfo, moments: dict[object, dt.datetime]) -> dict[str, object]:
-    """The fields of an Occurrence but its plan, from the driver's values of ``_STATIC``."""
-    duty, kind, period, starts, due, closes, required, needed, lead, soon, in_force, co = raw
-
-    def moment(v: object) -> dt.datetime:
-        local = moments.get(v)
-        if local is None:
-            # SQLite hands back naive UTC as text, PostgreSQL a naive UTC datetime (func.timezone above).
-            m = dt.datetime.fromisoformat(v) if isinstance(v, str) else v
-            assert isinstance(m, dt.datetime), v
-            local = moments[v] = (m if m.tzinfo else m.replace(tzinfo=dt.UTC)).astimezone(zone)
-        return local
-
-    return {
-        "duty": duty,
-        "kind": _KINDS[str(kind)],
-        "period": period,
-        "starts": moment(starts),
-        "due": moment(due),
-        "closes": moment(closes),
-        "required": required,
-        "needed": needed,
-        "evidence_kinds": (),
-        "lead": lead,
-        "due_soon_from": moment(soon),
-        "in_force": bool(in_force),
-        "co_leads": tuple(u for u in str(co or "").split(",") if u),
-    }
 
 
 def _orm_occurrence(r: OccurrenceRow, tz: str) -> Occurrence:
@@ -540,9 +471,15 @@ def stored_occurrences(session: Session, plan: Plan) -> list[Occurrence]:
     return sorted(rows, key=lambda o: (o.due, o.duty, o.period))
 
 
-@lru_cache(maxsize=8)
-def _zone(tz: str) -> ZoneInfo:
-    return ZoneInfo(tz)
+def _evaluate(
+    session: Session, at: dt.datetime, plan_ids: Sequence[str] | None, tz: str, duty_ids: Sequence[str] | None
+) -> list[Judged]:
+    postgres = dialect.is_postgres(session)
+    if postgres:
+        # Compiling this one statement just in time costs PostgreSQL more (1 s and up) than it saves.
+        session.execute(text("SET LOCAL jit = off"))
+    rows = session.execute(_tally_query(plan_ids, at, tz, duty_ids, postgres)).all()
+    return judge_rows(rows, at, tz)
 
 
 def evaluate(
@@ -563,68 +500,6 @@ def evaluate(
         raise StoreError("evaluation needs an aware moment")
     with _no_gc_pauses():
         return _evaluate(session, at, plan_ids, tz, duty_ids)
-
-
-@contextmanager
-def _no_gc_pauses() -> Iterator[None]:
-    """The cycle collector off while 300,000 acyclic objects are made: it would otherwise run again and again
-    over all of them as they pile up (two thirds of the time of the loop at national size). Back on after,
-    unless someone else had turned it off."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
-def _evaluate(
-    session: Session, at: dt.datetime, plan_ids: Sequence[str] | None, tz: str, duty_ids: Sequence[str] | None
-) -> list[Judged]:
-    zone = _zone(tz)
-    local_at = _in_zone(at, zone)
-    moments: dict[object, dt.datetime] = {}
-    # static part -> (its fields, its judged occurrences in arrival order)
-    parts: dict[tuple[object, ...], tuple[dict[str, object], list[Judged]]] = {}
-    tallies: dict[tuple[object, object, object], Tally] = {}
-    postgres = dialect.is_postgres(session)
-    if postgres:
-        # Compiling this one statement just in time costs PostgreSQL more (1 s and up) than it saves.
-        session.execute(text("SET LOCAL jit = off"))
-    for r in session.execute(_tally_query(plan_ids, at, tz, duty_ids, postgres)).all():
-        raw = r[:_N_STATIC]
-        part = parts.get(raw)
-        if part is None:
-            part = parts[raw] = (_static_part(raw, zone, moments), [])
-        plan, on, late, waived = r[_N_STATIC:]
-        occ = _frozen(Occurrence, part[0], plan=plan)
-        tally = tallies.get((on, late, waived))
-        if tally is None:  # frozen: one per distinct (on time, late, waived)
-            tally = tallies[(on, late, waived)] = Tally(on_time=int(on), late=int(late), waived=bool(waived))
-        status = judge(occ, tally, local_at)
-        count = tally.on_time + tally.late
-        part[1].append(_frozen(Judged, {"occurrence": occ, "status": status, "count": count, "late": tally.late}))
-    out: list[Judged] = []
-    for _, judged in sorted(parts.values(), key=_order):
-        out.extend(judged)
-    return out
-
-
-def _order(part: tuple[dict[str, object], list[Judged]]) -> tuple[dt.datetime, str, str]:
-    f = part[0]
-    return (f["due"], f["duty"], f["period"])  # type: ignore[return-value]
-
-
-def _in_zone(at: dt.datetime, zone: ZoneInfo) -> dt.datetime:
-    """The same instant as a plain datetime in ``zone``: compared with the occurrences' moments (all in that
-    zone) without converting both sides each time. Kept as given where the local time is ambiguous (a
-    clock set back), since moments of one zone compare by their local fields."""
-    utc = at.astimezone(dt.UTC)
-    local = dt.datetime(*utc.timetuple()[:6], utc.microsecond, tzinfo=dt.UTC).astimezone(zone)
-    if local.utcoffset() != local.replace(fold=1 - local.fold).utcoffset():
-        return at
-    return local
 
 
 def record_statuses(session: Session, judged: Sequence[Judged], at: dt.datetime) -> list[tuple[Judged, str | None]]:
