@@ -14,19 +14,21 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import pendulum
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from cchc.app import plan_cache
+from cchc.app.status_view import calendar_json as calendar_json  # the JSON shapes live there (light)
+from cchc.app.status_view import due_display as due_display
+from cchc.app.status_view import iso as iso
+from cchc.app.status_view import occurrence_json as occurrence_json
+from cchc.app.status_view import status_json as status_json
 from cchc.core import assumptions, runs
-from cchc.core.calendar import Occurrence, occurrences, to_local
+from cchc.core.calendar import Occurrence, to_local
 from cchc.core.deployments import plan_deployments
 from cchc.core.loader import MAX_SPEC_BYTES, SpecError, SpecIssue, find_spec, walk_specs
 from cchc.core.spec import DueRule, DutyKind, EvidenceKind, Plan
-from cchc.core.views import duty_title
 from cchc.settings import Settings
 from cchc.store import assumptions as assumption_store
 from cchc.store import repo
@@ -389,49 +391,6 @@ def judge_plan(settings: Settings, plan: Plan, at: dt.datetime, now: dt.datetime
     ensure_plan(engine, plan, now or at)
     with session_scope(engine) as s:
         return repo.evaluate(s, at, [plan.id], plan.timezone)
-
-
-def iso(moment: dt.datetime) -> str:
-    return pendulum.instance(moment).isoformat()
-
-
-def due_display(o: Occurrence) -> pendulum.DateTime:
-    """Last on-time second, for people: 'due at the end of 5 September'."""
-    return pendulum.instance(o.due).subtract(seconds=1)
-
-
-def occurrence_json(plan: Plan, o: Occurrence) -> dict[str, Any]:
-    return {
-        "plan": plan.id,
-        "duty": o.duty,
-        "kind": o.kind.value,
-        "period": o.period,
-        "starts": iso(o.starts),
-        "due": iso(due_display(o)),
-        "due_date": o.last_day.isoformat(),
-        "closes": iso(o.closes),
-        "required": o.required,
-        "lead": o.lead,
-        "leads": list(o.leads),
-        "title": duty_title(plan, o.duty),
-        "in_force": o.in_force,
-        # Aspects of the rule the plan does not state and nobody has confirmed yet.
-        "assumed": list(assumptions.unconfirmed(plan, o.duty)),
-    }
-
-
-def calendar_json(plan: Plan, start: dt.date | None, end: dt.date | None) -> list[dict[str, Any]]:
-    return [occurrence_json(plan, o) for o in occurrences(plan, start, end)]
-
-
-def status_json(plan: Plan, judged: list[repo.Judged]) -> list[dict[str, Any]]:
-    out = []
-    for j in judged:
-        obj = occurrence_json(plan, j.occurrence)
-        obj["status"] = j.status.value
-        obj["count"] = j.count
-        out.append(obj)
-    return out
 
 
 def is_report(o: Occurrence) -> bool:
