@@ -15,6 +15,7 @@ import typer
 # fails when a module listed in main.COMMAND_MODULES pulls a heavy library in at import time.
 if TYPE_CHECKING:
     from cchc.core.spec import Plan
+    from cchc.store.judging import Judged
 
 app = typer.Typer(
     help="cchc: kế hoạch tuyên truyền CCHC chạy như quy trình có lịch.",
@@ -286,15 +287,16 @@ def status(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Status of every occurrence as at a moment."""
-    from cchc.app import service
+    from cchc.app import status_read
+    from cchc.app.status_view import status_json
     from cchc.core.evaluate import Status
     from cchc.core.labels import STATUS_VI
     from cchc.settings import get_settings
 
-    p = get_plan(plan)
-    moment = parse_moment(at, p.timezone)
-    judged = service.judge_plan(get_settings(), p, moment, now_utc())
-    rows = service.status_json(p, judged)
+    # Unchanged since the last time (spec, decisions, plan row, schema): the store read on sqlite3, with no
+    # SQLAlchemy, loader or use cases to import. Anything else: the use cases, which keep it for next time.
+    read = status_read.fast(plan, get_settings(), lambda tz: parse_moment(at, tz)) or _status_slow(plan, at)
+    rows = status_json(*read)
     if as_json:
         emit_json(rows)
         return
@@ -302,3 +304,18 @@ def status(
         req = f"{r['count']}/{r['required']}" if r["required"] is not None else str(r["count"])
         status = STATUS_VI[Status(r["status"])]
         typer.echo(f"{r['period']:<10} hạn {r['due_date']}  {status:<15} {req:<5} {r['duty']:<28} {r['lead']}")
+
+
+def _status_slow(plan: str, at: str | None) -> tuple[Plan, list[Judged]]:
+    from cchc.app import service, status_read
+    from cchc.settings import get_settings
+
+    settings = get_settings()
+    p = get_plan(plan)
+    pending = status_read.prepare(plan, settings)
+    if pending is not None:
+        p = get_plan(plan)  # its decisions read again after prepare took their digest (see remember)
+    judged = service.judge_plan(settings, p, parse_moment(at, p.timezone), now_utc())
+    if pending is not None:
+        status_read.remember(pending, p)
+    return p, judged

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from cchc.core.assumptions import Decision
@@ -42,8 +42,14 @@ def add(session: Session, d: Decision) -> int:
 
 
 def decisions(session: Session, plan_id: str) -> list[Decision]:
-    q = select(AssumptionDecisionRow).where(AssumptionDecisionRow.plan_id == plan_id).order_by(AssumptionDecisionRow.id)
-    return [_decision(r) for r in session.scalars(q)]
+    return [_decision(r) for r in session.scalars(decisions_query(plan_id))]
+
+
+def decisions_query(plan_id: str) -> Select[AssumptionDecisionRow]:
+    """A plan's decisions in order (also what the quick status read compares, cchc.store.fastread)."""
+    return (
+        select(AssumptionDecisionRow).where(AssumptionDecisionRow.plan_id == plan_id).order_by(AssumptionDecisionRow.id)
+    )
 
 
 def decisions_by_plan(session: Session) -> dict[str, list[Decision]]:
