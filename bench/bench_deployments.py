@@ -28,8 +28,6 @@ import datetime as dt
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,7 +35,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +59,7 @@ from cchc.core.deployments import (  # noqa: E402
 from cchc.core.loader import parse_plan  # noqa: E402
 from cchc.core.spec import Plan  # noqa: E402
 from flows.serve import CONCURRENCY  # noqa: E402
+from tests.running import free_port, prefect_server_env, start_prefect_server, stop_group, wait_for  # noqa: E402
 
 LOOP = re.compile(r"[↩↫] \[\s*([^\]]+)\] (schedule_deployments|schedule_recent_deployments)\(")
 SCHEDULED = re.compile(r"Scheduled (\d+) runs")
@@ -81,22 +80,6 @@ def current_province(code: int, bases: list[Plan]) -> list[Plan]:
     """bench/synth.py's province_plans over the moved plans: one per commune, the five taken in turn."""
     wards = sorted((w for w in all_wards() if int(w.province_code) == code), key=lambda w: int(w.code))
     return [on_commune(bases[i % len(bases)], w) for i, w in enumerate(wards)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float, every: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def seconds(text: str) -> float:
@@ -136,38 +119,11 @@ class Server:
         return self.home / "server.log"
 
     def start(self) -> float:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CCHC_"))}
-        env |= {
-            "PREFECT_HOME": str(self.home),
-            "PREFECT_API_DATABASE_CONNECTION_URL": self.db_url,
-            "PREFECT_SERVER_API_HOST": "127.0.0.1",
-            "PREFECT_SERVER_API_PORT": str(self.port),
-            "PREFECT_API_URL": self.api,
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_LOGGING_SETTINGS_PATH": str(logging_config(self.home)),
-            "DO_NOT_TRACK": "1",
-        }
+        env = prefect_server_env(self.home, self.port, self.db_url)
+        env["PREFECT_LOGGING_SETTINGS_PATH"] = str(logging_config(self.home))
         started = time.perf_counter()
-        out = self.log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        wait_for("the server's /health", self.healthy, 240)
+        self.proc = start_prefect_server(self.home, self.port, env, 240, error=SystemExit)
         return time.perf_counter() - started
-
-    def healthy(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise SystemExit(f"the server exited:\n{self.log.read_text(errors='replace')[-3000:]}")
-        try:
-            return httpx.get(f"{self.api}/health", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
 
     def post(self, path: str, body: Any) -> Any:
         for attempt in range(8):
@@ -179,13 +135,8 @@ class Server:
         raise AssertionError("unreachable")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
+        if self.proc is not None:
+            stop_group(self.proc, 30)
 
 
 @contextmanager
@@ -278,7 +229,7 @@ def event_latency(server: Server, specs: list[DeploymentSpec], ids: dict[str, An
         found = server.post("/flow_runs/filter", body)
         return found if len({r["deployment_id"] for r in found}) >= len(wanted) else None
 
-    found = wait_for(f"{len(wanted)} triggered runs", runs, 180, 0.2)
+    found = wait_for(f"{len(wanted)} triggered runs", runs, 180, 0.2, error=SystemExit)
     first: dict[str, float] = {}
     for r in found:
         created = dt.datetime.fromisoformat(r["created"]).astimezone(dt.UTC)

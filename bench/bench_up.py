@@ -27,13 +27,11 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import string
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -48,8 +46,8 @@ from cchc.app.server_env import process_env  # noqa: E402
 from cchc.app.supervisor import Supervisor  # noqa: E402
 from cchc.io import events  # noqa: E402
 from cchc.settings import get_settings  # noqa: E402
+from tests.running import free_port, wait_for  # noqa: E402
 
-CCHC = str(Path(sys.executable).with_name("cchc"))
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 # "bytecode": today's path with cchc.app.server_env's variables in the children's environment (bytecode kept
 # under CCHC_HOME/cache/pycache even where PYTHONDONTWRITEBYTECODE is set), until the supervisor adds them itself.
@@ -58,22 +56,6 @@ PATHS = {"new": [], "old": ["--sequential", "--poll", "10"], "bytecode": []}
 DONE = {"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}, "sort": "END_TIME_DESC", "limit": 20}
 SERVING = re.compile(r"serving (\d+) deployments")
 REGISTERED = re.compile(r" in (\d+\.\d) s")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float, every: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def live_plan(folder: Path) -> Path:
@@ -147,7 +129,7 @@ class Scenario:
         t0 = time.perf_counter()
         try:
             sup.start()
-            line = wait_for("every deployment served", lambda: self._served(sup, seen), 600)
+            line = wait_for("every deployment served", lambda: self._served(sup, seen), 600, 0.2, SystemExit)
         except BaseException:
             self.stop(sup)
             raise
@@ -207,8 +189,12 @@ class Scenario:
                         return _utc(r["end_time"])
                 return None
 
-            shown_after.append((wait_for(f"the status showing {i}/3", shown, 120) - recorded_at).total_seconds())
-            run_after.append((wait_for(f"the run for item {i}", run_done, 120) - recorded_at).total_seconds())
+            shown_after.append(
+                (wait_for(f"the status showing {i}/3", shown, 120, 0.2, SystemExit) - recorded_at).total_seconds()
+            )
+            run_after.append(
+                (wait_for(f"the run for item {i}", run_done, 120, 0.2, SystemExit) - recorded_at).total_seconds()
+            )
         os.environ.pop("PREFECT_API_URL")
         get_settings.cache_clear()
         return shown_after, run_after

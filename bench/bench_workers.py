@@ -41,18 +41,10 @@ from bench.synth import HAI_PHONG, province_plans  # noqa: E402
 from cchc.core.deployments import DeploymentSpec, all_deployments, expected_runs  # noqa: E402
 from cchc.core.spec import Plan  # noqa: E402
 from cchc.core.spec_dump import dump_spec  # noqa: E402
+from tests.running import CCHC, free_port  # noqa: E402
 
-CCHC = str(Path(sys.executable).with_name("cchc"))
 TZ = dt.timezone(dt.timedelta(hours=7))
 KINDS = ("quota_duty", "deadline_duty", "continuous_duty", "plan_mail")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def due_on(specs: list[DeploymentSpec], day: dt.date) -> list[DeploymentSpec]:

@@ -1,4 +1,8 @@
-"""Helpers for tests that start the real system (`cchc up`) as a user would: ports, waits, processes."""
+"""Helpers for tests that start the real system (`cchc up`, `prefect server start`) as a user would: ports, waits,
+processes.
+
+Importable without pytest or the test fixtures (no conftest import), so bench/ starts its servers with these too.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.conftest import ROOT
-
+ROOT = Path(__file__).resolve().parent.parent
 CCHC = str(Path(sys.executable).with_name("cchc"))
 
 
@@ -26,15 +29,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float, every: float = 1.0) -> Any:
-    """Poll until `check` gives something true; bounded, so a broken system fails the test instead of hanging."""
+def wait_for(
+    what: str,
+    check: Callable[[], Any],
+    timeout: float,
+    every: float = 1.0,
+    error: Callable[[str], BaseException] = AssertionError,
+) -> Any:
+    """Poll until `check` gives something true; bounded, so a broken system fails the test instead of hanging.
+    A benchmark passes ``error=SystemExit``: a timeout ends it with the message, no traceback."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()
         if value:
             return value
         time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    raise error(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def processes_of(home: Path) -> list[int]:
@@ -62,6 +72,66 @@ def get_ok(url: str) -> bool:
 def port_closed(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def prefect_server_env(home: Path, port: int, db_url: str | None = None) -> dict[str, str]:
+    """A scratch `prefect server start`'s environment: none of ours (PREFECT_*, CCHC_*) leaks in; its own home and
+    database (SQLite under `home` unless `db_url`), loopback, no analytics; clients of it add nothing."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CCHC_"))}
+    return env | {
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_DATABASE_CONNECTION_URL": db_url or f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+        "PREFECT_SERVER_API_HOST": "127.0.0.1",
+        "PREFECT_SERVER_API_PORT": str(port),  # the UI calls this port (with --port alone it calls 4200)
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+    }
+
+
+def start_prefect_server(
+    home: Path,
+    port: int,
+    env: Mapping[str, str],
+    timeout: float,
+    error: Callable[[str], BaseException] = AssertionError,
+) -> subprocess.Popen[bytes]:
+    """`prefect server start` on loopback, its output in `home`/server.log, in its own process group (stopped as a
+    whole by `stop_group`); returns once /api/health answers, or raises `error` with the log's end."""
+    home.mkdir(parents=True, exist_ok=True)
+    log = home / "server.log"
+    with log.open("ab") as out:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=dict(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def answering() -> bool:
+        if proc.poll() is not None:
+            raise error(f"prefect server exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        return get_ok(f"http://127.0.0.1:{port}/api/health")
+
+    try:
+        wait_for("the Prefect server's /api/health", answering, timeout, 0.25, error)
+    except BaseException:
+        stop_group(proc, 15)
+        raise
+    return proc
+
+
+def stop_group(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM to the process's group (a server and its children), SIGKILL if it is still there after `timeout`."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
 
 
 @dataclass

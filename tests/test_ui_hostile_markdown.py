@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -36,7 +35,7 @@ import yaml
 
 from cchc.core.markdown import safe_url
 from tests.conftest import FIXTURES, ROOT
-from tests.running import free_port, wait_for
+from tests.running import free_port, prefect_server_env, start_prefect_server, stop_group, wait_for
 from tests.test_portal import PNG, browser  # noqa: F401 (the module-scoped chromium fixture)
 
 pytestmark = pytest.mark.timeout_slow
@@ -194,53 +193,19 @@ class PrefectServer:
         return dict(found[0])
 
 
-def _health(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/api/health", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
     """`prefect server start` with its UI on a free loopback port and a scratch PREFECT_HOME."""
     home = tmp_path_factory.mktemp("prefect-ui")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CCHC_"))}
-    env |= {
-        "PREFECT_HOME": str(home),
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
-        "PREFECT_SERVER_API_HOST": "127.0.0.1",
-        "PREFECT_SERVER_API_PORT": str(port),  # the UI calls this port (with --port alone it calls 4200)
-        "PREFECT_UI_API_URL": f"{url}/api",
-        "PREFECT_API_URL": f"{url}/api",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-    }
-    log = (home / "server.log").open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: stopped as a whole below
-    )
+    env = prefect_server_env(home, port) | {"PREFECT_UI_API_URL": f"{url}/api"}
+    # Up to 3 minutes: on a shared, loaded machine the server has taken over a minute to answer.
+    proc = start_prefect_server(home, port, env, 180)
     try:
-        # Up to 3 minutes: on a shared, loaded machine the server has taken over a minute to answer.
-        wait_for("the Prefect server's /api/health", lambda: proc.poll() is not None or _health(url), 180, 0.25)
-        assert proc.poll() is None, (home / "server.log").read_text(errors="replace")
         yield PrefectServer(url, env)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        log.close()
+        stop_group(proc, 15)
 
 
 @dataclass
