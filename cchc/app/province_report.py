@@ -20,11 +20,11 @@ from docxtpl import DocxTemplate, InlineImage
 
 from cchc.app import heatmap as drawing
 from cchc.app import province as rollup_case
-from cchc.app import report_render
+from cchc.app import province_assumptions, report_render
 from cchc.app.service import UserError
 from cchc.core.province import ProvinceRef, Rollup, province_grid, split_grid
 from cchc.core.province_report import ProvinceReportModel, assemble, judging_moment
-from cchc.core.province_spec import FILE_NAME, ProvinceSpec, load_province_spec, province_spec_files
+from cchc.core.province_spec import ProvinceSpec
 from cchc.settings import Settings
 
 DOCX_TEMPLATE = report_render.TEMPLATES / "bao-cao-tinh.docx"
@@ -34,16 +34,9 @@ FIGURE_WIDTH = Mm(150)
 
 
 def province_spec(settings: Settings, province: ProvinceRef) -> ProvinceSpec:
-    """The province's ``_province.yaml`` in the plan folder (any folder below it), by its province code."""
-    for path in province_spec_files([settings.plan_dir]):
-        spec = load_province_spec(path)
-        if spec.province.code == province.code:
-            return spec
-    raise UserError(
-        f"chưa có tệp {FILE_NAME} của {province.name} (mã {province.code}) trong {settings.plan_dir}: tạo "
-        f"{settings.plan_dir}/{province.slug}/{FILE_NAME} (cơ quan tổng hợp, người ký, nơi nhận, hạn báo cáo; "
-        f"xem mẫu plan_specs/hai-phong/{FILE_NAME})"
-    )
+    """The province's ``_province.yaml`` in the plan folder (any folder below it), by its province code, with
+    the department's decisions on its assumptions applied (`cchc assumption confirm|change PROVINCE`)."""
+    return province_assumptions.decided(settings, province_assumptions.spec_of(settings, province))
 
 
 def context(model: ProvinceReportModel) -> dict[str, Any]:
