@@ -44,6 +44,7 @@ from sqlalchemy.engine import Engine, make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.raw_status import COUNTED_EVIDENCE, STATUS  # noqa: E402
 from bench.synth import national_plans  # noqa: E402
 from cchc.core.communes import all_wards, province_name, short_name  # noqa: E402
 from cchc.core.loader import load_plan  # noqa: E402
@@ -52,27 +53,12 @@ from cchc.store import repo  # noqa: E402
 from cchc.store.db import dispose_all, get_engine, session_scope  # noqa: E402
 from cchc.store.models import Base  # noqa: E402
 
-RAW_SQL = """
+RAW_SQL = f"""
 SELECT o.plan_id, o.duty_id, o.period,
-  CASE
-    WHEN EXISTS (SELECT 1 FROM waivers w WHERE w.plan_id = o.plan_id AND w.duty_id = o.duty_id AND w.period = o.period)
-      THEN 'waived'
-    WHEN :at < o.starts THEN 'upcoming'
-    WHEN COALESCE(SUM(CASE WHEN e.occurred_on <= o.last_day THEN 1 ELSE 0 END), 0) >= o.needed THEN 'met'
-    WHEN COUNT(e.id) >= o.needed THEN 'met_late'
-    WHEN NOT o.in_force THEN 'before_effect'
-    WHEN :at < o.due THEN CASE WHEN :at >= o.due_soon_from THEN 'due_soon' ELSE 'open' END
-    WHEN :at < o.closes THEN 'overdue'
-    ELSE 'missed'
-  END AS status,
+  {STATUS} AS status,
   COUNT(e.id) AS count
 FROM occurrences o
-LEFT JOIN evidence e
-  ON e.plan_id = o.plan_id AND e.duty_id = o.duty_id
- AND e.occurred_on >= o.start_day AND e.occurred_on < o.close_day AND e.occurred_on <= :at_day
- AND e.rejected_at IS NULL
- AND e.kind IN (SELECT k.kind FROM duty_evidence_kinds k WHERE k.plan_id = o.plan_id AND k.duty_id = o.duty_id)
-GROUP BY o.id
+{COUNTED_EVIDENCE}GROUP BY o.id
 """
 
 # On PostgreSQL repo.evaluate joins the counted kinds and turns JIT off (see repo._tally_query); the baseline

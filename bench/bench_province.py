@@ -35,6 +35,7 @@ from sqlalchemy import Engine, create_engine, insert, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.raw_status import COUNTED_EVIDENCE, STATUS  # noqa: E402
 from bench.synth import HAI_PHONG, province_plans  # noqa: E402
 from cchc.core.evaluate import Status  # noqa: E402
 from cchc.core.spec import Plan  # noqa: E402
@@ -47,28 +48,13 @@ TZ = "Asia/Ho_Chi_Minh"
 AT = pendulum.datetime(2025, 12, 14, 23, 59, 59, tz=TZ)
 
 # The same question, by hand: each occurrence's status by evaluate's rule, counted per commune and kind.
-RAW_SQL = """
+RAW_SQL = f"""
 WITH judged AS (
   SELECT o.plan_id, o.kind,
-    CASE WHEN (o.plan_id, o.duty_id) IN (VALUES {reports}) THEN 1 ELSE 0 END AS is_report,
-    CASE
-      WHEN EXISTS (SELECT 1 FROM waivers w WHERE w.plan_id = o.plan_id AND w.duty_id = o.duty_id AND w.period = o.period)
-        THEN 'waived'
-      WHEN :at < o.starts THEN 'upcoming'
-      WHEN COALESCE(SUM(CASE WHEN e.occurred_on <= o.last_day THEN 1 ELSE 0 END), 0) >= o.needed THEN 'met'
-      WHEN COUNT(e.id) >= o.needed THEN 'met_late'
-      WHEN NOT o.in_force THEN 'before_effect'
-      WHEN :at < o.due THEN CASE WHEN :at >= o.due_soon_from THEN 'due_soon' ELSE 'open' END
-      WHEN :at < o.closes THEN 'overdue'
-      ELSE 'missed'
-    END AS status
+    CASE WHEN (o.plan_id, o.duty_id) IN (VALUES {{reports}}) THEN 1 ELSE 0 END AS is_report,
+    {STATUS} AS status
   FROM occurrences o
-  LEFT JOIN evidence e
-    ON e.plan_id = o.plan_id AND e.duty_id = o.duty_id
-   AND e.occurred_on >= o.start_day AND e.occurred_on < o.close_day AND e.occurred_on <= :at_day
-   AND e.rejected_at IS NULL
-   AND e.kind IN (SELECT k.kind FROM duty_evidence_kinds k WHERE k.plan_id = o.plan_id AND k.duty_id = o.duty_id)
-  WHERE o.plan_id IN ({plans})
+  {COUNTED_EVIDENCE}  WHERE o.plan_id IN ({{plans}})
   GROUP BY o.id
 )
 SELECT p.commune_code, j.kind, j.is_report, j.status, COUNT(*) AS n
