@@ -19,7 +19,10 @@ as it is; `--bytecode both` measures the two.
 `--against REV` also times the command as it was at a git revision (its files extracted to a scratch folder
 and put first on PYTHONPATH, with its own scratch home), in the same rounds:
 
-    python bench/bench_cli.py [--runs 15] [--bytecode cached|env|both] [--against 5bc5e92] [--json]
+`cchc status PLAN --json` is also timed with its quick read's entries (CCHC_HOME/cache/status) removed before
+each run: the use cases' path, which the quick read replaces when nothing changed (cchc.app.status_read).
+
+    python bench/bench_cli.py [--runs 15] [--bytecode cached|env|both] [--against d9a2ec2] [--json]
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAN = "phu-thong-2025"
+STATUS = f"cchc status {PLAN} --json"
+GOAL = 0.6  # issue #18: `cchc status PLAN --json` under 0.6 s
 
 
 @dataclass
@@ -49,10 +54,13 @@ class Case:
     argv: list[str]
     env: dict[str, str]
     cwd: Path
+    clear: Path | None = None  # removed before each run (the quick status read's entries: the slow path)
     walls: list[float] = field(default_factory=list)
     cpus: list[float] = field(default_factory=list)
 
     def run(self, timed: bool) -> None:
+        if self.clear is not None:
+            shutil.rmtree(self.clear, ignore_errors=True)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         done = subprocess.run(self.argv, env=self.env, cwd=self.cwd, capture_output=True, check=False, timeout=300)
@@ -112,10 +120,13 @@ def cases(scratch: Path, mode: str, against: str | None) -> list[Case]:
         cwd = tree or ROOT
         for label, args in (
             ("cchc --help", ["--help"]),
-            (f"cchc status {PLAN} --json", ["status", PLAN, "--json"]),
+            (STATUS, ["status", PLAN, "--json"]),
             ("cchc plans --json", ["plans", "--json"]),
         ):
             out.append(Case(label + suffix, [py, "-m", "cchc.cli", *args], env, cwd))
+        if not suffix:  # this tree's status with its quick read's entries removed each time: the use cases
+            argv = [py, "-m", "cchc.cli", "status", PLAN, "--json"]
+            out.append(Case(f"{STATUS} (no quick read)", argv, env, cwd, clear=home / "cache" / "status"))
     return out
 
 
@@ -128,7 +139,7 @@ def main() -> None:
     args = parser.parse_args()
     modes = ("cached", "env") if args.bytecode == "both" else (args.bytecode,)
     scratch = Path(tempfile.mkdtemp(prefix="cchc-bench-cli-"))
-    results: dict[str, list[dict[str, float | str]]] = {}
+    results: dict[str, list[dict[str, float | str | None]]] = {}
     try:
         for mode in modes:
             runs = cases(scratch, mode, args.against)
@@ -138,6 +149,7 @@ def main() -> None:
                 for c in runs:
                     c.run(timed=True)
             bare, typer = runs[0], runs[1]
+            cpu = {c.name: c.cpu for c in runs}
             results[mode] = [
                 {
                     "command": c.name,
@@ -146,6 +158,10 @@ def main() -> None:
                     "wall_vs_python": round(c.wall / bare.wall, 2),
                     "wall_vs_typer": round(c.wall / typer.wall, 2),
                     "cpu_vs_typer": round(c.cpu / typer.cpu, 2),
+                    # the same command at --against REV, in the same rounds
+                    "cpu_vs_rev": round(c.cpu / cpu[f"{c.name} @{args.against}"], 2)
+                    if f"{c.name} @{args.against}" in cpu
+                    else None,
                 }
                 for c in runs
             ]
@@ -160,12 +176,23 @@ def main() -> None:
         what = "bytecode cached (as installed)" if mode == "cached" else "environment as is"
         flag = "set" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "unset"
         print(f"\n{what}; PYTHONDONTWRITEBYTECODE {flag} in this shell")
-        print(f"{'command':<44} {'wall s':>7} {'cpu s':>7} {'wall/python':>12} {'wall/typer':>11} {'cpu/typer':>10}")
+        print(
+            f"{'command':<52} {'wall s':>7} {'cpu s':>7} {'wall/python':>12} {'wall/typer':>11} {'cpu/typer':>10}"
+            f" {'cpu/@rev':>9}"
+        )
         for r in rows:
+            vs_rev = f"{r['cpu_vs_rev']:>8.2f}x" if r["cpu_vs_rev"] is not None else f"{'':>9}"
             print(
-                f"{r['command']:<44} {r['wall_s']:>7.3f} {r['cpu_s']:>7.3f} {r['wall_vs_python']:>11.2f}x "
-                f"{r['wall_vs_typer']:>10.2f}x {r['cpu_vs_typer']:>9.2f}x"
+                f"{r['command']:<52} {r['wall_s']:>7.3f} {r['cpu_s']:>7.3f} {r['wall_vs_python']:>11.2f}x "
+                f"{r['wall_vs_typer']:>10.2f}x {r['cpu_vs_typer']:>9.2f}x {vs_rev}"
             )
+        status = next(r for r in rows if r["command"] == STATUS)
+        slow = next(r for r in rows if r["command"] == f"{STATUS} (no quick read)")
+        verdict = "met" if float(status["cpu_s"]) < GOAL else "NOT met"
+        print(
+            f"{STATUS}: {status['cpu_s']:.3f} s CPU (goal < {GOAL} s: {verdict}); "
+            f"{float(status['cpu_s']) / float(slow['cpu_s']):.2f}x of the use cases' path in this run"
+        )
 
 
 if __name__ == "__main__":
