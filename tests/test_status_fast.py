@@ -201,6 +201,7 @@ NOT_ON_THE_QUICK_READ = (
     "cchc.core.clone",
     "vietnam_provinces",
     "yaml",
+    "email_validator",
 )
 
 

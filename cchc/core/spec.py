@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, field_validator, model_validator
+from pydantic_core import core_schema
 
 from cchc.core.periods import PERIOD_KEY_PATTERN, Cadence, PeriodKey, is_period
 from cchc.core.workdays import WorkCalendar, with_overrides
@@ -19,6 +20,37 @@ from cchc.core.workdays import WorkCalendar, with_overrides
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 
 Slug = Annotated[str, Field(pattern=ID_PATTERN, min_length=1, max_length=64)]
+
+if TYPE_CHECKING:
+    from pydantic import GetJsonSchemaHandler
+    from pydantic.json_schema import JsonSchemaValue
+
+
+def _email_address(value: str) -> str:
+    from pydantic.networks import validate_email
+
+    return validate_email(value)[1]
+
+
+class _EmailAddress:
+    """pydantic's EmailStr (the same check, error and JSON Schema), but email_validator is imported when an
+    address is first validated, not when the models are built: a plan read back from the plan cache
+    (`cchc status`) validates no address."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, _source: Any, _handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(_email_address, core_schema.str_schema())
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        field_schema = handler(schema)
+        field_schema.update(type="string", format="email")
+        return field_schema
+
+
+EmailStr = Annotated[str, _EmailAddress]
 
 
 class Frozen(BaseModel):
