@@ -11,8 +11,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,6 +134,48 @@ def stop_group(proc: subprocess.Popen[bytes], timeout: float) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's, driven by Playwright with executable_path
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def require_chromium() -> None:
+    """Skip the test where Chromium is missing; in CI, where scripts/dev installs it, fail instead."""
+    import pytest
+
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; scripts/dev installs Debian's chromium package")
+        pytest.skip("chromium is not installed (scripts/dev setup installs it)")
+
+
+@contextmanager
+def serving(app: Any, port: int) -> Iterator[None]:
+    """An ASGI app (the portal) served by uvicorn on loopback in a thread, for a browser; stopped after."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):  # bounded: at most 10 s
+        if server.started:
+            break
+        time.sleep(0.05)
+    try:
+        assert server.started, "the portal did not start"
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 @dataclass

@@ -4,10 +4,7 @@ with its number, through the pages as a person would, under the portal's CSP (no
 
 from __future__ import annotations
 
-import os
 import re
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,20 +15,14 @@ from cchc.app import service
 from cchc.portal.app import create_app
 from cchc.settings import Settings, get_settings
 from tests.conftest import PLAN_DIR
+from tests.running import CHROMIUM, CHROMIUM_FLAGS, free_port, require_chromium, serving
 from tests.test_coordinator_actions import DRAFTED, MINE, NOW, THEIRS, audit_rows, evidence
-from tests.test_coordinator_portal import CHROMIUM, FLAGS, PHU_THAI, run
+from tests.test_coordinator_portal import PHU_THAI, run
 
 
 @pytest.fixture
 def served(cchc_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Settings, str]]:
-    import uvicorn
-
-    from notifications.catcher import free_port
-
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; scripts/dev installs Debian's chromium package")
-        pytest.skip("chromium is not installed")
+    require_chromium()
     port = free_port()
     plans = tmp_path / "plans"
     plans.mkdir()
@@ -42,19 +33,8 @@ def served(cchc_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     get_settings.cache_clear()
     settings = get_settings()
     app = create_app(settings, clock=lambda: NOW)  # the plan's second half-year, as in the TestClient tests
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):  # bounded: at most 10 s
-        if server.started:
-            break
-        time.sleep(0.05)
-    assert server.started, "the portal did not start"
-    try:
+    with serving(app, port):
         yield settings, f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.mark.timeout_slow
@@ -74,7 +54,7 @@ def test_in_chromium_she_records_evidence_and_approves_the_report_draft_on_her_p
     workflow.draft(settings, plan, workflow.target(plan, "bao-cao-quy", "2025-Q3", DRAFTED), DRAFTED, DRAFTED)
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         try:
             page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
             violations: list[str] = []

@@ -12,10 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
 import re
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +34,7 @@ from cchc.settings import Settings, get_settings
 from cchc.store.db import session_scope
 from cchc.store.models import AuditRow, PlanSubmissionRow
 from tests.conftest import PLAN_DIR
+from tests.running import CHROMIUM, CHROMIUM_FLAGS, free_port, require_chromium, serving
 
 runner = CliRunner()
 PHU_THAI = 10750  # Hải Phòng
@@ -440,17 +438,6 @@ def test_on_postgresql_the_round_trip_and_the_commune_scope_hold_as_well(
 
 # ------------------------------------------------------------------------------------------------ Chromium
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 
 @dataclass
 class Served:
@@ -460,14 +447,7 @@ class Served:
 
 @pytest.fixture
 def served(cchc_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
-    import uvicorn
-
-    from notifications.catcher import free_port
-
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; scripts/dev installs Debian's chromium package")
-        pytest.skip("chromium is not installed")
+    require_chromium()
     port = free_port()
     plans = tmp_path / "plans"
     plans.mkdir()
@@ -475,19 +455,8 @@ def served(cchc_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("CCHC_PORTAL_URL", f"http://127.0.0.1:{port}")
     get_settings.cache_clear()
     settings = get_settings()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):  # bounded: at most 10 s
-        if server.started:
-            break
-        time.sleep(0.05)
-    assert server.started, "the portal did not start"
-    try:
+    with serving(create_app(settings), port):
         yield Served(settings, f"http://127.0.0.1:{port}")
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.mark.timeout_slow
@@ -510,7 +479,7 @@ def test_in_chromium_a_coordinator_sees_her_errors_by_cell_then_sends_a_plan_the
     wb.save(bad)
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         try:
             page = browser.new_page()
             violations: list[str] = []

@@ -7,11 +7,8 @@ and Debian's chromium driven by Playwright.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import struct
-import threading
-import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +18,6 @@ from typing import Any
 import httpx
 import pendulum
 import pytest
-import uvicorn
 
 from cchc.app import service
 from cchc.app.mail_pass import run_tick
@@ -29,21 +25,12 @@ from cchc.portal.app import create_app
 from cchc.settings import Settings, get_settings
 from notifications.catcher import free_port
 from tests.mailserver import MailServer, running
+from tests.running import CHROMIUM, CHROMIUM_FLAGS, require_chromium, serving
 
 pytestmark = pytest.mark.timeout_slow
 TZ = "Asia/Ho_Chi_Minh"
 PLAN = "phu-thong-2025"
 DUTY = "ttdvth-tin-bai-website"
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _png() -> bytes:
@@ -74,14 +61,11 @@ class Clock:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; scripts/dev installs Debian's chromium package")
-        pytest.skip("chromium is not installed (scripts/dev setup installs it)")
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         try:
             yield b
         finally:
@@ -106,21 +90,8 @@ def env(cchc_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
         monkeypatch.setenv("CCHC_SMTP_URL", mail.url)
         get_settings.cache_clear()
         settings = get_settings()
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(settings, clock), host="127.0.0.1", port=port, log_level="warning")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        for _ in range(200):  # bounded: at most 10 s
-            if server.started:
-                break
-            time.sleep(0.05)
-        assert server.started, "the portal did not start"
-        try:
+        with serving(create_app(settings, clock), port):
             yield Env(settings, clock, mail, f"http://127.0.0.1:{port}")
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
 
 
 def _reminder_link(env: Env) -> str:
