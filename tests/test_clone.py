@@ -12,24 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from cchc.cli.main import app
 from cchc.core.clone import CloneError, add_months, clone, parse_period, slug
 from cchc.core.loader import load_plan
 from cchc.core.spec import Plan
 from cchc.settings import Settings
 from tests.conftest import PLAN_DIR
+from tests.test_cli import run
 
-runner = CliRunner()
 AN_HUNG = 11674  # Xã An Hưng, Thành phố Hải Phòng
 PHAN_DINH_PHUNG = 5443  # Phường Phan Đình Phùng, Thái Nguyên
 CAT_HAI = 11914  # Đặc khu Cát Hải, Hải Phòng
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.output
 
 
 def source(plan_id: str) -> Plan:

@@ -22,10 +22,8 @@ import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from cchc.app.service import engine_for
-from cchc.cli.main import app as cli
 from cchc.core import coordinator_links, links
 from cchc.core.loader import load_plan
 from cchc.io.workbook import export_bytes, import_workbook
@@ -35,16 +33,11 @@ from cchc.store.db import session_scope
 from cchc.store.models import AuditRow, PlanSubmissionRow
 from tests.conftest import PLAN_DIR
 from tests.running import CHROMIUM, CHROMIUM_FLAGS, free_port, require_chromium, serving
+from tests.test_cli import run
 
-runner = CliRunner()
 PHU_THAI = 10750  # Hải Phòng
 PHU_THONG = 1969  # Thái Nguyên
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = runner.invoke(cli, list(args))
-    return result.exit_code, result.output
 
 
 @pytest.fixture

@@ -2,26 +2,8 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from typer.testing import CliRunner
-
-from cchc.cli.main import app
 from cchc.settings import Settings
-
-runner = CliRunner()
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.output
-
-
-def run_json(*args: str) -> Any:
-    code, out = run(*args)
-    assert code == 0, out
-    return json.loads(out)
+from tests.test_cli import run, run_json
 
 
 def test_province_status_lists_the_communes_worst_first_with_reports(cchc_env: Settings) -> None:
