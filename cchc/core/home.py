@@ -119,6 +119,18 @@ def _assumed(plan: Plan, item_id: str) -> str:
     return f" — *{md_text(assumptions.note(aspects))}*" if aspects else ""
 
 
+def _outcome(plan: Plan, j: Seen) -> str:
+    """An occurrence's result, its lead units and the note on an unconfirmed assumption."""
+    o = j.occurrence
+    leads = md_text(", ".join(unit_name(plan, u) for u in o.leads))
+    return f"{_result(plan, j)} ({leads}){_assumed(plan, o.duty)}"
+
+
+def _section(title: str, empty: str, rows: list[str]) -> list[str]:
+    """A heading, then its rows or the sentence saying there are none, then a blank line."""
+    return [f"## {title}", "", *(rows or [empty]), ""]
+
+
 def home_markdown(plan: Plan, at: dt.datetime, state: HomeState) -> str:
     tz = plan.timezone
     monday, sunday = week_of(at, tz)
@@ -136,61 +148,54 @@ def home_markdown(plan: Plan, at: dt.datetime, state: HomeState) -> str:
         (j for j in state.judged if monday <= j.occurrence.last_day <= sunday and j.status is not Status.before_effect),
         key=lambda j: (j.occurrence.due, j.occurrence.duty),
     )
-    lines += ["## Đến hạn trong tuần", ""]
-    if not due:
-        lines.append("Không có nhiệm vụ nào đến hạn trong tuần này.")
-    for j in due:
-        o = j.occurrence
-        mark = "✓ " if j.status in DONE else ""
-        lines.append(
-            f"- {mark}**hạn {fmt_day(o.last_day)}** — {_item(plan, state, o.duty)}, {md_text(period_label(o.period))}: "
-            f"{_result(plan, j)} ({md_text(', '.join(unit_name(plan, u) for u in o.leads))}){_assumed(plan, o.duty)}"
-        )
-    lines.append("")
+    lines += _section(
+        "Đến hạn trong tuần",
+        "Không có nhiệm vụ nào đến hạn trong tuần này.",
+        [
+            f"- {'✓ ' if j.status in DONE else ''}**hạn {fmt_day(j.occurrence.last_day)}** — "
+            f"{_item(plan, state, j.occurrence.duty)}, {md_text(period_label(j.occurrence.period))}: {_outcome(plan, j)}"
+            for j in due
+        ],
+    )
 
     late = sorted(
         (j for j in state.judged if j.status is Status.overdue and j.occurrence.starts <= at),
         key=lambda j: (j.occurrence.due, j.occurrence.duty),
     )
-    lines += ["## Quá hạn", ""]
-    if not late:
-        lines.append("Không có nhiệm vụ nào quá hạn.")
-    for j in late:
-        o = j.occurrence
-        lines.append(
-            f"- {_item(plan, state, o.duty)}, {md_text(period_label(o.period))} — hạn {fmt_day(o.last_day)}: "
-            f"{_result(plan, j)} ({md_text(', '.join(unit_name(plan, u) for u in o.leads))}){_assumed(plan, o.duty)}"
-        )
-    lines.append("")
-
-    lines += ["## Báo cáo chờ duyệt", ""]
-    if not state.waiting:
-        lines.append("Không có báo cáo nào chờ duyệt.")
-    for w in sorted(state.waiting, key=lambda w: (w.due or dt.date.max, w.report_id)):
-        when = f", hạn {fmt_day(w.due)}" if w.due else ""
-        lines.append(
+    lines += _section(
+        "Quá hạn",
+        "Không có nhiệm vụ nào quá hạn.",
+        [
+            f"- {_item(plan, state, j.occurrence.duty)}, {md_text(period_label(j.occurrence.period))} — "
+            f"hạn {fmt_day(j.occurrence.last_day)}: {_outcome(plan, j)}"
+            for j in late
+        ],
+    )
+    lines += _section(
+        "Báo cáo chờ duyệt",
+        "Không có báo cáo nào chờ duyệt.",
+        [
             f"- {_item(plan, state, w.report_id)}, {md_text(period_label(w.period))}: "
-            f"**{md_text(REPORT_STATE_VI.get(w.state, w.state))}**{when}"
-        )
-    lines.append("")
-
-    lines += ["## Nguồn minh chứng tự động bị lỗi", ""]
-    if not state.sources:
-        lines.append("Mọi nguồn tự động đều đọc được.")
-    for s in sorted(state.sources, key=lambda s: (s.since, s.duty, s.url)):
-        lines.append(
+            f"**{md_text(REPORT_STATE_VI.get(w.state, w.state))}**{f', hạn {fmt_day(w.due)}' if w.due else ''}"
+            for w in sorted(state.waiting, key=lambda w: (w.due or dt.date.max, w.report_id))
+        ],
+    )
+    lines += _section(
+        "Nguồn minh chứng tự động bị lỗi",
+        "Mọi nguồn tự động đều đọc được.",
+        [
             f"- {_item(plan, state, s.duty)}: {md_text(s.url)} — lỗi từ {fmt_moment_zone(s.since, tz)}: {md_text(s.error)}"
-        )
-    lines.append("")
-
-    lines += ["## Lần chạy lỗi trong 48 giờ qua", ""]
-    if not state.runs:
-        lines.append("Không có lần chạy nào lỗi hoặc sập.")
-    for r in sorted(state.runs, key=lambda r: (r.at, r.name), reverse=True):
-        lines.append(
+            for s in sorted(state.sources, key=lambda s: (s.since, s.duty, s.url))
+        ],
+    )
+    lines += _section(
+        "Lần chạy lỗi trong 48 giờ qua",
+        "Không có lần chạy nào lỗi hoặc sập.",
+        [
             f"- {_link(r.name, flow_run_path(r.flow_run_id))} — {md_text(r.state)}, {fmt_moment_zone(r.at, tz)}"
-        )
-    lines.append("")
+            for r in sorted(state.runs, key=lambda r: (r.at, r.name), reverse=True)
+        ],
+    )
 
     if state.heatmap and _DATA_SVG.match(state.heatmap):
         lines += [
