@@ -22,7 +22,10 @@ and put first on PYTHONPATH, with its own scratch home), in the same rounds:
 `cchc status PLAN --json` is also timed with its quick read's entries (CCHC_HOME/cache/status) removed before
 each run: the use cases' path, which the quick read replaces when nothing changed (cchc.app.status_read).
 
-    python bench/bench_cli.py [--runs 15] [--bytecode cached|env|both] [--against d9a2ec2] [--json]
+`--routes` also times, as bare imports, what each way of making it quick leaves to load: the quick read's own
+modules, the same with SQLAlchemy Core (a Core-only read), with the ORM and the models, with the use cases.
+
+    python bench/bench_cli.py [--runs 15] [--bytecode cached|env|both] [--against d9a2ec2] [--routes] [--json]
 """
 
 from __future__ import annotations
@@ -101,7 +104,19 @@ def extract(rev: str, into: Path) -> None:
         tar.extractall(into, filter="data")
 
 
-def cases(scratch: Path, mode: str, against: str | None) -> list[Case]:
+# --routes: what each way of making `cchc status` quick leaves to import (imports only, no command run). The quick
+# read's own modules; with SQLAlchemy Core (a Core-only read on a Connection: route 1); with the ORM and the
+# models too (the use cases' read).
+QUICK_READ = "import cchc.cli.main, cchc.app.status_read, cchc.app.status_view, cchc.core.labels"
+ROUTES = (
+    ("imports: the quick read (sqlite3)", QUICK_READ),
+    ("imports: + SQLAlchemy Core", f"{QUICK_READ}, sqlalchemy"),
+    ("imports: + the ORM and the models", f"{QUICK_READ}, sqlalchemy.orm, cchc.store.models"),
+    ("imports: + the use cases (service)", f"{QUICK_READ}, cchc.app.service"),
+)
+
+
+def cases(scratch: Path, mode: str, against: str | None, routes: bool = False) -> list[Case]:
     pycache = scratch / f"pycache-{mode}" if mode == "cached" else None
     py = sys.executable
     base = environment(scratch / f"home-{mode}", pycache, None)
@@ -109,6 +124,8 @@ def cases(scratch: Path, mode: str, against: str | None) -> list[Case]:
         Case("python -c pass", [py, "-c", "pass"], base, ROOT),
         Case("python -c 'import typer'", [py, "-c", "import typer"], base, ROOT),
     ]
+    if routes:
+        out += [Case(label, [py, "-c", code], base, ROOT) for label, code in ROUTES]
     trees: list[tuple[str, Path | None, Path]] = [("", None, scratch / f"home-{mode}")]
     if against:
         old = scratch / f"tree-{against}"
@@ -136,13 +153,14 @@ def main() -> None:
     parser.add_argument("--bytecode", choices=("cached", "env", "both"), default="cached")
     parser.add_argument("--against", help="also time the command at this git revision")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--routes", action="store_true", help="also time the imports each quick-read route leaves")
     args = parser.parse_args()
     modes = ("cached", "env") if args.bytecode == "both" else (args.bytecode,)
     scratch = Path(tempfile.mkdtemp(prefix="cchc-bench-cli-"))
     results: dict[str, list[dict[str, float | str | None]]] = {}
     try:
         for mode in modes:
-            runs = cases(scratch, mode, args.against)
+            runs = cases(scratch, mode, args.against, args.routes)
             for c in runs:
                 c.run(timed=False)  # the store created, the plans kept, the bytecode written
             for _ in range(args.runs):
