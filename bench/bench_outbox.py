@@ -6,11 +6,16 @@ short transaction (which also claims the next row while that row's envelope is o
 The baseline builds the same messages the same way and sends them over one connection,
 recording nothing. All go to the same aiosmtpd on loopback, in this run.
 
+``--server process`` (the default) runs that aiosmtpd in a child process, as a real mail server is: the
+client and the server then do not share one interpreter lock, and on a machine with two cores or more
+each has its own. ``--server thread`` runs it in a thread of this process (the earlier setup): the
+server's work then competes with the client's for the lock, which slows the baseline and the outbox alike.
+
 The machine is shared, so each round runs the baseline and every store back to back, and the
 figures are the medians over the rounds; a ratio is outbox throughput / bare throughput in
 the same round, and the median of those is printed.
 
-    python bench/bench_outbox.py [--messages 3000] [--rounds 3] [--url POSTGRESQL_URL]
+    python bench/bench_outbox.py [--messages 3000] [--rounds 3] [--url POSTGRESQL_URL] [--server process|thread]
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import aiosmtplib
@@ -45,6 +52,9 @@ TEXT = "Kính gửi Phòng Văn hoá - Xã hội xã,\n\nNhiệm vụ dưới đ
 HTML = "<p>Kính gửi Phòng Văn hoá - Xã hội xã,</p><p>Nhiệm vụ dưới đây sắp đến hạn.</p>" * 8
 
 
+RUN = uuid.uuid4().hex[:12]  # in every key: a PostgreSQL store keeps the rows of earlier runs
+
+
 class Counter:
     def __init__(self) -> None:
         self.count = 0
@@ -54,10 +64,57 @@ class Counter:
         return "250 OK"
 
 
+class ThreadServer:
+    """aiosmtpd in a thread of this process."""
+
+    def __init__(self) -> None:
+        self.handler = Counter()
+        self.port = free_port()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> int:
+        self.controller.stop()
+        return self.handler.count
+
+
+class ProcessServer:
+    """aiosmtpd in a child process on loopback; it reports how many messages it accepted when its stdin closes."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.child = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(self.port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.child.stdout is not None
+        ready = self.child.stdout.readline().strip()
+        if ready != "ready":
+            self.child.kill()
+            raise SystemExit(f"the SMTP server process did not start (it said {ready!r})")
+
+    def stop(self) -> int:
+        out, _ = self.child.communicate(timeout=60)
+        return int(out.split()[-1])
+
+
+def serve(port: int) -> None:
+    """The child of ProcessServer: serve until stdin closes, then print the count."""
+    handler = Counter()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    print("ready", flush=True)
+    sys.stdin.read()  # blocked in a system call: the server thread has the interpreter to itself
+    controller.stop()
+    print(handler.count, flush=True)
+
+
 def messages(n: int, now: pendulum.DateTime, round_: int = 0) -> list[ob.NewMessage]:
     return [
         ob.NewMessage(
-            key=f"bench:duty-{i % 40}:2025-Q3:reminder-1:unit-{i}:round-{round_}",
+            key=f"bench:duty-{i % 40}:2025-Q3:reminder-1:unit-{i}:round-{round_}:{RUN}",
             plan_id="bench",
             duty_id=f"duty-{i % 40}",
             period="2025-Q3",
@@ -129,12 +186,21 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=3000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--url", help="SQLAlchemy URL of a PostgreSQL store to measure too (its outbox rows are kept)")
+    ap.add_argument(
+        "--server",
+        choices=("process", "thread"),
+        default="process",
+        help="where aiosmtpd runs: a child process (default, as a real server) or a thread of this process",
+    )
+    ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # the child of --server process
     args = ap.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return
     now = pendulum.now("UTC")
-    handler = Counter()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
+    server = ProcessServer() if args.server == "process" else ThreadServer()
+    port = server.port
+    received = 0
     n = args.messages
     times: dict[str, list[float]] = {}
     enqueues: dict[str, list[float]] = {}
@@ -163,11 +229,11 @@ def main() -> None:
             repeat = time.perf_counter() - start
             assert again == []  # same keys: nothing is queued twice
     finally:
-        controller.stop()
-    assert handler.count == n * sum(len(v) for v in times.values())
+        received = server.stop()
+    assert received == n * sum(len(v) for v in times.values()), (received, n)
     bares = times.pop("bare")
     bare = statistics.median(bares)
-    print(f"messages:                 {n} (medians of {args.rounds} rounds)")
+    print(f"messages:                 {n} (medians of {args.rounds} rounds; server in a {args.server}, {received} received)")
     print(f"bare aiosmtplib loop:     {bare:.2f} s  ({n / bare:,.0f} msg/s)")
     for label, values in times.items():
         total = statistics.median(values)

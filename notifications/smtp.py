@@ -14,6 +14,7 @@ import ipaddress
 import os
 import re
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Literal, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
+from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
 Kind = Literal["sent", "temporary", "permanent"]
 DEFAULT_PORTS = {"smtp": 587, "smtps": 465, "smtp+insecure": 1025}
@@ -115,7 +117,7 @@ class EnvelopeTransport(Transport, Protocol):
     envelope of the next one is on the wire: ``envelope`` delivers nothing, ``data`` delivers it."""
 
     async def envelope(self, sender: str, recipients: list[str], size: int) -> Outcome | None: ...
-    async def data(self, message: bytes, message_id: str) -> Outcome: ...
+    async def data(self, message: bytes, message_id: str, meanwhile: Callable[[], object] | None = None) -> Outcome: ...
     async def reset(self) -> None: ...
 
 
@@ -218,13 +220,19 @@ class SmtpTransport:
             return Outcome("temporary" if kinds == {"temporary"} else "permanent", "all recipients refused", reasons)
         return None
 
-    async def data(self, message: bytes, message_id: str) -> Outcome:
-        """The message itself, after ``envelope``: once the server answers it has the message."""
+    async def data(self, message: bytes, message_id: str, meanwhile: Callable[[], object] | None = None) -> Outcome:
+        """The message itself, after ``envelope``: once the server answers it has the message.
+
+        ``meanwhile`` runs once the message is written, while the server takes it in (a pass builds the
+        next message then); the answer is read after it."""
         if self.client is None or not self.client.is_connected:
             return Outcome("temporary", "connection lost before the message was sent")
         try:
             # Our own bytes: send_message would re-flatten with a policy that folds Vietnamese subjects badly.
-            reply = await self.client.data(message)
+            if meanwhile is None:
+                reply = await self.client.data(message)
+            else:
+                reply = await self._data_meanwhile(self.client, message, meanwhile)
         except aiosmtplib.SMTPResponseException as e:
             await self.reset()
             return Outcome(_code_kind(e.code), f"{e.code} {e.message}")
@@ -232,6 +240,26 @@ class SmtpTransport:
             await self._drop()
             return Outcome("temporary", f"{type(e).__name__}: {e}")
         return Outcome("sent", reply.message, {a: f"{code} {why}" for a, (code, why) in self.refused.items()})
+
+    async def _data_meanwhile(
+        self, client: aiosmtplib.SMTP, message: bytes, meanwhile: Callable[[], object]
+    ) -> aiosmtplib.SMTPResponse:
+        """aiosmtplib's DATA (the same line endings and dot-stuffing), with ``meanwhile`` between writing the
+        message and reading the server's answer."""
+        start = await client.execute_command(b"DATA", timeout=self.config.timeout)
+        if start.code != 354:
+            raise aiosmtplib.SMTPDataError(start.code, start.message)
+        protocol = client.protocol
+        assert protocol is not None  # execute_command raised otherwise
+        protocol.write(PERIOD_REGEX.sub(b"..", normalize_message_line_endings(message)) + b".\r\n")
+        try:
+            meanwhile()
+        finally:
+            # The answer is read whatever happened meanwhile: the connection stays in step.
+            reply = await protocol.read_response(timeout=self.config.timeout)
+        if reply.code != 250:
+            raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+        return reply
 
     async def reset(self) -> None:
         """Drop the envelope under way (RSET); a failure here leaves the connection to the next send."""
@@ -284,11 +312,14 @@ class EmlTransport:
     async def envelope(self, sender: str, recipients: list[str], size: int) -> Outcome | None:
         return None
 
-    async def data(self, message: bytes, message_id: str) -> Outcome:
+    async def data(self, message: bytes, message_id: str, meanwhile: Callable[[], object] | None = None) -> Outcome:
         try:
             path = write_eml(self.folder, message, safe_name(message_id))
         except OSError as e:
             return Outcome("temporary", f"cannot write to {self.folder}: {e}")
+        finally:
+            if meanwhile is not None:
+                meanwhile()
         return Outcome("sent", f"saved {path}")
 
     async def reset(self) -> None:

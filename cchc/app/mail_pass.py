@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import datetime as dt
 import functools
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any, TypeVar, cast
@@ -231,29 +233,56 @@ class _PassStore:
     """The pass's connection (no pool checkout per message), each step its own short transaction.
 
     On PostgreSQL a step whose statements each stand alone (record a sent message, claim a row, look one up)
-    runs them on a second connection in autocommit: the BEGIN and COMMIT round trips are two of five. SQLite
-    keeps one transaction per step (BEGIN IMMEDIATE, no round trips to save).
+    runs them on a second connection in autocommit: the BEGIN and COMMIT round trips are two of five. On SQLite
+    the usual step is one statement that commits alone; a failure with its notice is one transaction.
+
+    ``threaded``: the steps run in one thread of their own, so the event loop carries the next envelope's
+    commands (MAIL FROM, each RCPT TO) while the database works: the driver releases the interpreter lock
+    while SQLite writes or PostgreSQL answers.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, threaded: bool = False) -> None:
         self.engine = engine
+        self.postgres = engine.dialect.name == "postgresql"
         self.conn: Connection | None = None
         self.loose: Connection | None = None
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cchc-outbox") if threaded else None
 
     def run(self, fn: Callable[[Connection], T], atomic: bool = True) -> T:
-        if not atomic and self.engine.dialect.name == "postgresql":
+        if not atomic and self.postgres:
             if self.loose is None:
                 self.loose = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             return fn(self.loose)
         if self.conn is None:
             self.conn = self.engine.connect()
-        with self.conn.begin():
-            return fn(self.conn)
+        if atomic:
+            with self.conn.begin():
+                return fn(self.conn)
+        # SQLite, statements that stand alone: the usual one (ob.settle_sent_take_id) commits by itself; any
+        # other opens SQLAlchemy's transaction (BEGIN IMMEDIATE), committed here.
+        try:
+            out = fn(self.conn)
+        except BaseException:
+            if self.conn.in_transaction():
+                self.conn.rollback()
+            raise
+        if self.conn.in_transaction():
+            self.conn.commit()
+        return out
+
+    async def arun(self, fn: Callable[[Connection], T], atomic: bool = True) -> T:
+        if self.pool is None:
+            return self.run(fn, atomic)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self.run, fn, atomic)
 
     def close(self) -> None:
-        for conn in (self.conn, self.loose):
-            if conn is not None:
-                conn.close()
+        try:
+            for conn in (self.conn, self.loose):
+                if conn is not None:
+                    conn.close()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown()
 
 
 async def adeliver(
@@ -265,6 +294,7 @@ async def adeliver(
     transport: Transport | None = None,
     batch: int = 200,
     overlap: bool = True,
+    threaded: bool | None = None,
 ) -> TickResult:
     """Send every row that is due, one connection for the whole pass; settle each row at once.
 
@@ -278,6 +308,8 @@ async def adeliver(
     waits for it before that message's DATA: nothing is delivered until the message before it is recorded,
     so a kill at any moment leaves at most one message delivered and not recorded, as without the overlap.
     ``overlap=False`` sends each envelope after that transaction instead (for comparison).
+    ``threaded``: that transaction runs in a thread of its own, so the whole envelope (MAIL FROM and every
+    RCPT TO) goes out meanwhile; None chooses it with the overlap on PostgreSQL, where a statement is a wait.
     """
     result = TickResult(plan=plan_id, at=None)
     try:
@@ -293,9 +325,11 @@ async def adeliver(
     sender = settings.mail_from_address
     wire = isinstance(transport, EnvelopeTransport)
     ahead = overlap and wire
+    # Plain arithmetic for the pass's clock: a pendulum moment adds a timedelta 20 times slower.
+    base = dt.datetime.combine(now.date(), now.timetz()) if type(now) is not dt.datetime else now
 
     def clock() -> dt.datetime:
-        return now + dt.timedelta(seconds=time.monotonic() - started)
+        return base + dt.timedelta(seconds=time.monotonic() - started)
 
     # Rows looked up ahead, in claim order: one lookup serves many messages (each is still claimed alone,
     # by id, just before its DATA; one another pass took meanwhile is skipped and the list read again).
@@ -329,8 +363,10 @@ async def adeliver(
                     # out in this pass): the next row, and what was looked up is stale.
                     upcoming.clear()
                     won = ob.take(conn, at, plan_id, lease, token, False)
-            if won is None or not ahead:  # only a pass that sends envelopes ahead needs the row after
+            if won is None:
                 return _Step(True, won, None)
+            # The row after is looked up in any case: claiming it by id is what lets the next step record
+            # this message and claim that row in one statement.
             if not upcoming:
                 upcoming.extend(ob.peek(conn, at, plan_id, LOOK_AHEAD))
             while upcoming and upcoming[0].id == won.id:
@@ -339,13 +375,34 @@ async def adeliver(
 
         return run
 
-    async def whole(letter: _Letter) -> Outcome:
+    # The next letter, built while the server takes in the message before it (nothing of it is sent then).
+    built: list[_Letter] = []
+
+    def build_next(row: ob.Held | None) -> Callable[[], None] | None:
+        if row is None or not ahead:
+            return None
+
+        def build() -> None:
+            # A fault here would cut off the message on the wire: it shows when the letter is built again,
+            # after that message is recorded.
+            with contextlib.suppress(Exception):
+                built.append(_letter(settings, row, plans(row.plan_id), now, wire))
+
+        return build
+
+    def letter_for(row: ob.Held) -> _Letter:
+        ready = built.pop() if built else None
+        return (
+            ready if ready is not None and ready.row is row else _letter(settings, row, plans(row.plan_id), now, wire)
+        )
+
+    async def whole(letter: _Letter, meanwhile: Callable[[], None] | None) -> Outcome:
         """Send a letter whose envelope has not gone ahead of it."""
         if letter.outcome is not None:
             return letter.outcome
         if isinstance(transport, EnvelopeTransport):
             refused = await transport.envelope(sender, letter.recipients, len(letter.data))
-            return refused or await transport.data(letter.data, letter.row.message_id)
+            return refused or await transport.data(letter.data, letter.row.message_id, meanwhile)
         assert letter.msg is not None
         return await transport.send(letter.msg, sender, letter.recipients)
 
@@ -356,11 +413,11 @@ async def adeliver(
         result.problems.append(why)
         result.config_error = why
 
-    store = _PassStore(engine)
+    store = _PassStore(engine, threaded=ahead and engine.dialect.name == "postgresql" if threaded is None else threaded)
     opened = False
     current: _Letter | None = None
     try:
-        first = store.run(step(None, None, True, clock()), atomic=False)
+        first = await store.arun(step(None, None, True, clock()), atomic=False)
         won, after = first.won, first.after
         for _ in range(batch * 1000):  # bounded against a runaway loop
             if won is None:
@@ -404,10 +461,12 @@ async def adeliver(
                     )
                     break
             try:
+                built.clear()
                 if current.announced:
-                    outcome = await cast(EnvelopeTransport, transport).data(current.data, won.message_id)
+                    envelopes = cast(EnvelopeTransport, transport)
+                    outcome = await envelopes.data(current.data, won.message_id, build_next(after))
                 else:
-                    outcome = await whole(current)
+                    outcome = await whole(current, build_next(after))
             except MailConfigError as e:
                 give_back(won, e)
                 break
@@ -417,7 +476,7 @@ async def adeliver(
             # command is written before the transaction and its answers are read after, DATA only then.
             announcing: asyncio.Task[Outcome | None] | None = None
             if ahead and after is not None:
-                current = _letter(settings, after, plans(after.plan_id), now, wire)
+                current = letter_for(after)
                 if current.outcome is None:
                     envelope = cast(EnvelopeTransport, transport).envelope(
                         sender, current.recipients, len(current.data)
@@ -426,7 +485,12 @@ async def adeliver(
                     await asyncio.sleep(0)  # the task runs up to its first answer: MAIL FROM is on the wire
             # A failure or a refused recipient queues a notice with its record: one transaction then.
             alone = outcome.kind == "sent" and not outcome.refused
-            nxt = store.run(step(done, after, False, clock()), atomic=not alone)
+            try:
+                nxt = await store.arun(step(done, after, False, clock()), atomic=not alone)
+            except BaseException:
+                if announcing is not None:
+                    announcing.cancel()
+                raise
             if announcing is not None:
                 assert current is not None
                 try:
