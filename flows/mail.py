@@ -12,7 +12,8 @@ from flows.common import run_moment
 from tasks import duty as t
 
 
-@flow(name="cchc-mail", flow_run_name="{plan_id}:thư", log_prints=True)
+# No stored result, as the duty flows (nobody reads the summary back): one request to the server fewer per run.
+@flow(name="cchc-mail", flow_run_name="{plan_id}:thư", log_prints=True, persist_result=False)
 async def plan_mail(plan_id: str, at: dt.datetime | None = None) -> dict[str, Any]:
     """Thư của kế hoạch: gửi hàng đợi, tổng hợp tuần cho cơ quan thường trực, nhắc việc đến hạn.
 

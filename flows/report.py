@@ -169,7 +169,8 @@ async def report_duty(
     out: dict[str, Any] = {"plan": plan_id, "report": report_id, "period": tgt.period, "at": moment.isoformat()}
     if not simulated:  # a simulated clock says nothing about whether the system runs
         out["gap"] = t.note_run(plan, now)
-    out["collected"] = t.collect_evidence(plan, report_id, moment)
+    # A report has no feed sources: as in run_duty, the task (and its imports) only where there is something to read.
+    out["collected"] = t.collect_evidence(plan, report_id, moment) if t.has_sources(plan, report_id) else 0
     evaluation = t.evaluate(plan, report_id, moment, now)
     t.emit_status_events(plan, evaluation.changes)
     serving = served_by(plan, report_id, tgt.period)

@@ -19,7 +19,6 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
 from prefect.events import emit_event
 
-from cchc.app import collect as collectors
 from cchc.app import service
 from cchc.app.mail_pass import run_tick
 from cchc.core import views
@@ -53,6 +52,9 @@ def has_sources(plan: Plan, duty_id: str) -> bool:
 @task(name="thu thập minh chứng", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def collect_evidence(plan: Plan, duty_id: str, at: dt.datetime) -> int:
     """Automatic sources feed the store here; returns how many new items were recorded."""
+    # Here, not at the top: only a duty with feed sources reads them (feedparser, selectolax; issue #18).
+    from cchc.app import collect as collectors
+
     result = collectors.collect(get_settings(), plan, duty_id, at, pendulum.now("UTC"))
     logger = get_run_logger()
     for problem in result.problems:

@@ -9,17 +9,19 @@ import io
 from dataclasses import fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
-
-from docx.shared import Mm
-from docxtpl import DocxTemplate, InlineImage
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from typing import TYPE_CHECKING, Any
 
 from cchc.app import heatmap as drawing
 from cchc.core import heatmap
 from cchc.core.assemble import ReportModel, fmt_day
 from cchc.core.heatmap import Grid
 from cchc.core.markdown import md_text, md_url
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+# docx, docxtpl and jinja2 are imported where a document is rendered: every duty run imports this module
+# (through the mail pass) and renders nothing (issue #18, lean flow runs; tests/test_flow_imports.py).
 
 TEMPLATES = Path(__file__).parent / "report_templates"
 DOCX_TEMPLATE = TEMPLATES / "bao-cao.docx"
@@ -35,7 +37,7 @@ class TemplateError(ValueError):
     """The Word template cannot be used; the message says which file and why."""
 
 
-FIGURE_WIDTH = Mm(160)  # the text width of an A4 page with the decree's margins
+FIGURE_WIDTH_MM = 160  # the text width of an A4 page with the decree's margins
 
 
 def report_grid(model: ReportModel) -> Grid | None:
@@ -71,13 +73,16 @@ def render_docx(model: ReportModel, template: Path | None = None, figure: bool =
 
 
 def render_docx_context(ctx: dict[str, Any], template: Path | None = None, figure_png: bytes | None = None) -> bytes:
+    from docx.shared import Mm
+    from docxtpl import DocxTemplate, InlineImage
+
     path = template or DOCX_TEMPLATE
     if not path.is_file():
         raise TemplateError(f"report template {path} does not exist; set CCHC_REPORT_TEMPLATE to a .docx file")
     try:
         doc = DocxTemplate(str(path))
         if figure_png is not None:
-            ctx = {**ctx, "heatmap": InlineImage(doc, io.BytesIO(figure_png), width=FIGURE_WIDTH)}
+            ctx = {**ctx, "heatmap": InlineImage(doc, io.BytesIO(figure_png), width=Mm(FIGURE_WIDTH_MM))}
         doc.render(ctx, autoescape=True)
     except Exception as e:  # docxtpl surfaces Jinja and zip errors alike
         raise TemplateError(
@@ -90,6 +95,8 @@ def render_docx_context(ctx: dict[str, Any], template: Path | None = None, figur
 
 @lru_cache(maxsize=1)
 def _env() -> Environment:
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
     return Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
         autoescape=select_autoescape(["html"]),
@@ -119,6 +126,8 @@ def _md_link(url: str, label: str | None = None) -> MdSafe:
 def _md_env() -> Environment:
     """The Markdown template's environment: user text is escaped by default (``finalize``);
     the ``md_link`` filter makes a link only of an http(s) URL."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
         autoescape=False,  # noqa: S701 -- Markdown, not HTML: finalize escapes every value with md_text
