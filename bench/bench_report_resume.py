@@ -28,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +98,8 @@ async def trial(path: str, api: str, server: Any, old_wait: int) -> float:
     if path == "ui":
         started = time.perf_counter()
         await aresume_flow_run(
-            run_id, run_input={"decision": "Duyệt và gửi", "number": "41/BC-UBND", "signer_name": "", "note": ""}
+            uuid.UUID(run_id),
+            run_input={"decision": "Duyệt và gửi", "number": "41/BC-UBND", "signer_name": "", "note": ""},
         )
     else:
         if path == "old":  # the decision is stored and announced, the paused run is not resumed
