@@ -13,7 +13,11 @@ server's work then competes with the client's for the lock, which slows the base
 
 The machine is shared, so each round runs the baseline and every store back to back, and the
 figures are the medians over the rounds; a ratio is outbox throughput / bare throughput in
-the same round, and the median of those is printed.
+the same round, and the median of those is printed. Each path runs once untimed first (100 messages), so
+no figure carries a first statement's compilation or a first connection. Beside the elapsed time, the
+CPU time of this process per message (``process_time``: the pass's database thread included; with
+``--server thread`` the server's work too): a load on the machine stretches elapsed times but hardly CPU
+times, so the CPU ratio is the steadier figure of what the outbox itself adds.
 
     python bench/bench_outbox.py [--messages 3000] [--rounds 3] [--url POSTGRESQL_URL] [--server process|thread]
 """
@@ -132,9 +136,11 @@ def messages(n: int, now: pendulum.DateTime, round_: int = 0) -> list[ob.NewMess
     ]
 
 
-async def bare_loop(port: int, rows: list[ob.NewMessage], settings: Settings, now: pendulum.DateTime) -> float:
+async def bare_loop(
+    port: int, rows: list[ob.NewMessage], settings: Settings, now: pendulum.DateTime
+) -> tuple[float, float]:
     client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=30)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await client.connect()
     for m in rows:
         msg = compose.to_email(
@@ -149,14 +155,14 @@ async def bare_loop(port: int, rows: list[ob.NewMessage], settings: Settings, no
         )
         await client.sendmail(settings.mail_from_address, [m.recipient, *m.cc], msg.as_bytes())
     await client.quit()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 async def through_outbox(
     port: int, rows: list[ob.NewMessage], settings: Settings, url: str, now: pendulum.DateTime, overlap: bool = True
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
     engine = get_engine(url)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with session_scope(engine) as s:
         ob.enqueue(s, rows, now)
     queued = time.perf_counter()
@@ -166,16 +172,18 @@ async def through_outbox(
     def count(*_args: object, **_kw: object) -> None:
         statements[0] += 1
 
-    # Every statement the pass sends (a round trip each on PostgreSQL), BEGIN IMMEDIATE on SQLite included.
+    # Every statement the pass sends (a round trip each on PostgreSQL), BEGIN IMMEDIATE on SQLite included,
+    # and those it runs on the driver's cursor directly.
+    direct = ob.direct_statements()
     event.listen(engine, "before_cursor_execute", count)
     try:
         result = await adeliver(settings, engine, now, lambda _plan_id: None, transport=transport, overlap=overlap)
     finally:
         event.remove(engine, "before_cursor_execute", count)
-    done = time.perf_counter()
+    done, used = time.perf_counter(), time.process_time() - cpu
     assert len(result.sent) == len(rows), (len(result.sent), result.problems)
-    PER_MESSAGE[engine.dialect.name, overlap] = statements[0] / len(rows)
-    return queued - start, done - start
+    PER_MESSAGE[engine.dialect.name, overlap] = (statements[0] + ob.direct_statements() - direct) / len(rows)
+    return queued - start, done - start, used
 
 
 PER_MESSAGE: dict[tuple[str, bool], float] = {}  # statements a pass sent per message, by (dialect, overlap)
@@ -203,7 +211,13 @@ def main() -> None:
     received = 0
     n = args.messages
     times: dict[str, list[float]] = {}
+    cpus: dict[str, list[float]] = {}
     enqueues: dict[str, list[float]] = {}
+    ratios: dict[str, list[float]] = {}  # bare / outbox throughput, each against the baseline run just before
+    cpu_ratios: dict[str, list[float]] = {}
+    bares: list[float] = []
+    bare_cpus: list[float] = []
+    sent = 0
     repeat = 0.0
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -211,16 +225,32 @@ def main() -> None:
             stores = {"SQLite": f"sqlite:///{Path(tmp) / 'bench.db'}"}
             if args.url:
                 stores["PostgreSQL"] = args.url
+            # Untimed: the first statement compiled, the first connection of each store, the first message built.
+            asyncio.run(bare_loop(port, messages(100, now, 900), settings, now))
+            for url in stores.values():
+                asyncio.run(through_outbox(port, messages(100, now, 901), settings, url, now))
+            sent = 100 + 100 * len(stores)
             for r in range(args.rounds):
-                times.setdefault("bare", []).append(asyncio.run(bare_loop(port, messages(n, now, r), settings, now)))
                 for name, url in stores.items():
                     for overlap in (True, False):
                         label = name if overlap else f"{name}, no overlap"
+                        # The load drifts: each outbox run has its own baseline, run just before it.
+                        wall, cpu = asyncio.run(bare_loop(port, messages(n, now, 1000 + len(bares)), settings, now))
+                        bares.append(wall)
+                        bare_cpus.append(cpu)
                         rows = messages(n, now, r * 2 + (0 if overlap else 1))
-                        enqueue, total = asyncio.run(through_outbox(port, rows, settings, url, now, overlap))
+                        enqueue, total, used = asyncio.run(through_outbox(port, rows, settings, url, now, overlap))
                         times.setdefault(label, []).append(total)
+                        cpus.setdefault(label, []).append(used)
                         enqueues.setdefault(label, []).append(enqueue)
-                    print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()), flush=True)
+                        ratios.setdefault(label, []).append(wall / total)
+                        cpu_ratios.setdefault(label, []).append(cpu / used)
+                        sent += 2 * n
+                    print(
+                        f"round {r + 1}: "
+                        + ", ".join(f"{k} {v[-1]:.2f} s ({ratios[k][-1]:.2f}x)" for k, v in times.items()),
+                        flush=True,
+                    )
             # Also the cost a repeated pass pays to learn that everything was already sent.
             engine = get_engine(stores["SQLite"])
             start = time.perf_counter()
@@ -230,20 +260,28 @@ def main() -> None:
             assert again == []  # same keys: nothing is queued twice
     finally:
         received = server.stop()
-    assert received == n * sum(len(v) for v in times.values()), (received, n)
-    bares = times.pop("bare")
+    assert received == sent, (received, sent)
     bare = statistics.median(bares)
-    print(f"messages:                 {n} (medians of {args.rounds} rounds; server in a {args.server}, {received} received)")
-    print(f"bare aiosmtplib loop:     {bare:.2f} s  ({n / bare:,.0f} msg/s)")
+    bare_cpu = statistics.median(bare_cpus)
+    print(
+        f"messages:                 {n} (medians of {args.rounds} rounds; server in a {args.server}, {received} received)"
+    )
+    print(
+        f"bare aiosmtplib loop:     {bare:.2f} s  ({n / bare:,.0f} msg/s; CPU {1000 * bare_cpu / n:.2f} ms a message;"
+        f" {len(bares)} runs, one before each outbox run)"
+    )
     for label, values in times.items():
         total = statistics.median(values)
         enqueue = statistics.median(enqueues[label])
-        # The load drifts between rounds: each round's ratio is against the baseline run just before it.
-        ratios = sorted(b / t for b, t in zip(bares, values, strict=True))
+        each = sorted(ratios[label])
         print(
             f"outbox, {label + ':':31}{total:.2f} s  ({n / total:,.0f} msg/s; enqueue {enqueue:.2f} s)"
-            f"  throughput ratio {statistics.median(ratios):.2f}x"
-            f" (rounds {', '.join(f'{r:.2f}' for r in ratios)})"
+            f"  throughput ratio {statistics.median(each):.2f}x (rounds {', '.join(f'{r:.2f}' for r in each)})"
+        )
+        print(
+            f"{'':40}CPU {1000 * statistics.median(cpus[label]) / n:.2f} ms a message"
+            f"  CPU ratio {statistics.median(cpu_ratios[label]):.2f}x"
+            f" (rounds {', '.join(f'{r:.2f}' for r in sorted(cpu_ratios[label]))})"
         )
     print(f"re-enqueue same keys:     {repeat:.2f} s  (all {n} refused as already queued)")
     for (dialect, overlap), per in sorted(PER_MESSAGE.items()):
