@@ -284,10 +284,81 @@ async def test_approval_on_the_portal_resumes_the_paused_run_which_delivers_once
     assert stored is not None and stored.number == "41/BC-UBND"
 
 
-def test_the_resume_answer_is_the_report_flows_own_choice() -> None:
-    from flows.report import Choice
+@pytest.fixture
+def smtp_signing(phu_thai: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[MailServer]:
+    """The real plan: its reports are signed before they go out."""
+    for server in running():
+        monkeypatch.setenv("CCHC_SMTP_URL", server.url)
+        get_settings.cache_clear()
+        yield server
+
+
+async def _paused_for(api: str, key: str, timeout: float = 90.0) -> str:
+    body = {"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}, "limit": 50}
+    async with httpx.AsyncClient() as client:
+        for _ in range(int(timeout / 0.25)):
+            runs = (await client.post(f"{api}/flow_runs/filter", json=body)).json()
+            mine = [r["id"] for r in runs if str(r["state"]["state_details"].get("pause_key", "")).startswith(key)]
+            if mine:
+                return str(mine[0])
+            await asyncio.sleep(0.25)
+    raise AssertionError(f"no run paused with key {key}*")
+
+
+@pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.anyio
+@pytest.mark.timeout_slow
+async def test_with_signing_the_portal_approval_and_the_signed_copy_each_resume_the_run_which_sends_it_once(
+    smtp_signing: MailServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.report import report_duty
+
+    api = _api(monkeypatch)
+    settings = get_settings()
+    at = pendulum.datetime(2025, 9, 3, 8, tz=TZ)
+    run = asyncio.create_task(
+        report_duty(
+            plan_id=PHU_THAI_PLAN,
+            report_id="bao-cao-quy",
+            at=at,
+            now=at,
+            approval_wait_seconds=300,
+            approval_poll_seconds=1,
+        )
+    )
+    await _paused_for(api, "duyet-2025-q3-v1-")
+    _, link = add_coordinator("Nguyễn Thị Lan", "lan@phu-thai.example", PHU_THAI)
+    # The portal's clock not ahead of the run's simulated one: what she queues is due for the run's mail pass.
+    client = TestClient(create_app(settings, clock=lambda: at))
+    base = f"{link}/p/{PHU_THAI_PLAN}"
+    form = {"csrf": _csrf(client.get(base).text), "report": "bao-cao-quy|2025-Q3", "version": "1"}
+    approve = {**form, "decision": "approve", "number": "43/BC-UBND"}
+    ok = await anyio.to_thread.run_sync(lambda: client.post(f"{base}/report", data=approve))
+    assert ok.status_code == 200, ok.text
+
+    # Resumed: the final and its PDF go to the coordinator for signing, and the run waits for the signed copy.
+    await _paused_for(api, "ky-2025-q3-")
+    assert not run.done()
+    scan = b"%PDF-1.4\n% ban da ky, dong dau\n%%EOF\n"
+    signed = await anyio.to_thread.run_sync(
+        lambda: client.post(
+            f"{link}/sign/{PHU_THAI_PLAN}/bao-cao-quy/2025-Q3", files={"file": ("da-ky.pdf", scan, "application/pdf")}
+        )
+    )
+    assert signed.status_code == 200 and "Đã nhận bản đã ký" in signed.text, signed.text
+    result = await asyncio.wait_for(run, timeout=60)  # the pause lasts 300 s: only a resume ends it here
+    assert result["state"] == workflow.DELIVERED and result["statuses"]["2025-Q3"] == "met"
+    delivered = smtp_signing.handler.by_subject("Báo cáo số 43/BC-UBND")
+    assert sorted(r.rcpt[0] for r in delivered) == ["so-noi-vu@phu-thai.example", "ubnd@phu-thai.example"]
+    for r in delivered:
+        assert [bytes(p.get_content()) for p in r.msg.iter_attachments()] == [scan]  # type: ignore[attr-defined]
+
+
+def test_the_resume_answers_are_the_report_flows_own_choices() -> None:
+    from flows.report import Choice, SentVia
 
     assert (Choice.approve.value, Choice.send_back.value) == (events.APPROVE_ANSWER, events.SEND_BACK_ANSWER)
+    assert SentVia.attach.value == events.ATTACHED_ANSWER
 
 
 MUTATING = {"record_evidence", "waive_occurrence", "reject_evidence", "decide_assumption"}

@@ -351,13 +351,25 @@ def hand_to_run(
         "signer_name": signer_name.strip(),
         "note": note.strip(),
     }
-    resumed, warning = events.resume_report_runs(plan.id, tgt.report.id, tgt.period, version, answer)
+    keys = events.approval_keys(tgt.period, version)
+    resumed, warning = events.resume_report_runs(plan.id, tgt.report.id, keys, answer)
     warnings = [warning] if warning else []
     if not resumed:
         why = f"báo cáo {tgt.period} đã {'duyệt' if approve else 'trả lại'} trên cổng"
         told = events.post_evidence_event(plan, tgt.report.id, repo.Recorded(0, False), why)
         warnings += [told] if told else []
     return warnings
+
+
+def hand_signed_to_run(plan: Plan, tgt: Target) -> list[str]:
+    """After the signed copy is attached (the coordinator's page, `cchc report sign`): resume the run paused for
+    it, so it sends the queued copy now and records the delivery (the outbox sends each message once); with
+    none paused, the next mail pass sends it. Returns warnings for people."""
+    from cchc.io import events
+
+    answer = {"via": events.ATTACHED_ANSWER, "number": "", "date": "", "by": ""}
+    _, warning = events.resume_report_runs(plan.id, tgt.report.id, events.signing_keys(tgt.period), answer)
+    return [warning] if warning else []
 
 
 @dataclass

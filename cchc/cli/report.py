@@ -145,6 +145,8 @@ def sign(
         d = workflow.sign(get_settings(), p, tgt, data, file.name, by, now_utc())
     except service.UserError as e:
         fail(str(e))
+    for warning in workflow.hand_signed_to_run(p, tgt):  # the run paused for the copy sends it now
+        typer.echo(f"warning: {warning}", err=True)
     row = workflow.run_state(get_settings(), p, tgt.report.id, tgt.period)
     out = {
         "report": tgt.report.id,

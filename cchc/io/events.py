@@ -120,22 +120,28 @@ def evidence_listener(plan: Plan, duty_id: str, rec: repo.Recorded, reason: str 
             sink(warning)
 
 
-# The report run's approval pause (flows/report.py): its flow, its pause key and the answer it waits for
-# (ReportDecision, with flows.report.Choice's values; tests/test_events_followups.py checks they agree).
+# The report run's pauses (flows/report.py): its flow, the pause keys and the answers they wait for
+# (ReportDecision with flows.report.Choice's values, SignedAndSent with SentVia's; the tests check they agree).
 REPORT_FLOW = "cchc-report"
 APPROVE_ANSWER, SEND_BACK_ANSWER = "Duyệt và gửi", "Trả lại để sửa"
+ATTACHED_ANSWER = "Đính kèm bản đã ký"
 
 
-def _approval_keys(period: str, version: int) -> tuple[str, str]:
+def approval_keys(period: str, version: int) -> tuple[str, ...]:
     """flows/report.py pauses with key duyet-<period>-v<version>-<attempt> (v0: a run that did not draft)."""
     return f"duyet-{period.lower()}-v{version}-", f"duyet-{period.lower()}-v0-"
 
 
+def signing_keys(period: str) -> tuple[str, ...]:
+    """The second pause, for the signed copy or the e-office record: ky-<period>-<attempt>."""
+    return (f"ky-{period.lower()}-",)
+
+
 def resume_report_runs(
-    plan_id: str, report_id: str, period: str, version: int, answer: dict[str, str]
+    plan_id: str, report_id: str, keys: tuple[str, ...], answer: dict[str, str]
 ) -> tuple[int, str | None]:
-    """Resume every report run paused for a decision on this draft, with ``answer`` as its input: the run
-    records it (the first decision stored wins, so it reads the one already stored) and delivers at once.
+    """Resume every run of the report paused under one of ``keys`` with ``answer`` as its input: the run reads
+    what is already stored (the first decision wins; the signed copy) and delivers at once.
     Returns how many were resumed, and a warning for people when Prefect could not be asked.
     Without PREFECT_API_URL there is no paused run to find."""
     api = get_settings().prefect_api_url
@@ -147,7 +153,6 @@ def resume_report_runs(
         "flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}},
         "limit": 200,
     }
-    keys = _approval_keys(period, version)
     resumed = 0
     try:
         found = httpx.post(f"{base}/flow_runs/filter", json=query, timeout=5.0)

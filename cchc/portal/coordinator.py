@@ -211,6 +211,8 @@ def add_routes(app: FastAPI, settings: Settings, clock: Clock, base: str, sniff:
             d = report_workflow.sign(settings, plan, tgt, data, file.filename or "ban-da-ky", who.name, now)
         except service.UserError as e:
             return home(token, who, 400, error=str(e))
+        for warning in report_workflow.hand_signed_to_run(plan, tgt):  # the run waiting for it sends it now
+            log.warning("%s", warning)
         message = (
             f"Đã nhận bản đã ký của báo cáo {tgt.report.title} kỳ {period}; "
             f"{len(d.queued)} thư gửi nơi nhận đã xếp hàng, hệ thống sẽ gửi đi."
