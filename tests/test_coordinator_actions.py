@@ -396,3 +396,12 @@ def test_on_postgresql_her_scope_and_the_commune_audit_hold(
     test_coordinator_audit_lists_her_actions_and_refusals_by_commune(settings)
     with session_scope(engine_for(settings)) as s:
         assert repo.audit_trail(s, MINE)  # the same rows through the plan's listing
+
+
+def test_every_portal_route_is_registered_once(env: Settings) -> None:
+    """A route added twice answers the same, but each request walks the duplicate and the docs list it twice."""
+    from fastapi.routing import APIRoute
+
+    app = create_app(env, clock=lambda: NOW)
+    seen = [(r.path, method) for r in app.routes if isinstance(r, APIRoute) for method in r.methods]
+    assert len(seen) == len(set(seen)), sorted({x for x in seen if seen.count(x) > 1})

@@ -219,8 +219,6 @@ def add_routes(app: FastAPI, settings: Settings, clock: Clock, base: str, sniff:
         )
         return home(token, who, 200, ok=message)
 
-    add_action_routes(app, settings, clock, base, sniff)
-
     @app.post("/c/{token}/submit/{submission_id}", response_class=HTMLResponse)
     def coordinator_submit(token: str, submission_id: int) -> HTMLResponse:
         now = clock()
