@@ -1,7 +1,7 @@
 """Lean flow runs (#18): every scheduled run is a new process that imports its deployment's entrypoint, so what a
 flow module imports at its top is paid by every run. The duty flows, the mail pass and the report flow import only
 what each of their runs needs: rendering a document (python-docx, docxtpl), reading feeds (feedparser, selectolax),
-drawing (matplotlib), workbooks (openpyxl), migrations (alembic) and the portal (FastAPI) load in the step that uses
+drawing (matplotlib), workbooks (openpyxl), the register of communes (vietnam_provinces), migrations (alembic) and the portal (FastAPI) load in the step that uses
 them. And importing does no work: no store opened, no plan read, nothing written under CCHC_HOME.
 
 bench/bench_runcost.py measures what this saves per run against Prefect's own floor."""
@@ -17,8 +17,19 @@ from pathlib import Path
 from cchc.core.deployments import FLOW_OF_KIND, REPORT_FLOW
 from tests.conftest import ROOT
 
-# Loaded only by the step that uses them (cchc.app.report_render, cchc.app.collect, cchc.app.heatmap, ...).
-DEFERRED = ("docx", "docxtpl", "feedparser", "selectolax", "matplotlib", "openpyxl", "alembic", "fastapi")
+# Loaded only by the step that uses them (cchc.app.report_render, cchc.app.collect, cchc.app.heatmap, ...); the
+# register of communes (vietnam_provinces) only where a commune or province is looked up (clone, province pages).
+DEFERRED = (
+    "docx",
+    "docxtpl",
+    "feedparser",
+    "selectolax",
+    "matplotlib",
+    "openpyxl",
+    "alembic",
+    "fastapi",
+    "vietnam_provinces",
+)
 
 ENTRYPOINT_FILES = sorted({path for path, _ in (*FLOW_OF_KIND.values(), REPORT_FLOW)} | {"flows/mail.py"})
 

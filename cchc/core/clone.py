@@ -15,7 +15,6 @@ from __future__ import annotations
 import calendar as _calendar
 import datetime as dt
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +24,7 @@ from vietnam_provinces import Ward, WardCode
 from cchc.core.communes import province_name, short_name
 from cchc.core.periods import PeriodKey
 from cchc.core.spec import Plan
+from cchc.core.specfiles import slug
 
 
 class CloneError(ValueError):
@@ -93,13 +93,6 @@ def period_of(start: dt.date, end: dt.date) -> str | None:
         if (start.month, start.day) == first and end == dt.date(start.year, *last):
             return f"{start.year}H{half}"
     return None
-
-
-def slug(text: str) -> str:
-    """'Phủ Thông' -> 'phu-thong': the id form of a Vietnamese name."""
-    s = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    s = "".join(c for c in s if unicodedata.category(c) != "Mn").lower()
-    return re.sub(r"[^a-z0-9]+", "-", s).strip("-")
 
 
 def _division(ward_name: str) -> str:

@@ -10,7 +10,7 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -18,12 +18,13 @@ from dateutil.rrule import rrulestr
 
 from cchc.core import assumptions, forms
 from cchc.core.calendar import Occurrence, plan_occurrences
-from cchc.core.communes import _folded
 from cchc.core.escalation import SEND_HOUR, ladder_for, step_moment
 from cchc.core.labels import CADENCE_VI, EVIDENCE_KIND_VI
-from cchc.core.province import ProvinceRef, all_provinces
 from cchc.core.spec import SHORT_TITLE_MAX, Duty, DutyKind, Plan, Report
 from cchc.core.workdays import first_working_day_from, working_days_after, working_days_before
+
+if TYPE_CHECKING:
+    from cchc.core.province import ProvinceRef
 
 WORK_POOL = "cchc"
 MANAGED_TAG = "cchc"  # every deployment we make carries it: `serve` prunes by it, the doctor finds ours by it
@@ -505,6 +506,10 @@ def province_deployment(province: ProvinceRef, plans: Sequence[Plan]) -> Deploym
 
 def province_deployments(plans: Sequence[Plan]) -> list[DeploymentSpec]:
     """One province page per province that has at least one of these plans, by province code."""
+    # The register (vietnam_provinces) loads here only: every flow run imports this module for its constants.
+    from cchc.core.communes import _folded
+    from cchc.core.province import all_provinces
+
     by_name = {_folded(p.name): p for p in all_provinces()}
     grouped: dict[int, tuple[ProvinceRef, list[Plan]]] = {}
     for plan in plans:

@@ -18,7 +18,6 @@ from typing import Any, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from cchc.core.clone import slug
 from cchc.core.spec import Commune, Plan
 
 # Moved to cchc.core.specfiles (light: a quick command finds and checks its spec file without YAML and the
@@ -29,6 +28,7 @@ from cchc.core.specfiles import SpecIssue as SpecIssue
 from cchc.core.specfiles import find_spec as find_spec
 from cchc.core.specfiles import is_spec_name as is_spec_name
 from cchc.core.specfiles import layout_issues as layout_issues
+from cchc.core.specfiles import slug
 from cchc.core.specfiles import spec_ids as spec_ids
 from cchc.core.specfiles import walk_specs as walk_specs
 

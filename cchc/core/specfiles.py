@@ -9,6 +9,8 @@ names all of these too.
 from __future__ import annotations
 
 import os
+import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +46,13 @@ MAX_SPEC_BYTES = 1024 * 1024  # the largest real plan is ~30 KB
 
 NOT_SPECS = frozenset({"plan.schema.json"})
 MAX_FOLDER_DEPTH = 4  # specs sit at depth 1 or 3; a folder linked into itself is not followed forever
+
+
+def slug(text: str) -> str:
+    """'Phủ Thông' -> 'phu-thong': the id form of a Vietnamese name."""
+    s = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    s = "".join(c for c in s if unicodedata.category(c) != "Mn").lower()
+    return re.sub(r"[^a-z0-9]+", "-", s).strip("-")
 
 
 def is_spec_name(name: str) -> bool:
