@@ -11,13 +11,21 @@ sources, which is what the variable usually protects; Python checks each file's 
 upgraded library is compiled again; the folder may be deleted at any time, as all of cache/).
 
 A ``PYTHONPYCACHEPREFIX`` already set is left as it is. Pure: the inherited environment is a parameter.
+
+An editable install ships no bytecode for the project's own packages (the checkout's sources), so where the
+installation's bytecode is used instead of the prefix, `compile_sources` writes theirs beside them once
+(`__pycache__`, git-ignored), as `python -m compileall` would; each flow run and command then reads it.
 """
 
 from __future__ import annotations
 
+import compileall
 import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
+
+# The checkout's packages every run or command imports (the rest of the tree is scripts, tests, benches).
+PROJECT_PACKAGES = ("cchc", "flows", "tasks", "notifications")
 
 
 def bytecode_cache(home: Path) -> Path:
@@ -45,3 +53,18 @@ def process_env(home: Path, inherited: Mapping[str, str], shipped: bool = False)
         # Python treats an empty value as unset: bytecode is written, but only under the prefix above.
         env["PYTHONDONTWRITEBYTECODE"] = ""
     return env
+
+
+def compile_sources(root: Path) -> bool:
+    """Bytecode for the checkout's own packages, beside them: only files whose .pyc is missing or older than
+    the source are compiled (a second start only reads timestamps). A read-only checkout is left as it is:
+    the processes then compile in memory, as before. True if every file compiled."""
+    ok = True
+    for name in PROJECT_PACKAGES:
+        folder = root / name
+        if folder.is_dir():
+            try:
+                ok = bool(compileall.compile_dir(folder, quiet=2, workers=1)) and ok
+            except OSError:
+                ok = False
+    return ok

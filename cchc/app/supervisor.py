@@ -34,7 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cchc.app import pgcluster
 from cchc.app.logfiles import rotate_all
-from cchc.app.server_env import installed_bytecode, process_env
+from cchc.app.server_env import compile_sources, installed_bytecode, process_env
 from cchc.settings import Settings
 from cchc.store.db import get_engine
 
@@ -289,6 +289,8 @@ class Supervisor:
         else:
             self.echo(f"khởi động Prefect server tại {self.ui_url} ...")
             self._spawn("server", [sys.executable, "-m", "prefect", "server", "start"])
+        if installed_bytecode():  # the installation's bytecode is used, not a prefix: ours too, for every run
+            compile_sources(PROJECT_ROOT)
         if self.scale:
             self.wait_healthy()
             reg = self._register_pool()
