@@ -28,6 +28,7 @@ from pathlib import Path
 
 from cchc.core.spec import Plan
 from cchc.core.specfiles import MAX_SPEC_BYTES, SpecError, SpecIssue, layout_issues, walk_specs
+from cchc.store.fastread import keep  # written whole or not at all; shared with the quick status read
 
 # The loader (YAML, the register of communes behind the clone module) only on a miss: a hit is a quick
 # command's whole read of its plan (`cchc status PLAN --json`; tests/test_status_fast.py checks the imports).
@@ -88,7 +89,7 @@ def load(path: Path, home: Path) -> Plan:
         return plan
     plan = _load_plan(path)
     if _read(path) == data:  # not rewritten while it was being parsed, so these bytes gave this plan
-        _keep(kept, pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL))
+        keep(kept, pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL))
     return plan
 
 
@@ -108,17 +109,6 @@ def _cached(kept: Path) -> Plan | None:
     except Exception:  # a damaged entry (a full disk, a crash of another writer) is only a miss
         return None
     return plan if isinstance(plan, Plan) else None
-
-
-def _keep(target: Path, blob: bytes) -> None:
-    """Written whole or not at all (a temporary file and a rename); a home that cannot be written is no error."""
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(blob)
-        tmp.replace(target)
-    except OSError:
-        return
 
 
 @dataclass(frozen=True)
