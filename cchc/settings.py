@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     project_dir: Path | None = Field(
         default=None, description="The checkout a worker runs flows from (`cchc worker`); default: this checkout."
     )
+    worker_direct_command: bool = Field(
+        default=True,
+        description="`cchc up --scale`: workers start each run's engine directly, without Prefect's workspace "
+        "supervisor (one process per run, ~1 s CPU less); false: Prefect's default command.",
+    )
     server_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("PREFECT_SERVER_API_HOST"))
     server_port: int = Field(default=4200, validation_alias=AliasChoices("PREFECT_SERVER_API_PORT"))
 

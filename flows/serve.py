@@ -294,20 +294,48 @@ async def prune(keep: Sequence[RunnerDeployment]) -> list[str]:
     return removed
 
 
-async def ensure_pool(client: PrefectClient, name: str) -> bool:
-    """The ``process`` work pool, with Prefect's own job template (what `prefect work-pool create` makes)."""
-    try:
-        await client.read_work_pool(name)
-        return False
-    except ObjectNotFound:
-        from prefect.workers.process import ProcessWorker
+# A worker run's command when the pool names one (`CCHC_WORKER_DIRECT_COMMAND`, on by default): Prefect's process
+# worker then starts the engine itself instead of its workspace supervisor (`python -m
+# prefect.runner._workspace_supervisor`, ~1 s CPU of imports per run, which then execs the same engine). The
+# engine runs the deployment's pull step itself (load_flow_from_flow_run), heartbeats, cancellation and Crashed
+# stay the worker's. `python` is found through the worker's PATH, which `cchc worker` starts with its own
+# interpreter's folder: each host runs its own venv, and no host's path is written into the pool.
+DIRECT_COMMAND = "python -m prefect.engine"
 
-        template = ProcessWorker.get_default_base_job_template()
+
+def pool_template(direct_command: bool) -> dict[str, Any]:
+    """Prefect's own process job template (what `prefect work-pool create` makes), with the direct command as the
+    default of its ``command`` variable when asked for; a deployment or run may still set its own."""
+    from prefect.workers.process import ProcessWorker
+
+    template = ProcessWorker.get_default_base_job_template()
+    template["variables"]["properties"]["command"]["default"] = DIRECT_COMMAND if direct_command else None
+    return template
+
+
+async def ensure_pool(client: PrefectClient, name: str, direct_command: bool = True) -> bool:
+    """The ``process`` work pool, made if missing; an existing pool gets the command default asked for (a start
+    with the setting turned off or back on changes the pool every worker reads). True when it was made."""
+    from prefect.client.schemas.actions import WorkPoolUpdate
+
+    template = pool_template(direct_command)
+    try:
+        pool = await client.read_work_pool(name)
+    except ObjectNotFound:
         try:
             await client.create_work_pool(WorkPoolCreate(name=name, type="process", base_job_template=template))
         except ObjectAlreadyExists:
-            return False  # a starting `prefect worker start --type process` made the same pool first
-        return True
+            # A starting `prefect worker start --type process` made the pool first, with Prefect's template.
+            pool = await client.read_work_pool(name)
+        else:
+            return True
+    wanted = template["variables"]["properties"]["command"].get("default")
+    command = pool.base_job_template.get("variables", {}).get("properties", {}).get("command", {})
+    if pool.type == "process" and command.get("default") != wanted:
+        base = pool.base_job_template
+        base["variables"]["properties"]["command"] = {**command, "default": wanted}
+        await client.update_work_pool(name, WorkPoolUpdate(base_job_template=base))
+    return False
 
 
 # A run's events once it stops heartbeating for a reason: finished, paused or suspended (a suspended run's
@@ -381,10 +409,10 @@ async def ensure_requeue_automations(client: PrefectClient, within: float) -> No
 async def register_pool(
     specs: Sequence[DeploymentSpec], pool: str, heartbeat_within: float, concurrency: int = CONCURRENCY
 ) -> Registration:
-    """What `cchc up --scale` does once before its workers poll: the pool, the deployments in it, the
-    automation that re-queues a dead worker's runs."""
+    """What `cchc up --scale` does once before its workers poll: the pool (with the direct worker command unless
+    CCHC_WORKER_DIRECT_COMMAND=false), the deployments in it, the automation that re-queues a dead worker's runs."""
     async with get_client() as client:
-        await ensure_pool(client, pool)
+        await ensure_pool(client, pool, get_settings().worker_direct_command)
         await ensure_requeue_automations(client, heartbeat_within)
     return await register(specs, concurrency, pool)
 

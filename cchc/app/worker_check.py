@@ -8,7 +8,10 @@ English, and checks go on after a failure so one start shows everything that is 
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,6 +145,25 @@ def _mail(settings: Settings, mail_to_files: bool, problems: list[str]) -> None:
         )
 
 
+def interpreter_path(path: str | None, executable: str = sys.executable) -> str:
+    """PATH with this interpreter's folder first. The pool's run command (flows/serve.py DIRECT_COMMAND) names
+    `python`, which the worker finds through its PATH: every run on this host uses the worker's own venv."""
+    folder = str(Path(executable).parent)
+    return os.pathsep.join([folder, *(p for p in (path or "").split(os.pathsep) if p and p != folder)])
+
+
+def _interpreter(settings: Settings, problems: list[str], executable: str = sys.executable) -> None:
+    if not settings.worker_direct_command:
+        return
+    found = shutil.which("python", path=str(Path(executable).parent))
+    if found is None or not os.path.samefile(found, executable):
+        problems.append(
+            f"không có lệnh `python` cạnh trình thông dịch {executable}: chạy cchc worker từ môi trường ảo (venv) "
+            "của bản sao mã nguồn, hoặc đặt CCHC_WORKER_DIRECT_COMMAND=false cho `cchc up --scale` và mọi worker "
+            "(the pool's run command `python -m prefect.engine` would not find this interpreter)."
+        )
+
+
 def check(settings: Settings, mail_to_files: bool = False) -> WorkerSetup:
     """Every setting a worker's runs need, checked against the real services; WorkerCheckError lists the rest."""
     problems: list[str] = []
@@ -149,6 +171,7 @@ def check(settings: Settings, mail_to_files: bool = False) -> WorkerSetup:
     store = _store(settings, problems)
     project, plans = _project(settings, problems)
     _mail(settings, mail_to_files, problems)
+    _interpreter(settings, problems)
     if problems:
         raise WorkerCheckError(problems)
     return WorkerSetup(api, store, project, plans, mail_to_files)

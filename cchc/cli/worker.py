@@ -30,7 +30,7 @@ def worker(
 ) -> None:
     """Check what a worker's runs need (Prefect API, shared store at the migration head, checkout, SMTP), then run
     `prefect worker start --pool POOL --type process` in this process."""
-    from cchc.app.worker_check import WorkerCheckError, check
+    from cchc.app.worker_check import WorkerCheckError, check, interpreter_path
     from cchc.settings import get_settings
 
     settings = get_settings()
@@ -43,6 +43,8 @@ def worker(
         raise typer.Exit(2) from None
     env = settings.child_env({"CCHC_PROJECT_DIR": str(setup.project_dir), "CCHC_PLAN_DIR": str(setup.plan_dir)})
     env.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", HEARTBEAT_SECONDS)
+    # The pool's direct run command (`python -m prefect.engine`, CCHC_WORKER_DIRECT_COMMAND) finds this venv.
+    env["PATH"] = interpreter_path(env.get("PATH"))
     args = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process"]
     if limit is not None:
         args += ["--limit", str(limit)]
