@@ -7,12 +7,13 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import (
     ColumnElement,
     FromClause,
+    Table,
     and_,
     case,
     delete,
@@ -110,32 +111,7 @@ def sync_plan(session: Session, plan: Plan, now: dt.datetime) -> bool:
 
     session.execute(delete(DutyRow).where(DutyRow.plan_id == plan.id))
     session.execute(delete(DutyEvidenceKind).where(DutyEvidenceKind.plan_id == plan.id))
-    duty_rows: list[dict[str, object]] = []
-    kind_rows: list[dict[str, object]] = []
-    for d in plan.duties:
-        duty_rows.append(
-            {
-                "plan_id": plan.id,
-                "duty_id": d.id,
-                "kind": d.kind.value,
-                "title": d.title,
-                "lead": d.lead,
-                "active": True,
-            }
-        )
-        kind_rows.extend({"plan_id": plan.id, "duty_id": d.id, "kind": k.value} for k in d.counted_kinds)
-    for r in plan.reports:
-        duty_rows.append(
-            {
-                "plan_id": plan.id,
-                "duty_id": r.id,
-                "kind": "report",
-                "title": r.title,
-                "lead": r.compiler,
-                "active": True,
-            }
-        )
-        kind_rows.extend({"plan_id": plan.id, "duty_id": r.id, "kind": k.value} for k in r.counted_kinds)
+    duty_rows, kind_rows = _duty_rows(plan)
     since = plan.amended_on if previous is not None else None
     if previous is not None:
         # What the edit changed, in the audit trail; an amendment keeps a removed duty's periods under way.
@@ -157,6 +133,94 @@ def sync_plan(session: Session, plan: Plan, now: dt.datetime) -> bool:
     session.execute(insert(DutyEvidenceKind), kind_rows)
     _sync_occurrences(session, plan, since)
     return True
+
+
+_BULK_PLANS = 100  # plan rows per multi-row INSERT (each carries its spec's JSON)
+
+
+def sync_plans(session: Session, plans: Sequence[Plan], now: dt.datetime) -> list[str]:
+    """``sync_plan`` for many plans at once, with the same rows as a result; returns the ids that changed.
+
+    One query reads the stored fingerprints of all of them: an unchanged plan costs nothing more. Plans with no
+    row go in bulk (multi-row INSERTs of plan rows, then duties, counted kinds and occurrences by executemany);
+    the plan rows are inserted ON CONFLICT DO NOTHING in id order, so a process syncing the same plans at once
+    waits for the other's rows and does not deadlock, and a plan whose row it finds inserted meanwhile takes the
+    one-plan path. Changed plans take ``sync_plan`` (the row lock, the amendment audit), in id order.
+
+    One transaction: the caller chooses the batch (SQLite holds its write lock until the commit)."""
+    ids = list(dict.fromkeys(p.id for p in plans))
+    stored: dict[str, str] = {}
+    if ids:
+        rows = session.execute(select(PlanRow.id, PlanRow.spec_sha256).where(PlanRow.id.in_(ids)))
+        stored = {pid: sha for pid, sha in rows}
+    fresh: dict[str, tuple[Plan, str, str]] = {}  # a new plan's first version: its bulk insert
+    one_by_one: list[Plan] = []  # changed plans, and later versions of a plan given twice
+    sent: set[str] = set()
+    for p in plans:
+        if p.id not in fresh and p.id not in stored:
+            fresh[p.id] = (p, *spec_fingerprint(p))
+        elif p.id in fresh or p.id in sent or stored[p.id] != spec_fingerprint(p)[0]:
+            one_by_one.append(p)
+            sent.add(p.id)  # its later versions follow it, even one equal to the stored version
+    inserted = _insert_plan_rows(session, fresh, now)
+    changed: list[str] = []
+    duty_rows: list[dict[str, object]] = []
+    kind_rows: list[dict[str, object]] = []
+    occ_rows: list[dict[str, object]] = []
+    for pid, (p, _, _) in fresh.items():  # the given order: occurrence ids as the one-plan loop numbers them
+        if pid not in inserted:
+            one_by_one.insert(0, p)  # inserted meanwhile by another process: compare under its lock
+            continue
+        changed.append(pid)
+        d_rows, k_rows = _duty_rows(p)
+        duty_rows += d_rows
+        kind_rows += k_rows
+        occ_rows += ({"plan_id": pid, "duty_id": o.duty, "period": o.period, **_occ_values(o)}
+                     for o in {(o.duty, o.period): o for o in plan_occurrences(p)}.values())  # fmt: skip
+    for table, values in ((DutyRow, duty_rows), (DutyEvidenceKind, kind_rows), (OccurrenceRow, occ_rows)):
+        if values:
+            session.execute(insert(cast(Table, table.__table__)), values)  # Core: no ORM bookkeeping per row
+    for p in sorted(one_by_one, key=lambda p: p.id):  # stable: a plan given twice keeps its versions' order
+        if sync_plan(session, p, now) and p.id not in changed:
+            changed.append(p.id)
+    return changed
+
+
+def _insert_plan_rows(session: Session, fresh: dict[str, tuple[Plan, str, str]], now: dt.datetime) -> set[str]:
+    """Insert the plan rows that are not there yet; returns the ids this transaction inserted."""
+    order = sorted(fresh)  # every process takes the rows in one order: a racing insert waits, never deadlocks
+    done: set[str] = set()
+    for i in range(0, len(order), _BULK_PLANS):
+        values = []
+        for pid in order[i : i + _BULK_PLANS]:
+            p, digest, payload = fresh[pid]
+            values.append(
+                {"id": pid, "title": p.title, "commune_code": p.commune.code, "commune_name": p.commune.name,
+                 "province": p.commune.province, "period_start": p.period.start, "period_end": p.period.end,
+                 "spec_sha256": digest, "spec_json": payload, "loaded_at": now}
+            )  # fmt: skip
+        stmt = dialect.insert(session, PlanRow.__table__).values(values)
+        done.update(session.scalars(stmt.on_conflict_do_nothing(index_elements=["id"]).returning(PlanRow.id)))
+    return done
+
+
+def _duty_rows(plan: Plan) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """A plan's duty rows (reports with kind 'report') and the evidence kinds each counts."""
+    duty_rows: list[dict[str, object]] = []
+    kind_rows: list[dict[str, object]] = []
+    for d in plan.duties:
+        duty_rows.append(
+            {"plan_id": plan.id, "duty_id": d.id, "kind": d.kind.value, "title": d.title, "lead": d.lead,
+             "active": True}
+        )  # fmt: skip
+        kind_rows.extend({"plan_id": plan.id, "duty_id": d.id, "kind": k.value} for k in d.counted_kinds)
+    for r in plan.reports:
+        duty_rows.append(
+            {"plan_id": plan.id, "duty_id": r.id, "kind": "report", "title": r.title, "lead": r.compiler,
+             "active": True}
+        )  # fmt: skip
+        kind_rows.extend({"plan_id": plan.id, "duty_id": r.id, "kind": k.value} for k in r.counted_kinds)
+    return duty_rows, kind_rows
 
 
 def _stored_plan(payload: str | None) -> Plan | None:
