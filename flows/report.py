@@ -16,14 +16,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import pendulum
 from prefect import flow, get_run_logger
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import State
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import apause_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
+from prefect.states import Completed, Running
 from pydantic import ConfigDict, Field, create_model
 from pydantic.config import JsonDict
 
@@ -215,6 +218,7 @@ async def report_duty(
             )
         except FlowPauseTimeout:
             logger.info("chưa có quyết định duyệt báo cáo %s %s; lần chạy sau sẽ chờ tiếp", report_id, tgt.period)
+            await _back_to_running("quyết định duyệt")
             break
         if answer.decision is Choice.approve and not answer.number.strip():
             # The form's schema refuses this; an answer sent around it is asked again, and the dialog says why.
@@ -225,14 +229,18 @@ async def report_duty(
         break
     if decision is None:
         out["state"] = Wait.waiting
-        return out
+        return _waiting(
+            out, f"Chờ duyệt: báo cáo {report_id} kỳ {tgt.period} chưa có quyết định; lần chạy sau chờ tiếp."
+        )
     choice = workflow.Decision.approve if decision.decision is Choice.approve else workflow.Decision.send_back
     now = clock()
     by = f"prefect:{flow_run.id}" if flow_run.id else "prefect"
     decided = rt.decide(plan, tgt, choice.value, decision.number, decision.signer_name, decision.note, by, now, version)
     if decided == Wait.stale:  # decided on a replaced draft: nothing recorded, the current draft still waits
         out["state"] = Wait.waiting
-        return out
+        return _waiting(
+            out, f"Chờ duyệt: quyết định cho bản dự thảo cũ không được ghi; bản mới của {report_id} chờ tiếp."
+        )
     out["state"] = decided
     if decided == ReportState.approved:
         out["delivery"] = rt.deliver(plan, tgt, now)
@@ -269,6 +277,7 @@ async def _await_signing(
             logger.info(
                 "báo cáo %s %s chưa ghi bản đã ký hay e-office; lần chạy sau sẽ chờ tiếp", report_id, tgt.period
             )
+            await _back_to_running("bản đã ký")
             break
         if answer.via is SentVia.attach:
             state = rt.report_state(plan, tgt)
@@ -292,7 +301,36 @@ async def _await_signing(
             return await _after_delivery(plan, tgt, report_id, moment, clock(), out, delivered_now=True)
         logger.error("chưa ghi được gửi qua e-office: %s; mở lại lần chạy và nhập lại", problem)
     out["state"] = ReportState.signing
-    return out
+    return _waiting(
+        out,
+        f"Chờ bản đã ký: báo cáo {report_id} kỳ {tgt.period} chưa ghi số e-office hay bản đã ký; "
+        "lần chạy sau chờ tiếp.",
+    )
+
+
+async def _back_to_running(awaited: str) -> None:
+    """A pause that timed out leaves the run Paused on the server, and from there Prefect turns the run's
+    Completed into Failed ("The flow was completed and never resumed"): a red run for a report that only waits.
+    Forced back to Running, the run ends Completed, saying what it waits for. A run that is no longer Paused is
+    left as it is: cancelled meanwhile, or already Failed by Prefect's pause_expirations service or a resume sent
+    too late (Prefect accepts Completed after Failed)."""
+    if not flow_run.id:
+        return
+    async with get_client() as client:
+        state = (await client.read_flow_run(flow_run.id)).state
+        if state is None or not state.is_paused():
+            return
+        running: State[Any] = Running(message=f"Hết giờ chờ {awaited}; lần chạy này kết thúc, lần chạy sau chờ tiếp")
+        await client.set_flow_run_state(flow_run.id, running, force=True)
+
+
+def _waiting(out: dict[str, Any], message: str) -> dict[str, Any]:
+    """The run ends Completed (named so: automations and the doctor go by the state's name and type) with a
+    message saying what the report waits for. Returned from the flow, the state is the run's final state and the
+    engine hands its data, ``out``, to the caller: what a caller gets is the dict, hence the cast."""
+    get_run_logger().info("%s", message)
+    final: State[dict[str, Any]] = Completed(message=message, data=out)
+    return cast(dict[str, Any], final)
 
 
 def _clock(simulated: dt.datetime | None) -> Callable[[], dt.datetime]:
