@@ -24,12 +24,21 @@ measures a revision instead of the working tree (which others may be editing): `
 exactly one commit's effect.
 
     python bench/bench_runcost.py [--rounds 5] [--plan phu-thong-2025] [--rev REV] [--against REV] [--no-server]
+
+``--worker`` instead runs the floor, a quota duty and the mail pass under real process workers (`prefect worker
+start`, limit 1, as `cchc worker` starts it), one on a pool with the direct command `python -m prefect.engine`
+(CCHC_WORKER_DIRECT_COMMAND, the default) and one on Prefect's default, which starts every run through its
+workspace supervisor; the same rounds, alternating: the run process's CPU (reaped by the worker, supervisor and
+engine together), the worker's own CPU, and the wall time from creation to the process's exit.
+
+    python bench/bench_runcost.py --worker [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -357,6 +366,150 @@ def measure_runs(scratch: Path, trees: list[Tree], plan_id: str, rounds: int, ap
     print(f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
+WORKER_CASES = ("floor", "quota", "mail")
+WORKER_MODES = ("direct", "supervised")
+WORKER_START = [
+    sys.executable,
+    "-m",
+    "prefect",
+    "worker",
+    "start",
+]  # the pool's command: `python -m prefect.engine`, or Prefect's default
+
+
+def _cpu_of(pid: int) -> tuple[float, float]:
+    """(own CPU s, CPU s of its children it has waited for) of a process, from /proc."""
+    rest = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(rest[11]) + int(rest[12])) / tick, (int(rest[13]) + int(rest[14])) / tick
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return out
+
+
+async def register_pooled(cases: list[Case], pool: str, direct: bool) -> None:
+    from prefect.client.orchestration import get_client
+
+    from flows.serve import ensure_pool
+
+    async with get_client() as client:
+        await ensure_pool(client, pool, direct)
+        for case in cases:
+            flow_id = await client.create_flow_from_name(f"bench-runcost-{case.name}")
+            case.deployment_id = await client.create_deployment(
+                flow_id=flow_id,
+                name=f"runcost-{case.name}-{pool}",
+                entrypoint=case.entrypoint,
+                work_pool_name=pool,
+                # As `cchc up --scale` registers (flows/serve.py PULL_STEPS): the engine moves into the checkout.
+                pull_steps=[{"prefect.deployments.steps.set_working_directory": {"directory": str(case.tree.root)}}],
+                enforce_parameter_schema=False,
+            )
+
+
+def worker_run(case: Case, worker: subprocess.Popen[bytes], own: list[float]) -> None:
+    """One run taken by a waiting worker (limit 1): the CPU of its run process (reaped by the worker), the
+    worker's own CPU meanwhile, and the wall time from creation to the run's final state and process exit."""
+    before_own, before_children = _cpu_of(worker.pid)
+    t0 = time.perf_counter()
+    run_id = asyncio.run(new_run(case))
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while (state := asyncio.run(final_state(run_id))) not in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+        if time.monotonic() > deadline or worker.poll() is not None:
+            raise SystemExit(f"{case.name}: the worker's run did not end ({state})")
+        time.sleep(0.05)
+    while _children(worker.pid):
+        time.sleep(0.02)
+    wall = time.perf_counter() - t0
+    after_own, after_children = _cpu_of(worker.pid)
+    if state != "COMPLETED":
+        raise SystemExit(f"{case.name} under a worker ended {state}")
+    case.cpu.append(after_children - before_children)
+    case.wall.append(wall)
+    own.append(after_own - before_own)
+
+
+def measure_worker_runs(scratch: Path, tree: Tree, plan_id: str, rounds: int, api: str) -> None:
+    """The same runs taken by a process worker, its pool with the direct command (one process per run) and
+    without (Prefect's workspace supervisor, which then execs the engine), in the same rounds."""
+    from cchc.app.worker_check import interpreter_path
+
+    empty_path = scratch / "empty_flow.py"
+    empty_path.write_text(EMPTY_FLOW)
+    by_mode: dict[str, list[Case]] = {}
+    own: dict[str, list[float]] = {m: [] for m in WORKER_MODES}
+    workers: dict[str, subprocess.Popen[bytes]] = {}
+    logs = []
+    try:
+        for mode in WORKER_MODES:
+            cases = [
+                Case("floor", tree, f"{empty_path}:empty", {"plan_id": plan_id, "at": AT, "duty_id": "x"}),
+                *(c for c in cases_of(tree, plan_id) if c.name in WORKER_CASES),
+            ]
+            asyncio.run(register_pooled(cases, f"bench-{mode}", mode == "direct"))
+            by_mode[mode] = cases
+            env = child_env(tree, api) | {
+                "PATH": interpreter_path(os.environ.get("PATH")),  # as `cchc worker` starts it
+                "PREFECT_WORKER_QUERY_SECONDS": "1",
+                "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
+            }
+            logs.append((scratch / f"worker-{mode}.log").open("wb"))
+            workers[mode] = subprocess.Popen(
+                [*WORKER_START, "--pool", f"bench-{mode}", "--type", "process", "--limit", "1"],
+                env=env,
+                cwd=tree.root,
+                stdout=logs[-1],
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        for mode in WORKER_MODES:  # warm-up, untimed
+            for case in by_mode[mode]:
+                worker_run(case, workers[mode], [])
+                case.cpu.clear()
+                case.wall.clear()
+        for r in range(rounds):
+            for i in range(len(WORKER_CASES)):
+                for mode in WORKER_MODES[r % 2 :] + WORKER_MODES[: r % 2]:  # alternate which mode goes first
+                    worker_run(by_mode[mode][i], workers[mode], own[mode])
+    finally:
+        for proc in workers.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=30)
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        for log in logs:
+            log.close()
+    print(f"one run under a process worker (limit 1), plan {plan_id}; medians of {rounds} rounds, same rounds")
+    print(f"{'run':<8} {'run process CPU s':>27} {'ratio':>6} {'wall s':>15}  (direct / supervised)")
+    med = statistics.median
+    for i, name in enumerate(WORKER_CASES):
+        d, s = by_mode["direct"][i], by_mode["supervised"][i]
+        print(
+            f"{name:<8} {med(d.cpu):12.2f} / {med(s.cpu):12.2f} {med(d.cpu) / med(s.cpu):6.2f} "
+            f"{med(d.wall):7.2f} / {med(s.wall):5.2f}"
+        )
+    print(f"the worker's own CPU per run: {med(own['direct']):.2f} s direct, {med(own['supervised']):.2f} s supervised")
+    for mode in WORKER_MODES:
+        cases = by_mode[mode]
+        per_run = 0.61 * med(cases[1].cpu) + 0.39 * med(cases[2].cpu) + med(own[mode])
+        print(
+            f"province day, {mode}: {PROVINCE_DAY_RUNS} runs (61% duty, 39% mail) {PROVINCE_DAY_RUNS * per_run / 60:.0f} "
+            f"CPU-min with the workers' own CPU"
+        )
+    print(f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
@@ -364,6 +517,9 @@ def main() -> None:
     ap.add_argument("--against", metavar="REV", help="also measure the code at this git revision, in the same rounds")
     ap.add_argument("--rev", metavar="REV", help="measure this git revision instead of the working tree (shared)")
     ap.add_argument("--no-server", action="store_true", help="only the import figures")
+    ap.add_argument(
+        "--worker", action="store_true", help="only runs under a process worker: the direct command against Prefect's"
+    )
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server on SIGTERM too (finally below)
     scratch = Path(tempfile.mkdtemp(prefix="cchc-bench-runcost-"))
@@ -374,6 +530,11 @@ def main() -> None:
         trees = [checkout(args.rev, scratch / "this") if args.rev else Tree("this", ROOT, scratch / "home-this")]
         if args.against:
             trees.append(checkout(args.against, scratch / "against"))
+        if args.worker:
+            with prefect_server(scratch / "prefect") as api:
+                os.environ["PREFECT_API_URL"] = api
+                measure_worker_runs(scratch, trees[0], args.plan, args.rounds, api)
+            return
         measure_imports(trees, args.rounds)
         if not args.no_server:
             with prefect_server(scratch / "prefect") as api:

@@ -29,6 +29,7 @@ import re
 import signal
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -180,6 +181,16 @@ def _kill_worker_mid_run(home: Path, api: Api, created: list[str]) -> str:
 
     pid, below, run_id = wait_for("a run of worker 1 in Running", running_under_worker_1, timeout=150, every=0.2)
     assert run_id in created
+    # The worker started the pool's direct command itself (no workspace supervisor, which would have set the
+    # entrypoint), `python` found first in the worker's own venv, heartbeats every 30 s.
+    engines = [p for p in below if _environ(p).get("PREFECT__FLOW_RUN_ID") == run_id]
+    assert engines, below
+    for p in engines:
+        run_env = _environ(p)
+        assert Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")[:3] == [b"python", b"-m", b"prefect.engine"]
+        assert "PREFECT__FLOW_ENTRYPOINT" not in run_env
+        assert run_env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
+        assert run_env["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == "30"
     for p in [pid, *below]:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(os.getpgid(p), signal.SIGKILL)
@@ -223,6 +234,7 @@ def test_two_workers_run_the_day_once_and_a_killed_worker_loses_nothing(
         assert proc.poll() is None, output()
         pool = api.call("GET", "/work_pools/cchc")
         assert pool["type"] == "process"
+        assert pool["base_job_template"]["variables"]["properties"]["command"]["default"] == "python -m prefect.engine"
         deployments = api.call("POST", "/deployments/filter", {"limit": 200})
         assert all(d["work_pool_name"] == "cchc" for d in deployments)
         by_name = {d["name"]: d for d in deployments}
@@ -265,6 +277,24 @@ def test_two_workers_run_the_day_once_and_a_killed_worker_loses_nothing(
         names = [s["name"] for s in states]
         assert "AwaitingRetry" in names and names.index("AwaitingRetry") < len(names) - 1, names
         assert any("nhịp tim" in (s["message"] or "") or "Pending" in (s["message"] or "") for s in states), states
+
+        # Every run sent heartbeats from its engine (what the requeue automation watches).
+        beating: set[str] = set()
+
+        def heartbeats() -> bool:
+            for r in set(created) - beating:
+                body = {
+                    "filter": {
+                        "event": {"name": ["prefect.flow-run.heartbeat"]},
+                        "resource": {"id": [f"prefect.flow-run.{r}"]},
+                    },
+                    "limit": 1,
+                }
+                if api.call("POST", "/events/filter", body)["events"]:
+                    beating.add(r)
+            return beating == set(created)
+
+        wait_for("a heartbeat of every run", heartbeats, timeout=60, every=2)
 
         # Both workers took runs (Prefect's worker logs each one it submits).
         took = {

@@ -83,3 +83,116 @@ def test_worker_refuses_an_interpreter_without_python_beside_it(tmp_path: Path, 
 def test_setting_reads_the_variable(monkeypatch: pytest.MonkeyPatch, value: str, expected: bool) -> None:
     monkeypatch.setenv("CCHC_WORKER_DIRECT_COMMAND", value)
     assert Settings().worker_direct_command is expected
+
+
+SLOW_FLOW = '''"""Writes where it runs, then waits: long enough to be cancelled or killed."""
+
+import os
+import time
+from pathlib import Path
+
+from prefect import flow
+
+
+@flow(name="cchc-test-slow")
+def slow(seconds: float = 120.0) -> None:
+    Path(f"cwd-{os.environ['PREFECT__FLOW_RUN_ID']}").write_text(str(Path.cwd()))
+    time.sleep(seconds)
+'''
+
+
+def _engine_pids(worker: int, run_id: str) -> list[int]:
+    """The worker's descendants that run this flow run (read from /proc)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            env = (entry / "environ").read_bytes()
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if f"PREFECT__FLOW_RUN_ID={run_id}".encode() in env.split(b"\0") and ppid == worker:
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_a_worker_on_the_direct_command_keeps_the_pull_step_cancellation_and_crash(
+    prefect_harness: None, tmp_path: Path
+) -> None:
+    """A real `prefect worker start` on a pool with the direct command: the run works in the pull step's folder,
+    as one process below the worker; a cancel ends it Cancelled, a killed run process ends it Crashed."""
+    import signal
+    import subprocess
+
+    from prefect.client.schemas.objects import StateType
+    from prefect.settings import PREFECT_API_URL
+    from prefect.states import Cancelling
+
+    from tests.running import wait_for
+
+    project = tmp_path / "checkout"
+    project.mkdir()
+    (project / "slow_flow.py").write_text(SLOW_FLOW)
+    name = f"cchc-test-{uuid.uuid4().hex[:8]}"
+
+    async def setup() -> tuple[str, str]:
+        async with get_client() as client:
+            await ensure_pool(client, name, direct_command=True)
+            flow_id = await client.create_flow_from_name("cchc-test-slow")
+            deployment_id = await client.create_deployment(
+                flow_id=flow_id,
+                name=name,
+                entrypoint="slow_flow.py:slow",
+                work_pool_name=name,
+                pull_steps=[{"prefect.deployments.steps.set_working_directory": {"directory": str(project)}}],
+            )
+            runs = [await client.create_flow_run_from_deployment(deployment_id) for _ in range(2)]
+            return str(runs[0].id), str(runs[1].id)
+
+    async def state_of(run_id: str) -> StateType | None:
+        async with get_client() as client:
+            run = await client.read_flow_run(uuid.UUID(run_id))
+            return run.state.type if run.state else None
+
+    async def cancel(run_id: str) -> None:
+        async with get_client() as client:
+            await client.set_flow_run_state(uuid.UUID(run_id), Cancelling())
+
+    to_cancel, to_kill = asyncio.run(setup())
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "PATH": interpreter_path(os.environ.get("PATH")),
+    }
+    log = (tmp_path / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", name, "--type", "process", "--limit", "2"],
+        env=env,
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        for run_id in (to_cancel, to_kill):
+            wait_for(f"run {run_id} to start", lambda r=run_id: (project / f"cwd-{r}").exists(), timeout=90)
+            assert (project / f"cwd-{run_id}").read_text() == str(project)  # the pull step's folder
+            engines = _engine_pids(worker.pid, run_id)
+            assert len(engines) == 1, engines  # one process per run, started by the worker itself
+            cmd = Path(f"/proc/{engines[0]}/cmdline").read_bytes().split(b"\0")
+            assert cmd[:3] == [b"python", b"-m", b"prefect.engine"], cmd
+
+        asyncio.run(cancel(to_cancel))
+        wait_for("the cancelled run", lambda: asyncio.run(state_of(to_cancel)) == StateType.CANCELLED, timeout=60)
+        os.kill(_engine_pids(worker.pid, to_kill)[0], signal.SIGKILL)
+        wait_for("the killed run", lambda: asyncio.run(state_of(to_kill)) == StateType.CRASHED, timeout=60)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+        log.close()
