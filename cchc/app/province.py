@@ -11,10 +11,12 @@ from cchc.core.loader import spec_files
 from cchc.core.province import By, ProvinceRef, Rollup, find_province
 from cchc.core.spec import Plan
 from cchc.settings import Settings
+from cchc.store import repo
 from cchc.store.db import session_scope
 from cchc.store.province import rollup_lines
 
 TZ = "Asia/Ho_Chi_Minh"  # every commune plan of the country judges in Vietnam's time
+SYNC_BATCH = 200  # plans per transaction: SQLite holds its write lock until each commit
 
 
 def resolve_province(query: str) -> ProvinceRef:
@@ -47,8 +49,9 @@ def rollup(
     """Sync the province's plans into the store (a no-op for unchanged ones) and ask the one roll-up query."""
     chosen = list(plans) if plans is not None else province_plans(settings, province)
     engine = service.engine_for(settings)
-    for p in chosen:
-        service.ensure_plan(engine, p, now)
+    for i in range(0, len(chosen), SYNC_BATCH):
+        with session_scope(engine) as s:
+            repo.sync_plans(s, chosen[i : i + SYNC_BATCH], now)
     reports = [(p.id, r.id) for p in chosen for r in p.reports]
     with session_scope(engine) as s:
         lines = rollup_lines(s, [p.id for p in chosen], at, TZ, reports, by)

@@ -136,6 +136,7 @@ def sync_plan(session: Session, plan: Plan, now: dt.datetime) -> bool:
 
 
 _BULK_PLANS = 100  # plan rows per multi-row INSERT (each carries its spec's JSON)
+_BULK_ROWS = 20_000  # occurrence rows gathered before they are written
 
 
 def sync_plans(session: Session, plans: Sequence[Plan], now: dt.datetime) -> list[str]:
@@ -151,8 +152,9 @@ def sync_plans(session: Session, plans: Sequence[Plan], now: dt.datetime) -> lis
     ids = list(dict.fromkeys(p.id for p in plans))
     stored: dict[str, str] = {}
     if ids:
-        rows = session.execute(select(PlanRow.id, PlanRow.spec_sha256).where(PlanRow.id.in_(ids)))
-        stored = {pid: sha for pid, sha in rows}
+        stored = {
+            pid: sha for pid, sha in session.execute(select(PlanRow.id, PlanRow.spec_sha256).where(PlanRow.id.in_(ids)))
+        }
     fresh: dict[str, tuple[Plan, str, str]] = {}  # a new plan's first version: its bulk insert
     one_by_one: list[Plan] = []  # changed plans, and later versions of a plan given twice
     sent: set[str] = set()
@@ -164,26 +166,34 @@ def sync_plans(session: Session, plans: Sequence[Plan], now: dt.datetime) -> lis
             sent.add(p.id)  # its later versions follow it, even one equal to the stored version
     inserted = _insert_plan_rows(session, fresh, now)
     changed: list[str] = []
-    duty_rows: list[dict[str, object]] = []
-    kind_rows: list[dict[str, object]] = []
-    occ_rows: list[dict[str, object]] = []
+    rows: tuple[list[dict[str, object]], ...] = ([], [], [])  # duties, counted kinds, occurrences
     for pid, (p, _, _) in fresh.items():  # the given order: occurrence ids as the one-plan loop numbers them
         if pid not in inserted:
             one_by_one.insert(0, p)  # inserted meanwhile by another process: compare under its lock
             continue
         changed.append(pid)
         d_rows, k_rows = _duty_rows(p)
-        duty_rows += d_rows
-        kind_rows += k_rows
-        occ_rows += ({"plan_id": pid, "duty_id": o.duty, "period": o.period, **_occ_values(o)}
-                     for o in {(o.duty, o.period): o for o in plan_occurrences(p)}.values())  # fmt: skip
-    for table, values in ((DutyRow, duty_rows), (DutyEvidenceKind, kind_rows), (OccurrenceRow, occ_rows)):
-        if values:
-            session.execute(insert(cast(Table, table.__table__)), values)  # Core: no ORM bookkeeping per row
+        rows[0].extend(d_rows)
+        rows[1].extend(k_rows)
+        rows[2].extend({"plan_id": pid, "duty_id": o.duty, "period": o.period, **_occ_values(o)}
+                       for o in {(o.duty, o.period): o for o in plan_occurrences(p)}.values())  # fmt: skip
+        if len(rows[2]) >= _BULK_ROWS:  # a country's rows at once would hold a few hundred MB
+            _insert_rows(session, rows)
+    _insert_rows(session, rows)
     for p in sorted(one_by_one, key=lambda p: p.id):  # stable: a plan given twice keeps its versions' order
         if sync_plan(session, p, now) and p.id not in changed:
             changed.append(p.id)
     return changed
+
+
+def _insert_rows(session: Session, rows: tuple[list[dict[str, object]], ...]) -> None:
+    """Write the gathered duty, kind and occurrence rows, and forget them."""
+    for entity, values in zip((DutyRow, DutyEvidenceKind, OccurrenceRow), rows, strict=True):
+        if values:
+            # Core executemany, no ORM bookkeeping per row (psycopg pipelines it: faster than multi-row VALUES
+            # or SQLAlchemy's RETURNING batches, measured)
+            session.execute(insert(cast(Table, entity.__table__)), values)
+            values.clear()
 
 
 def _insert_plan_rows(session: Session, fresh: dict[str, tuple[Plan, str, str]], now: dt.datetime) -> set[str]:
