@@ -10,7 +10,7 @@ raw SQL query with CASE, on each backend, and prints both with their ratio. The 
     python bench/bench_evaluate.py --national --url "$CCHC_TEST_POSTGRES_URL"
     python bench/bench_evaluate.py --national --profile     # cProfile of repo.evaluate, top functions
 
-Plans go in through ``repo.sync_plan`` (the store's own path; PostgreSQL gets the rows it wrote in the SQLite
+Plans go in through ``repo.sync_plans`` (the store's own path; PostgreSQL gets the rows it wrote in the SQLite
 store by COPY, when there is one: statement by statement it takes ~10 minutes there); evidence through the DBAPI
 in big batches: ``executemany`` on SQLite, ``COPY`` on PostgreSQL. Both databases are ANALYZEd after loading
 (PostgreSQL is VACUUM ANALYZEd, as its autovacuum would do after such a load). Rounds alternate raw and ours;
@@ -130,8 +130,7 @@ def load(
     if synced is None:
         now = pendulum.datetime(2026, 1, 10, tz="UTC")
         with session_scope(engine) as s:
-            for p in plans:
-                repo.sync_plan(s, p, now)
+            repo.sync_plans(s, plans, now)  # the rows sync_plan would leave, in bulk
     else:
         _copy_tables(synced, engine)
     t1 = time.perf_counter()
@@ -198,7 +197,7 @@ def run(
     engine = get_engine(url)
     n_occ, n_ev, t_plans, t_ev = load(engine, plans, evidence, 2025, synced)
     build = time.perf_counter() - t0
-    how = "copied from the SQLite store" if synced is not None else "repo.sync_plan"
+    how = "copied from the SQLite store" if synced is not None else "repo.sync_plans"
     print(
         f"\n[{label}] {len(plans)} plans, {n_occ} occurrences, {n_ev} evidence rows; load {build:.1f} s "
         f"(plans {t_plans:.1f} s by {how}, evidence {t_ev:.1f} s)",
