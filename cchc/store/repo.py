@@ -137,6 +137,7 @@ def sync_plan(session: Session, plan: Plan, now: dt.datetime) -> bool:
 
 _BULK_PLANS = 100  # plan rows per multi-row INSERT (each carries its spec's JSON)
 _BULK_ROWS = 20_000  # occurrence rows gathered before they are written
+_DIGESTS = 10_000  # ids per fingerprint query: a country's in one, well under SQLite's 32,766 parameters
 
 
 def sync_plans(session: Session, plans: Sequence[Plan], now: dt.datetime) -> list[str]:
@@ -151,10 +152,9 @@ def sync_plans(session: Session, plans: Sequence[Plan], now: dt.datetime) -> lis
     One transaction: the caller chooses the batch (SQLite holds its write lock until the commit)."""
     ids = list(dict.fromkeys(p.id for p in plans))
     stored: dict[str, str] = {}
-    if ids:
-        stored = {
-            pid: sha for pid, sha in session.execute(select(PlanRow.id, PlanRow.spec_sha256).where(PlanRow.id.in_(ids)))
-        }
+    for i in range(0, len(ids), _DIGESTS):
+        q = select(PlanRow.id, PlanRow.spec_sha256).where(PlanRow.id.in_(ids[i : i + _DIGESTS]))
+        stored.update((pid, sha) for pid, sha in session.execute(q))
     fresh: dict[str, tuple[Plan, str, str]] = {}  # a new plan's first version: its bulk insert
     one_by_one: list[Plan] = []  # changed plans, and later versions of a plan given twice
     sent: set[str] = set()
