@@ -4,15 +4,19 @@ days at once, without waiting for a new release of the holidays package."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
+import holidays
 import pendulum
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cchc.core.calendar import plan_occurrences
 from cchc.core.escalation import ladder_for, step_moment
 from cchc.core.loader import parse_plan
 from cchc.core.spec import Plan
-from cchc.core.workdays import NATIONAL
+from cchc.core.workdays import NATIONAL, WorkCalendar
 from tests.conftest import FIXTURES
 
 TZ = "Asia/Ho_Chi_Minh"
@@ -63,3 +67,39 @@ def test_the_same_day_twice_is_refused_with_its_line() -> None:
             "  - {date: 2025-09-04, working: false, reason: a}\n"
             "  - {date: 2025-09-04, working: true, reason: b}\n"
         )
+
+
+@functools.lru_cache(maxsize=8)
+def _package(year: int) -> holidays.HolidayBase:
+    return holidays.country_holidays("VN", years=range(year - 1, year + 2))
+
+
+def _reference_working(cal: WorkCalendar, day: dt.date) -> bool:
+    """The definition, asked of the holidays package day by day (what the tables replaced)."""
+    if day in cal.days_on:
+        return True
+    if day in cal.days_off:
+        return False
+    return bool(_package(day.year).is_working_day(day))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    start=st.dates(dt.date(2024, 1, 1), dt.date(2027, 12, 31)),
+    span=st.integers(-5, 500),
+    off=st.frozensets(st.dates(dt.date(2024, 1, 1), dt.date(2028, 6, 30)), max_size=4),
+    on=st.frozensets(st.dates(dt.date(2024, 1, 1), dt.date(2028, 6, 30)), max_size=4),
+    as_pendulum=st.booleans(),
+)
+def test_working_days_from_the_tables_are_the_holidays_package_s(
+    start: dt.date, span: int, off: frozenset[dt.date], on: frozenset[dt.date], as_pendulum: bool
+) -> None:
+    """Counting and single days (national, local days off and make-up days, a day in both, across years, an
+    empty or reversed range, pendulum dates as the calendar passes them) agree with the package day by day."""
+    cal = WorkCalendar(off, on)
+    first = pendulum.date(start.year, start.month, start.day) if as_pendulum else start
+    end = first + dt.timedelta(days=span)
+    days = [start + dt.timedelta(days=i) for i in range(max(span, 0))]
+    assert cal.between(first, end) == sum(_reference_working(cal, d) for d in days)
+    for d in [*days[:40], *sorted(on | off)]:
+        assert cal.is_working_day(d) == _reference_working(cal, d)

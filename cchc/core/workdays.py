@@ -8,6 +8,7 @@ make-up working day or an extra day off; a plan declares those (``calendar:`` in
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -26,6 +27,37 @@ def _calendar(year: int) -> holidays.HolidayBase:
     return holidays.country_holidays("VN", years=range(year - 1, year + 2))
 
 
+@lru_cache(maxsize=64)
+def _year(year: int) -> tuple[int, bytes, tuple[int, ...]]:
+    """One year of the national calendar as a table: its first day's ordinal, whether each day is a working day,
+    and the running count of working days (a plan's calendar asks day by day, hundreds of thousands of times for a
+    province; the package's own lookup costs microseconds each)."""
+    cal = _calendar(year)
+    first = dt.date(year, 1, 1)
+    days = (dt.date(year + 1, 1, 1) - first).days
+    work = bytes(bool(cal.is_working_day(first + dt.timedelta(days=i))) for i in range(days))
+    return first.toordinal(), work, tuple(itertools.accumulate(work, initial=0))
+
+
+def _national(day: dt.date) -> bool:
+    first, work, _ = _year(day.year)
+    return bool(work[day.toordinal() - first])
+
+
+def _national_between(start: dt.date, end: dt.date) -> int:
+    """National working days in [start, end), from the running counts: a few lookups per year spanned."""
+    lo, hi = start.toordinal(), end.toordinal()
+    total = 0
+    year = start.year
+    while lo < hi:
+        first, work, counts = _year(year)
+        stop = min(hi, first + len(work))
+        total += counts[stop - first] - counts[lo - first]
+        lo = stop
+        year += 1
+    return total
+
+
 @dataclass(frozen=True)
 class WorkCalendar:
     days_off: frozenset[dt.date] = field(default_factory=frozenset)  # extra days off decided locally
@@ -36,7 +68,7 @@ class WorkCalendar:
             return True
         if day in self.days_off:
             return False
-        return bool(_calendar(day.year).is_working_day(day))
+        return _national(day)
 
     def before(self, day: dt.date, n: int) -> dt.date:
         """The n-th working day strictly before ``day`` (n=0 gives ``day`` itself)."""
@@ -67,13 +99,13 @@ class WorkCalendar:
         return d
 
     def between(self, start: dt.date, end: dt.date) -> int:
-        """Working days in [start, end)."""
-        count = 0
-        d = start
-        while d < end:
-            if self.is_working_day(d):
-                count += 1
-            d += dt.timedelta(days=1)
+        """Working days in [start, end): the national count, corrected where the plan's own days differ."""
+        if end <= start:
+            return 0
+        count = _national_between(start, end)
+        for day in self.days_on | self.days_off:
+            if start <= day < end:
+                count += self.is_working_day(day) - _national(day)
         return count
 
 
