@@ -51,6 +51,7 @@ from cchc.core.loader import load_plan  # noqa: E402
 from cchc.core.spec import Commune, Plan  # noqa: E402
 from cchc.store import repo  # noqa: E402
 from cchc.store.db import dispose_all, get_engine, session_scope  # noqa: E402
+from cchc.store.judging import gc_paused  # noqa: E402
 from cchc.store.models import Base  # noqa: E402
 
 RAW_SQL = f"""
@@ -217,7 +218,7 @@ def run(
 
     def raw(sql: str = RAW_SQL if sqlite else RAW_SQL_PG) -> list[tuple[object, ...]]:
         # The baseline gets what evaluate has: the cycle collector paused while its rows pile up.
-        with repo._no_gc_pauses(), engine.connect() as c:
+        with gc_paused(), engine.connect() as c:
             if sql is RAW_SQL_PG:
                 c.execute(text("SET LOCAL jit = off"))
             return [tuple(r) for r in c.execute(text(sql), params)]

@@ -14,21 +14,20 @@ signing key: whoever may write there controls the installation anyway.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import hashlib
 import importlib.util
 import os
 import pickle
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from cchc.core.spec import Plan
 from cchc.core.specfiles import MAX_SPEC_BYTES, SpecError, SpecIssue, layout_issues, walk_specs
-from cchc.store.fastread import keep  # written whole or not at all; shared with the quick status read
+from cchc.store.fastread import keep
+from cchc.store.judging import gc_paused  # written whole or not at all; shared with the quick status read
 
 # The loader (YAML, the register of communes behind the clone module) only on a miss: a hit is a quick
 # command's whole read of its plan (`cchc status PLAN --json`; tests/test_status_fast.py checks the imports).
@@ -134,7 +133,7 @@ def read_folder(root: Path, home: Path | None) -> Folder:
     layout = [_at_id_line(i) for i in layout_issues(rels, label)]
     broken: list[SpecIssue] = []
     plans: list[tuple[Path, Plan]] = []
-    with _young_collections_only():
+    with gc_paused():
         for n, (plan_id, paths) in enumerate(sorted(ids.items())):
             if n % YOUNG_EVERY == YOUNG_EVERY - 1:
                 gc.collect(1)  # the parsers' short-lived cycles, without scanning every plan kept so far
@@ -145,17 +144,6 @@ def read_folder(root: Path, home: Path | None) -> Folder:
 # Loading a nation's plans makes millions of long-lived objects: the collector's full passes, started again
 # and again as they pile up, cost 4x the load itself (3,321 cached plans: 12.5 s with them, 3.1 s without).
 YOUNG_EVERY = 200
-
-
-@contextlib.contextmanager
-def _young_collections_only() -> Iterator[None]:
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _load_into(

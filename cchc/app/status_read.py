@@ -31,7 +31,7 @@ from cchc.core.spec import Plan
 from cchc.core.specfiles import MAX_SPEC_BYTES, SpecError, find_spec
 from cchc.settings import Settings
 from cchc.store import fastread
-from cchc.store.judging import Judged, _no_gc_pauses, judge_rows
+from cchc.store.judging import Judged, gc_paused, judge_rows
 
 FORMAT = b"cchc-status-read-1"
 APP = Path(__file__).resolve().parent
@@ -112,7 +112,7 @@ def fast(ref: str, settings: Settings, moment: Callable[[str], dt.datetime]) -> 
             rows = store.tally(key.plan_id, at, tz)
     except sqlite3.Error:  # no such file or table, locked past the timeout: the slow path knows what to do
         return None
-    with _no_gc_pauses():
+    with gc_paused():
         return kept.plan, judge_rows(rows, at, tz)
 
 

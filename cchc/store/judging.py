@@ -146,7 +146,7 @@ def _zone(tz: str) -> ZoneInfo:
 
 
 @contextmanager
-def _no_gc_pauses() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """The cycle collector off while 300,000 acyclic objects are made: it would otherwise run again and again
     over all of them as they pile up (two thirds of the time of the loop at national size). Back on after,
     unless someone else had turned it off."""

@@ -36,7 +36,7 @@ from cchc.store import dialect
 from cchc.store.judging import _MOMENTS, _STATIC, _zone, judge_rows, tally_day
 from cchc.store.judging import Judged as Judged
 from cchc.store.judging import _in_zone as _in_zone
-from cchc.store.judging import _no_gc_pauses as _no_gc_pauses
+from cchc.store.judging import gc_paused as _no_gc_pauses
 from cchc.store.models import (
     AuditRow,
     DutyEvidenceKind,
