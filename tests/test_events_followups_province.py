@@ -71,6 +71,13 @@ def test_the_department_confirms_then_changes_the_due_rule_and_the_report_reads_
     ]
     assert SPEC.read_bytes() == written  # decided in the store, not by rewriting the YAML
 
+    # `cchc audit` takes the province as it takes a plan: the department's decisions, newest first.
+    code, out = run("audit", "31", "--json")
+    assert code == 0, out
+    assert [(r["action"], r["actor"], r["reason"]) for r in json.loads(out)] == audited[::-1]
+    code, out = run("audit", "hai-phong")
+    assert code == 0 and "assumption.change" in out and "Quyết định 9/QĐ" in out, out
+
 
 @pytest.mark.parametrize(
     ("args", "message"),

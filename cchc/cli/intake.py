@@ -52,15 +52,27 @@ def audit(
     limit: Annotated[int, typer.Option(help="Newest entries first, at most this many.")] = 100,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Who changed what counts, when and why: evidence added or rejected, occurrences waived."""
-    from cchc.app import service
+    """Who changed what counts, when and why: evidence added or rejected, occurrences waived, assumptions decided.
+    PLAN may also name a province (code, name, folder or its _province.yaml): the department's decisions."""
+    from cchc.app import province_assumptions, service
+    from cchc.core import province_assumptions as province_rules
+    from cchc.core.loader import SpecError
     from cchc.settings import get_settings
     from cchc.store import repo
     from cchc.store.db import session_scope
 
-    p = get_plan(plan)
-    engine = service.engine_for(get_settings())
-    service.ensure_plan(engine, p, now_utc())
+    settings = get_settings()
+    engine = service.engine_for(settings)
+    try:
+        province = province_assumptions.target(settings, plan)
+    except (service.UserError, SpecError) as e:
+        fail(str(e))
+    if province is not None:
+        key = province_rules.key(province)  # its decisions are kept, and audited, under this id
+    else:
+        p = get_plan(plan)
+        service.ensure_plan(engine, p, now_utc())
+        key = p.id
     with session_scope(engine) as s:
         rows: list[dict[str, Any]] = [
             {
@@ -73,7 +85,7 @@ def audit(
                 "reason": r.reason,
                 "detail": r.detail,
             }
-            for r in repo.audit_trail(s, p.id, limit)
+            for r in repo.audit_trail(s, key, limit)
         ]
     if as_json:
         emit_json(rows)
