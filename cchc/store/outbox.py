@@ -129,13 +129,62 @@ def enqueue(session: Session, messages: Sequence[NewMessage], now: dt.datetime) 
         }
         for m in messages
     ]
-    # One statement run for many rows, compiled once: SQLAlchemy sends them 20 to a VALUES list, short
-    # enough for psycopg to cache its conversion (statements up to 4 KiB).
-    stmt = insert(session, _T).on_conflict_do_nothing(index_elements=["key"]).returning(_T.c.key)
-    conn = session.connection().execution_options(insertmanyvalues_page_size=20)
-    new = [k for (k,) in conn.execute(stmt, rows)]
+    if is_postgres(session):
+        new = _insert_postgres(session.connection(), rows)
+    else:
+        # One statement run for many rows, compiled once: SQLAlchemy sends them 20 to a VALUES list, short
+        # enough for SQLite to cache its plan.
+        stmt = insert(session, _T).on_conflict_do_nothing(index_elements=["key"]).returning(_T.c.key)
+        conn = session.connection().execution_options(insertmanyvalues_page_size=20)
+        new = [k for (k,) in conn.execute(stmt, rows)]
     fresh = set(new)
     return new + _revive(session, [m for m in messages if m.status == QUEUED and m.key not in fresh], now)
+
+
+# On PostgreSQL a chunk of rows goes as one array per column, unnested into one INSERT: one round trip and
+# one short statement a chunk, where SQLAlchemy's VALUES lists (20 rows each) took 150 for 3,000 rows.
+_PG_CHUNK = 5000
+_PG_ARRAYS = {  # the array type of each column that is not text
+    "attempts": "integer[]",
+    "due_at": "timestamptz[]",
+    "created_at": "timestamptz[]",
+    "next_attempt_at": "timestamptz[]",
+}
+
+
+@functools.cache
+def _pg_insert_sql(columns: tuple[str, ...], dialect: Dialect) -> str:
+    quote = dialect.identifier_preparer.quote
+    names = ", ".join(quote(_T.c[c].name) for c in columns)  # the table's own columns: KeyError otherwise
+    arrays = ", ".join(f"%s::{_PG_ARRAYS.get(c, 'text[]')}" for c in columns)
+    # Only identifiers of the table definition are formatted in; every value is a bound parameter.
+    return (
+        f"INSERT INTO {quote(_T.name)} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608
+        " ON CONFLICT (key) DO NOTHING RETURNING key"
+    )
+
+
+def _insert_postgres(conn: Connection, rows: list[dict[str, Any]]) -> list[str]:
+    """INSERT ... SELECT FROM unnest(arrays) ON CONFLICT (key) DO NOTHING RETURNING key, in the caller's
+    transaction; the keys come back in the order given, as SQLAlchemy's batches returned them."""
+    columns = tuple(rows[0])
+    # The columns' own bind processing (UTCDateTime refuses a naive moment), as SQLAlchemy would apply it.
+    procs = [_T.c[c].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for c in columns]
+    sql = _pg_insert_sql(columns, conn.dialect)
+    cursor = cast(Any, conn.connection.dbapi_connection).cursor()
+    inserted: set[str] = set()
+    try:
+        for i in range(0, len(rows), _PG_CHUNK):
+            chunk = rows[i : i + _PG_CHUNK]
+            arrays = [
+                [p(r[c]) for r in chunk] if p else [r[c] for r in chunk] for c, p in zip(columns, procs, strict=True)
+            ]
+            cursor.execute(sql, arrays)
+            inserted.update(k for (k,) in cursor.fetchall())
+    finally:
+        cursor.close()
+    order = [r["key"] for r in rows]
+    return [k for k in dict.fromkeys(order) if k in inserted]
 
 
 def _revive(session: Session, messages: Sequence[NewMessage], now: dt.datetime) -> list[str]:
