@@ -32,7 +32,12 @@ DUTY_TITLE = "Đăng tin bài CCHC trên trang thông tin điện tử của xã
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     tmp = tmp_path_factory.mktemp("coordinator")
     # Live now; its daily run an hour away, so nothing but what the test does runs meanwhile.
-    plan = load_plan(write_live_plan(tmp / "plans", dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)))
+    # Its run an hour ahead, so no scheduled run fires during the test, but never past today's end in the plan's
+    # zone: the live plan's month is the run's, and the evidence recorded below is dated today (after 23:00 in
+    # Viet Nam, an hour ahead was tomorrow, the 1st of the next month: "ngày này không thuộc kỳ nào").
+    now = dt.datetime.now(dt.UTC)
+    end_of_today = dt.datetime.combine(now.astimezone(TZ).date(), dt.time(23, 59, 59), TZ)
+    plan = load_plan(write_live_plan(tmp / "plans", min(now + dt.timedelta(hours=1), end_of_today)))
     wanted = len(all_deployments([plan]))
     system = System(home=(tmp / "var").resolve(), plan_dir=tmp / "plans")
     system.start()
