@@ -10,10 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from cchc.app import province as province_case
-from cchc.app.service import UserError, engine_for, plan_path
+from cchc.app.service import UserError, check_decider, engine_for, plan_path, rules_refusal
 from cchc.core import province_assumptions as rules
 from cchc.core.assumptions import Decision
 from cchc.core.province import ProvinceRef
@@ -78,22 +76,14 @@ def decide(
 ) -> ProvinceSpec:
     """Record the decision on one assumption of the summary report (audited); return the spec as it now acts.
     Refused as a plan's decision is: no reason, nobody deciding, not an assumption, a change without a value."""
-    if not reason.strip():
-        raise UserError("a decision needs a reason (--reason): why the rule is right, or what says so")
-    if not by.strip():
-        raise UserError("say who decides (--by)")
+    check_decider(reason, by)
     if min_count is not None or effective_from is not None:
         raise UserError("the summary report has no count and no effective date: change its due day (--due-day)")
     current = decided(settings, spec)
-    try:
+    with rules_refusal():
         rules.check(current, item, aspect, action, (due,))
         d = Decision(rules.key(spec), "", aspect, action, by.strip(), now, reason.strip(), due)
         result = rules.apply(current, [d])
-    except ValidationError as e:  # the changed rule fails the spec's own rules
-        first = e.errors()[0]
-        raise UserError(str(first["msg"]).removeprefix("Value error, ")) from None
-    except ValueError as e:
-        raise UserError(str(e)) from None
     with session_scope(engine_for(settings)) as s:
         assumption_store.add(s, d)
     return result

@@ -11,7 +11,8 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,6 +173,27 @@ def _remember_decided(plan: Plan, decided: list[assumptions.Decision], applied: 
         _DECIDED[spec[0]] = ((spec[1], tuple(decided)), applied)
 
 
+def check_decider(reason: str, by: str) -> None:
+    """A decision on an assumption (a plan's or a province's) says why and who decides."""
+    if not reason.strip():
+        raise UserError("a decision needs a reason (--reason): why the rule is right, or what says so")
+    if not by.strip():
+        raise UserError("say who decides (--by)")
+
+
+@contextmanager
+def rules_refusal() -> Iterator[None]:
+    """A decision the rules refuse, or one whose result fails the spec's own rules (a date outside the plan...),
+    as the person's error: the first reason, without pydantic's prefix."""
+    try:
+        yield
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise UserError(str(first["msg"]).removeprefix("Value error, ")) from None
+    except ValueError as e:
+        raise UserError(str(e)) from None
+
+
 def decide_assumption(
     settings: Settings,
     plan: Plan,
@@ -186,21 +208,13 @@ def decide_assumption(
     effective_from: dt.date | None = None,
 ) -> Plan:
     """Record the coordinator's decision on one assumption (audited) and return the plan as it now acts."""
-    if not reason.strip():
-        raise UserError("a decision needs a reason (--reason): why the rule is right, or what says so")
-    if not by.strip():
-        raise UserError("say who decides (--by)")
-    try:
+    check_decider(reason, by)
+    with rules_refusal():
         assumptions.check(plan, item, aspect, action, (due, min_count, effective_from))
         d = assumptions.Decision(
             plan.id, item, aspect, action, by.strip(), now, reason.strip(), due, min_count, effective_from
         )
         decided = assumptions.apply(plan, [d])
-    except ValidationError as e:  # the decided plan fails the spec's own rules (a date outside the plan...)
-        first = e.errors()[0]
-        raise UserError(str(first["msg"]).removeprefix("Value error, ")) from None
-    except ValueError as e:
-        raise UserError(str(e)) from None
     engine = engine_for(settings)
     with session_scope(engine) as s:
         assumption_store.add(s, d)
