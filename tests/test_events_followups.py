@@ -111,7 +111,7 @@ def test_cli_record_reject_waive_and_assumption_each_tell_prefect_and_show_the_n
     demo_env: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     api = _api(monkeypatch)
-    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    since = dt.datetime.now(dt.UTC)  # events are stamped by this process: none of an earlier test counts
     # The demo plan has ended: its table shows each duty's last period (December 2025).
     out = _cli(
         "evidence", "add", "demo", "posts", "--kind", "post", "--title", "Tin CCHC", "--date", "2025-12-10",
@@ -165,7 +165,7 @@ def test_portal_record_reject_waive_and_confirm_each_tell_prefect_once_and_show_
     phu_thai: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     api = _api(monkeypatch)
-    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    since = dt.datetime.now(dt.UTC)  # events are stamped by this process: none of an earlier test counts
     _, link = add_coordinator("Nguyễn Thị Lan", "lan@phu-thai.example", PHU_THAI)
     client = TestClient(create_app(get_settings(), clock=lambda: pendulum.datetime(2025, 12, 15, 9, tz=TZ)))
     page = client.get(f"{link}/p/{PHU_THAI_PLAN}").text
